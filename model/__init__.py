@@ -1,0 +1,1 @@
+"""Worker entry points that need the ML stack: training, export, evaluation, inference."""

@@ -1,0 +1,1 @@
+"""Persistence: SQLite repositories and migrations (and, later, LanceDB memory and the embedder adapter)."""
