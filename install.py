@@ -64,18 +64,20 @@ def download(spec: str, *, source: bool = False) -> Path:
 
 def install_llama_cpp(cuda: bool) -> None:
     sdist = download(LLAMA_CPP_PYTHON, source=True)
-    converter = THIRD_PARTY / "llama.cpp" / "convert_hf_to_gguf.py"
+    converter = THIRD_PARTY / "llama.cpp" / "conversion" / "__init__.py"
     if not converter.exists():
         step("unpacking llama.cpp's GGUF converter (convert_hf_to_gguf.py + gguf-py)")
         with tempfile.TemporaryDirectory() as temp, tarfile.open(sdist) as archive:
+            wanted = ("/vendor/llama.cpp/gguf-py/", "/vendor/llama.cpp/conversion/")  # the converter's own packages
             members = [m for m in archive.getmembers() if "/vendor/llama.cpp/" in m.name and
-                       (m.name.endswith("/convert_hf_to_gguf.py") or "/vendor/llama.cpp/gguf-py/" in m.name)]
+                       (m.name.endswith("/convert_hf_to_gguf.py") or any(w in m.name for w in wanted))]
             archive.extractall(temp, members=members, filter="data")
             source = next(Path(temp).glob("*/vendor/llama.cpp"))
             target = THIRD_PARTY / "llama.cpp"
             target.mkdir(parents=True, exist_ok=True)
             shutil.copy2(source / "convert_hf_to_gguf.py", target / "convert_hf_to_gguf.py")
-            shutil.copytree(source / "gguf-py", target / "gguf-py", dirs_exist_ok=True)
+            for package in ("gguf-py", "conversion"):
+                shutil.copytree(source / package, target / package, dirs_exist_ok=True)
     if installed("llama_cpp"):
         return
     step("building llama-cpp-python from source (about 4 minutes)")

@@ -52,14 +52,19 @@ UPSERT_CHANNEL = ("INSERT INTO channels (id, guild_id, parent_id, kind, name, ca
 
 
 def message_values(row: MessageRow) -> tuple:
+    # most messages mention nobody and attach nothing: skip the encoder for those (same text as json.dumps)
+    mentions = json.dumps(list(row.mentions)) if row.mentions else "[]"
+    urls = json.dumps(list(row.attachment_urls), ensure_ascii=False) if row.attachment_urls else "[]"
     return (row.id, row.channel_id, row.author_id, row.created_at, row.edited_at, row.type, row.content,
-            row.reply_to_id, json.dumps(list(row.mentions)), row.attachment_count,
-            json.dumps(list(row.attachment_urls), ensure_ascii=False), int(row.pinned))
+            row.reply_to_id, mentions, len(row.attachment_urls), urls, int(row.pinned))
 
 
 def write_batch(conn: sqlite3.Connection, batch: MessageBatch, checkpoint: Checkpoint | None = None) -> WriteResult:
-    """Upsert the batch (new rows inserted, changed rows updated, reactions replaced) and its checkpoint atomically."""
-    result = WriteResult()
+    """Upsert the batch (new rows inserted, changed rows updated, reactions replaced) and its checkpoint atomically.
+
+    A stored message that was edited later than the incoming copy (an older export imported after a newer one)
+    is left as it is and counted unchanged.
+    """
     conn.execute("BEGIN IMMEDIATE")
     try:
         if batch.guilds:
@@ -71,20 +76,10 @@ def write_batch(conn: sqlite3.Connection, batch: MessageBatch, checkpoint: Check
             conn.executemany(UPSERT_USER, [(u.id, u.name, u.display_name, int(u.is_bot)) for u in batch.users.values()])
         rows = deduplicate(batch.messages)
         existing = stored_versions(conn, [row.id for row in rows])
-        inserts, updates = [], []
-        for row in rows:
-            values = message_values(row)
-            stored = existing.get(row.id)
-            if stored is None:
-                inserts.append(values)
-            elif stored != values[4:]:
-                updates.append(values[4:] + (row.id,))
-            else:
-                result.unchanged += 1
+        inserts, updates, current, result = classify(rows, existing)
         conn.executemany(INSERT_MESSAGE, inserts)
         conn.executemany(UPDATE_MESSAGE, updates)
-        result.new, result.updated = len(inserts), len(updates)
-        replace_reactions(conn, rows)
+        replace_reactions(conn, current, existing)
         if checkpoint is not None:
             save_checkpoint(conn, checkpoint)
         conn.execute("COMMIT")
@@ -92,6 +87,26 @@ def write_batch(conn: sqlite3.Connection, batch: MessageBatch, checkpoint: Check
         conn.execute("ROLLBACK")
         raise
     return result
+
+
+def classify(rows: list[MessageRow], existing: dict[int, tuple]) -> tuple[list, list, list[MessageRow], WriteResult]:
+    """Insert values, update values, the rows whose reactions to (re)write, and the counts."""
+    result, inserts, updates, current = WriteResult(), [], [], []
+    for row in rows:
+        values = message_values(row)
+        stored = existing.get(row.id)
+        if stored is None:
+            inserts.append(values)
+        elif stored[0] is not None and (row.edited_at is None or row.edited_at < stored[0]):
+            result.unchanged += 1  # the stored copy is the newer edit
+            continue
+        elif stored != values[4:]:
+            updates.append(values[4:] + (row.id,))
+        else:
+            result.unchanged += 1
+        current.append(row)
+    result.new, result.updated = len(inserts), len(updates)
+    return inserts, updates, current, result
 
 
 def deduplicate(rows: list[MessageRow]) -> list[MessageRow]:
@@ -112,9 +127,9 @@ def stored_versions(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple
     return found
 
 
-def replace_reactions(conn: sqlite3.Connection, rows: list[MessageRow]) -> None:
-    ids = [(row.id,) for row in rows]
-    conn.executemany("DELETE FROM reactions WHERE message_id=?", ids)
+def replace_reactions(conn: sqlite3.Connection, rows: list[MessageRow], existing: dict[int, tuple]) -> None:
+    """The batch's reactions replace the stored ones (a new message has none stored: nothing to delete)."""
+    conn.executemany("DELETE FROM reactions WHERE message_id=?", [(row.id,) for row in rows if row.id in existing])
     conn.executemany("INSERT INTO reactions (message_id, emoji, count) VALUES (?, ?, ?) "
                      "ON CONFLICT(message_id, emoji) DO UPDATE SET count=excluded.count",
                      [(row.id, emoji, count) for row in rows for emoji, count in row.reactions])

@@ -22,13 +22,16 @@ COMMAND_MODULES = (
     "core.cli.data_commands",      # import, stats
     "core.cli.fetch_commands",     # fetch, token, channels
     "core.cli.dataset_commands",   # personas, prepare, preview
-    "core.cli.model_commands",     # train, export, eval, demo
+    "core.cli.train_commands",     # train, runs
+    "core.cli.export_commands",    # export, eval
+    "core.cli.demo_command",       # demo
 )
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    def error(self, message):  # usage errors: one line, exit 2
-        self.exit(2, f"{self.prog}: error: {message}\n")
+    def error(self, message):  # usage errors: one line, exit 2; a token typed as an argument is not echoed
+        from core.secrets import redact
+        self.exit(2, f"{self.prog}: error: {redact(message)}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -62,12 +65,14 @@ def main(argv: list[str] | None = None) -> int:
     except CommandError as exc:
         if debug:
             traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
+        from core.secrets import redact
+        print(f"error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:  # anything unexpected still ends in one clear line
         if debug:
             traceback.print_exc()
-        message = " ".join(str(exc).split()) or type(exc).__name__
+        from core.secrets import redact
+        message = redact(" ".join(str(exc).split())) or type(exc).__name__
         print(f"error: {type(exc).__name__}: {message} (run with --debug for details)", file=sys.stderr)
         return 1
     emit_result(args, result)

@@ -45,7 +45,9 @@ class Context:
 
     @classmethod
     def from_args(cls, args) -> "Context":
-        return cls(Workspace.open(args.workspace), bool(getattr(args, "json", False)), bool(args.debug))
+        context = cls(Workspace.open(args.workspace), bool(getattr(args, "json", False)), bool(args.debug))
+        context.config  # a broken config.toml is reported by every command, before any work starts
+        return context
 
     @cached_property
     def config(self) -> AppConfig:

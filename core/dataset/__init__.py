@@ -1,0 +1,11 @@
+"""Dataset preparation: personas, consent, threading, scrubbing, balancing, splits, DPO pairs and the output files.
+
+The flow (``pipeline.prepare_dataset``): messages are read per channel in id order (``source``), filtered and cleaned
+(``filters``, ``text``, ``scrub``), threaded into conversations of merged turns (``threading``), turned into examples
+with the shared prompt builder (``examples``, ``core.prompt_builder``), spooled to disk with their split and sampling
+key (``splits``, ``balance``), then routed into the final files in a second pass over the spool (``writer``).
+"""
+
+
+class DatasetError(Exception):
+    """Bad input to dataset preparation or persona commands; the message is one line naming what and where."""

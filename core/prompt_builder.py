@@ -1,0 +1,177 @@
+"""The one prompt builder: the same template, speaker labels and truncation for training examples and for the bot.
+
+Shape of a prompt (a list of chat messages):
+- a system message: "You are {name}, chatting in #{channel} of {server}." plus the persona's description when set;
+- the context turns in time order. The persona's own turns are ``assistant`` messages. Other speakers' turns are
+  ``user`` messages whose lines read ``Name: text``; *consecutive* turns of other speakers are merged into one user
+  message, one ``Name: text`` line each (and consecutive persona turns into one assistant message). Merging keeps the
+  roles alternating, which strict chat templates require, and spends fewer template tokens on short Discord lines;
+- a training example adds the target as the final ``assistant`` message; at inference the model writes that message.
+
+Context selection (``select_context``): the turns of the target's conversation before it, reply chain first (the
+message it replies to, that message's parent, ...), then the preceding turns newest first, up to ``max_turns`` turns
+and ``token_budget`` estimated tokens; whatever does not fit is dropped oldest first. Tokens are estimated by a fast
+heuristic (no tokenizer in the app process): roughly 4 ASCII characters or 1 non-ASCII character per token.
+
+``turns_from_live`` turns discord.py-like message objects into Turns through the same filters, mention handling,
+scrubbing, threading and merging as ``prepare`` (core.dataset), so the bot's prompt for a conversation equals the
+prepared example's prompt for it.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+DEFAULT_MAX_TURNS = 12        # matches DatasetConfig.max_context_turns
+DEFAULT_TOKEN_BUDGET = 768    # matches DatasetConfig.context_token_budget
+TURN_OVERHEAD_TOKENS = 4      # role markers and the newline around each turn in a chat template
+
+
+@dataclass(frozen=True, slots=True)
+class Persona:
+    id: int
+    name: str
+    description: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Place:
+    server: str
+    channel: str
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """One speaker's consecutive messages (merged within the merge window), already cleaned and scrubbed."""
+    speaker_id: int
+    speaker_name: str
+    text: str
+    created_at: datetime
+    message_id: int | None = None        # the turn's first message
+    reply_to_id: int | None = None       # the message this turn replies to, if any
+    message_ids: tuple[int, ...] = ()    # every message merged into the turn (reply links may point at any)
+    reactions: int = 0                   # reactions earned by the turn's messages
+
+
+def estimate_tokens(text: str) -> int:
+    """A fast token estimate: ~4 ASCII characters per token, ~1 token per non-ASCII character (emoji, CJK)."""
+    characters = len(text)
+    extra_bytes = len(text.encode("utf-8")) - characters
+    non_ascii = extra_bytes // 2 if extra_bytes else 0
+    return (characters - non_ascii) // 4 + non_ascii + 1
+
+
+def system_prompt(persona: Persona, place: Place) -> str:
+    text = f"You are {persona.name}, chatting in #{place.channel} of {place.server}."
+    if persona.description:
+        text += " " + persona.description.strip()
+    return text
+
+
+def select_context(history: Sequence[Turn], *, reply_to_id: int | None = None,
+                   max_turns: int = DEFAULT_MAX_TURNS, token_budget: int = DEFAULT_TOKEN_BUDGET,
+                   count_tokens: Callable[[str], int] = estimate_tokens,
+                   index: Mapping[int, Turn] | None = None) -> list[Turn]:
+    """The context turns for a target after ``history`` (the conversation so far), in time order.
+
+    ``index`` (message id -> turn of ``history``) saves rebuilding the lookup when the caller keeps one.
+    """
+    if not history or max_turns <= 0:
+        return []
+    budget, slots = token_budget, max_turns
+    chain: list[Turn] = []
+    if reply_to_id is not None:
+        lookup = index if index is not None else {mid: turn for turn in history for mid in turn.message_ids}
+        seen: set[int] = set()
+        message_id = reply_to_id
+        while message_id is not None and slots:
+            turn = lookup.get(message_id)
+            if turn is None or id(turn) in seen:
+                break
+            cost = turn_cost(turn, count_tokens)
+            if cost > budget:
+                break
+            chain.append(turn)
+            seen.add(id(turn))
+            budget, slots = budget - cost, slots - 1
+            message_id = turn.reply_to_id
+    tail: list[Turn] = []
+    chained = {id(turn) for turn in chain}
+    for turn in reversed(history):
+        if not slots:
+            break
+        if id(turn) in chained:
+            continue
+        cost = turn_cost(turn, count_tokens)
+        if cost > budget:
+            break
+        tail.append(turn)
+        budget, slots = budget - cost, slots - 1
+    if not chain:
+        return tail[::-1]
+    return in_history_order(history, chained | {id(turn) for turn in tail})
+
+
+def turn_cost(turn: Turn, count_tokens: Callable[[str], int]) -> int:
+    return count_tokens(turn.text) + count_tokens(turn.speaker_name) + TURN_OVERHEAD_TOKENS
+
+
+def in_history_order(history: Sequence[Turn], wanted: set[int]) -> list[Turn]:
+    found: list[Turn] = []
+    for turn in reversed(history):
+        if id(turn) in wanted:
+            found.append(turn)
+            if len(found) == len(wanted):
+                break
+    return found[::-1]
+
+
+def render_turns(persona: Persona, turns: Sequence[Turn]) -> list[dict]:
+    """Chat messages for context turns: persona turns as assistant, others as ``Name: text`` user lines."""
+    messages: list[dict] = []
+    role, lines = None, []
+    for turn in turns:
+        own = turn.speaker_id == persona.id
+        turn_role = "assistant" if own else "user"
+        if turn_role != role and lines:
+            messages.append({"role": role, "content": "\n".join(lines)})
+            lines = []
+        role = turn_role
+        lines.append(turn.text if own else f"{turn.speaker_name}: {turn.text}")
+    if lines:
+        messages.append({"role": role, "content": "\n".join(lines)})
+    return messages
+
+
+def build_prompt(persona: Persona, place: Place, history: Sequence[Turn], *, max_turns: int = DEFAULT_MAX_TURNS,
+                 token_budget: int = DEFAULT_TOKEN_BUDGET, count_tokens: Callable[[str], int] = estimate_tokens,
+                 reply_to_id: int | None = None, index: Mapping[int, Turn] | None = None) -> list[dict]:
+    """System message plus the selected context; the model's next message is the persona's reply.
+
+    ``reply_to_id``: the message the reply will answer (at inference: the message that triggered the bot), so that
+    its reply chain is kept first, exactly as for a training target that replies to it.
+    """
+    context = select_context(history, reply_to_id=reply_to_id, max_turns=max_turns, token_budget=token_budget,
+                             count_tokens=count_tokens, index=index)
+    return [{"role": "system", "content": system_prompt(persona, place)}, *render_turns(persona, context)]
+
+
+def build_example(persona: Persona, place: Place, history: Sequence[Turn], target: Turn, *,
+                  max_turns: int = DEFAULT_MAX_TURNS, token_budget: int = DEFAULT_TOKEN_BUDGET,
+                  count_tokens: Callable[[str], int] = estimate_tokens,
+                  index: Mapping[int, Turn] | None = None) -> list[dict]:
+    """The prompt for ``target`` (a turn of ``persona``) plus the target as the final assistant message."""
+    prompt = build_prompt(persona, place, history, max_turns=max_turns, token_budget=token_budget,
+                          count_tokens=count_tokens, reply_to_id=target.reply_to_id, index=index)
+    return [*prompt, {"role": "assistant", "content": target.text}]
+
+
+def turns_from_live(messages, **options) -> list[Turn]:
+    """Turns of the latest conversation in ``messages`` (discord.py ``Message``-like objects, any order).
+
+    Uses the same admission filters, mention names, scrubbing, threading and merging as ``prepare``; see
+    ``core.dataset.live.turns_from_live`` for the options (persona names, opted-out users, the bot's own id...).
+    """
+    from core.dataset.live import turns_from_live as convert
+    return convert(messages, **options)

@@ -1,0 +1,140 @@
+"""The export worker: a finished (or stopped) training run → a GGUF the bot, llama.cpp and Ollama can load.
+
+``python launcher.py --worker export --run-dir RUN [--quant q4_k_m|q8_0|f16] [--out DIR] [--prompts FILE]``
+
+Steps, each reported as a progress event: merge the LoRA adapter into the base (``export_merge``), convert to an f16
+GGUF with llama.cpp's converter and quantize (``export_gguf``), smoke-test the file in llama.cpp (``export_smoke``),
+write an Ollama Modelfile (``export_modelfile``). Outputs go to ``RUN/export/``; ``export.json`` is written last, so
+its presence means the export is complete. A stop request is honoured between steps.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+import traceback
+from pathlib import Path
+
+from core import wire
+from core.events import JobFailed, JobFinished, JobStarted, ProgressReported
+from core.resources import ResourceMissing, llama_cpp_dir
+from core.runs import read_config
+from core.workspace import atomic_write_text
+from model.export_gguf import QUANTS, QuantizeReport, convert_to_gguf, quantize
+from model.export_merge import ExportError, merge_and_save
+from model.export_modelfile import modelfile_text
+from model.export_smoke import SmokePrompt, failure_summary, smoke_test
+from model.smoke_prompts import default_prompts
+
+STEPS = ("merging the adapter into the base", "converting to GGUF (llama.cpp)", "quantizing",
+         "smoke-testing in llama.cpp", "writing the Ollama Modelfile")
+EXPORT_DIR = "export"
+MANIFEST = "export.json"
+SMOKE_FILE = "smoke.json"
+
+
+class Stopped(Exception):
+    pass
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="export worker")
+    parser.add_argument("--run-dir", type=Path, required=True)
+    parser.add_argument("--quant", choices=list(QUANTS), default="q4_k_m")
+    parser.add_argument("--out", type=Path, help="output folder (default: RUN/export)")
+    parser.add_argument("--prompts", type=Path, help="JSON list of {label, messages} to smoke-test and answer")
+    parser.add_argument("--keep-f16", action="store_true", help="keep the f16 GGUF next to the quantized one")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    link = wire.link()
+    started = time.monotonic()
+    out = (args.out or args.run_dir / EXPORT_DIR).resolve()
+    link.emit(JobStarted(name="export", backend="llama.cpp", device="cpu", total_steps=len(STEPS),
+                         details={"quant": args.quant, "run_dir": str(args.run_dir), "out": str(out)}))
+    try:
+        manifest = export(args, out, link)
+    except Stopped:
+        link.emit(JobFinished(status="stopped", seconds=time.monotonic() - started))
+        return 0
+    except ExportError as exc:
+        print(f"export failed: {exc}", file=sys.stderr, flush=True)
+        link.emit(JobFailed(message=str(exc), advice=exc.advice, exit_code=1))
+        return 1
+    except ResourceMissing as exc:
+        link.emit(JobFailed(message=str(exc), advice="run `python install.py`", exit_code=1))
+        return 1
+    except Exception as exc:  # the runner gets one line; the traceback stays in the log
+        traceback.print_exc()
+        message = " ".join(str(exc).split())[:300] or type(exc).__name__
+        link.emit(JobFailed(message=f"export failed: {type(exc).__name__}: {message}",
+                            advice="see the export log (run.log in the export folder)", exit_code=1))
+        return 1
+    manifest["seconds"] = round(time.monotonic() - started, 1)
+    atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
+    link.emit(JobFinished(status="finished", step=len(STEPS), seconds=manifest["seconds"], result=manifest))
+    return 0
+
+
+def export(args: argparse.Namespace, out: Path, link: wire.WorkerLink) -> dict:
+    run_dir = args.run_dir.resolve()
+    config = read_config(run_dir)
+    if not config:
+        raise ExportError(f"{run_dir} is not a training run (no readable config.json)")
+    converter = llama_cpp_dir()
+    (out / MANIFEST).unlink(missing_ok=True)  # an interrupted re-export must not look complete
+
+    def step(index: int) -> None:
+        if link.stop_requested():
+            raise Stopped()
+        print(f"[{index + 1}/{len(STEPS)}] {STEPS[index]}", flush=True)
+        link.emit(ProgressReported(step=index, total=len(STEPS), message=STEPS[index]))
+
+    step(0)
+    merged_dir = out / "merged"
+    shutil.rmtree(merged_dir, ignore_errors=True)
+    merge_info = merge_and_save(run_dir, config, merged_dir)
+    step(1)
+    f16_file = convert_to_gguf(merged_dir, out / "model-f16.gguf", converter, log=print)
+    step(2)
+    if args.quant == "f16":
+        gguf, report = f16_file, QuantizeReport(requested="f16", produced="f16")
+    else:
+        gguf = out / f"model-{args.quant}.gguf"
+        report = quantize(f16_file, gguf, args.quant)
+        gguf = gguf if report.produced == args.quant else gguf.rename(out / f"model-{report.produced}.gguf")
+        if report.note:
+            print(f"note: {report.note}", flush=True)
+        if not args.keep_f16:
+            f16_file.unlink()
+    step(3)
+    smoke = run_smoke(gguf, merged_dir, run_dir, config, args.prompts)
+    atomic_write_text(out / SMOKE_FILE, json.dumps(smoke, indent=2, ensure_ascii=False))
+    print(f"smoke test {'passed' if smoke['passed'] else 'FAILED: ' + failure_summary(smoke)} "
+          f"(stop rate {smoke['stop_rate']:.0%})", flush=True)
+    step(4)
+    modelfile = out / "Modelfile"
+    atomic_write_text(modelfile, modelfile_text(gguf.name, merge_info["chat_template"], merge_info["eos_token"]))
+    return {"run_id": run_dir.name, "run_dir": str(run_dir), "out": str(out), "quant": report.produced,
+            "quant_requested": args.quant, "gguf": str(gguf), "gguf_bytes": gguf.stat().st_size,
+            "merged_dir": str(merged_dir), "modelfile": str(modelfile), "smoke_file": str(out / SMOKE_FILE),
+            "smoke_passed": smoke["passed"], "smoke_failure": None if smoke["passed"] else failure_summary(smoke),
+            "stop_rate": smoke["stop_rate"], "quantization": report.to_json(),
+            "adapter": merge_info["adapter"], "adapter_note": merge_info["adapter_note"],
+            "base_model": merge_info["base_model"]}
+
+
+def run_smoke(gguf: Path, merged_dir: Path, run_dir: Path, config: dict, prompts_file: Path | None) -> dict:
+    from transformers import AutoTokenizer
+    tokenizer = AutoTokenizer.from_pretrained(str(merged_dir))
+    prompts = default_prompts(config, run_dir)
+    if prompts_file is not None:
+        prompts += [SmokePrompt(item["label"], item["messages"])
+                    for item in json.loads(prompts_file.read_text(encoding="utf-8"))]
+    os.environ.setdefault("OMP_NUM_THREADS", str(os.cpu_count() or 1))
+    return smoke_test(gguf, tokenizer, prompts)

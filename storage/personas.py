@@ -1,0 +1,175 @@
+"""Personas, consent and artifacts in SQLite: profile edits, opt-out (any user), forget, stale markers.
+
+Personas are discovered from message counts (``author_message_counts``); ``persona_profiles`` holds the owner's edits.
+``consent`` holds opt-outs for any user id and the names to hide. ``forget_user`` deletes a user's messages (their
+reactions cascade), their user row and profile, keeps them opted out, and marks every artifact stale, in one
+transaction with SQLite's secure_delete on so the deleted text is overwritten in the file.
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class ForgetResult:
+    user_id: int
+    messages: int
+    reactions: int
+    stale: list[tuple[str, str]]  # (kind, path) of the artifacts marked stale
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def transaction(conn: sqlite3.Connection):
+    """``with transaction(conn):`` BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any error (the connection autocommits)."""
+    class _Transaction:
+        def __enter__(self):
+            conn.execute("BEGIN IMMEDIATE")
+
+        def __exit__(self, kind, value, trace):
+            conn.execute("ROLLBACK" if kind else "COMMIT")
+            return False
+    return _Transaction()
+
+
+def author_message_counts(conn: sqlite3.Connection, user_types: Iterable[str], min_messages: int = 1
+                          ) -> list[tuple[int, int]]:
+    """(user id, messages) of non-bot authors with at least ``min_messages`` messages of ``user_types``, most first."""
+    types = sorted(user_types)
+    marks = ",".join("?" * len(types))
+    rows = conn.execute(
+        f"SELECT m.author_id, COUNT(*) AS n FROM messages m JOIN users u ON u.id = m.author_id "
+        f"WHERE u.is_bot = 0 AND m.type IN ({marks}) GROUP BY m.author_id HAVING n >= ? ORDER BY n DESC, m.author_id",
+        (*types, min_messages))
+    return [(int(user_id), int(count)) for user_id, count in rows]
+
+
+def user_names(conn: sqlite3.Connection, user_id: int) -> tuple[str | None, str | None] | None:
+    """(display name, user name) of a stored user, or None."""
+    row = conn.execute("SELECT display_name, name FROM users WHERE id = ?", (user_id,)).fetchone()
+    return (row[0], row[1]) if row else None
+
+
+def user_exists(conn: sqlite3.Connection, user_id: int) -> bool:
+    return conn.execute("SELECT 1 FROM users WHERE id = ?", (user_id,)).fetchone() is not None
+
+
+def users_named(conn: sqlite3.Connection, name: str) -> list[int]:
+    """Ids of users whose persona name, display name or user name is ``name`` (case-insensitive)."""
+    rows = conn.execute(
+        "SELECT id FROM users WHERE lower(display_name) = lower(?1) OR lower(name) = lower(?1) "
+        "UNION SELECT user_id FROM persona_profiles WHERE lower(name) = lower(?1) ORDER BY 1", (name,))
+    return [int(row[0]) for row in rows]
+
+
+def profiles(conn: sqlite3.Connection) -> dict[int, tuple[str | None, str | None]]:
+    """user id -> (edited name, description)."""
+    return {int(uid): (name, description)
+            for uid, name, description in conn.execute("SELECT user_id, name, description FROM persona_profiles")}
+
+
+def set_profile(conn: sqlite3.Connection, user_id: int, *, name: str | None = None,
+                description: str | None = None, clear_description: bool = False) -> None:
+    """Edit a persona's name and/or description (an empty description clears it)."""
+    conn.execute(
+        "INSERT INTO persona_profiles (user_id, name, description, updated_at) VALUES (?1, ?2, ?3, ?4) "
+        "ON CONFLICT(user_id) DO UPDATE SET name = COALESCE(?2, name), "
+        "description = CASE WHEN ?5 THEN NULL ELSE COALESCE(?3, description) END, updated_at = ?4",
+        (user_id, name, description or None, now_iso(), int(clear_description)))
+
+
+def opted_out_users(conn: sqlite3.Connection) -> dict[int, tuple[str, ...]]:
+    """Opted-out user id -> the names to hide (the consent suppression list plus their current names)."""
+    found: dict[int, tuple[str, ...]] = {}
+    rows = conn.execute(
+        "SELECT c.user_id, c.aliases, u.display_name, u.name, p.name FROM consent c "
+        "LEFT JOIN users u ON u.id = c.user_id LEFT JOIN persona_profiles p ON p.user_id = c.user_id "
+        "WHERE c.opted_out = 1")
+    for user_id, aliases, display_name, name, profile_name in rows:
+        names = [*json.loads(aliases or "[]"), display_name, name, profile_name]
+        found[int(user_id)] = tuple(dict.fromkeys(n for n in names if n))
+    return found
+
+
+def consent_rows(conn: sqlite3.Connection) -> dict[int, tuple[bool, str | None]]:
+    """user id -> (opted out, forgotten at)."""
+    return {int(uid): (bool(out), forgotten)
+            for uid, out, forgotten in conn.execute("SELECT user_id, opted_out, forgotten_at FROM consent")}
+
+
+def current_aliases(conn: sqlite3.Connection, user_id: int) -> list[str]:
+    row = conn.execute("SELECT u.display_name, u.name, p.name FROM users u LEFT JOIN persona_profiles p "
+                       "ON p.user_id = u.id WHERE u.id = ?", (user_id,)).fetchone()
+    previous = conn.execute("SELECT aliases FROM consent WHERE user_id = ?", (user_id,)).fetchone()
+    names = [*(json.loads(previous[0]) if previous else []), *(row or ())]
+    return list(dict.fromkeys(n for n in names if n))
+
+
+def set_opted_out(conn: sqlite3.Connection, user_id: int, opted_out: bool, *, reason: str = "") -> list[tuple[str, str]]:
+    """Record consent; an opt-out marks every artifact stale (returned as (kind, path))."""
+    with transaction(conn):
+        save_consent(conn, user_id, opted_out)
+        return mark_artifacts_stale(conn, reason or "a user opted out") if opted_out else []
+
+
+def save_consent(conn: sqlite3.Connection, user_id: int, opted_out: bool, *, forgotten: bool = False) -> None:
+    stamp = now_iso()
+    conn.execute(
+        "INSERT INTO consent (user_id, opted_out, aliases, changed_at, forgotten_at) VALUES (?1, ?2, ?3, ?4, ?5) "
+        "ON CONFLICT(user_id) DO UPDATE SET opted_out = ?2, aliases = ?3, changed_at = ?4, "
+        "forgotten_at = COALESCE(?5, forgotten_at)",
+        (user_id, int(opted_out), json.dumps(current_aliases(conn, user_id) if opted_out else [], ensure_ascii=False),
+         stamp, stamp if forgotten else None))
+
+
+def forget_user(conn: sqlite3.Connection, user_id: int) -> ForgetResult:
+    """Delete the user's messages, reactions on them, user row and profile; keep them opted out; mark artifacts."""
+    conn.execute("PRAGMA secure_delete = ON")  # overwrite the freed pages: the text must not linger in the file
+    try:
+        with transaction(conn):
+            save_consent(conn, user_id, True, forgotten=True)
+            reactions = conn.execute("SELECT COUNT(*) FROM reactions WHERE message_id IN "
+                                     "(SELECT id FROM messages WHERE author_id = ?)", (user_id,)).fetchone()[0]
+            messages = conn.execute("DELETE FROM messages WHERE author_id = ?", (user_id,)).rowcount
+            conn.execute("DELETE FROM persona_profiles WHERE user_id = ?", (user_id,))
+            conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
+            stale = mark_artifacts_stale(conn, "a user was forgotten")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # and must not linger in the write-ahead log either
+    finally:
+        conn.execute("PRAGMA secure_delete = OFF")
+    return ForgetResult(user_id, messages, int(reactions), stale)
+
+
+def register_artifact(conn: sqlite3.Connection, kind: str, path: Path | str) -> None:
+    """Record (or refresh) something built from the messages; a rebuild clears its stale mark."""
+    conn.execute("INSERT INTO artifacts (kind, path, built_at) VALUES (?1, ?2, ?3) ON CONFLICT(path) DO UPDATE SET "
+                 "kind = ?1, built_at = ?3, stale_since = NULL, stale_reason = NULL",
+                 (kind, str(Path(path).resolve()), now_iso()))
+
+
+def mark_artifacts_stale(conn: sqlite3.Connection, reason: str) -> list[tuple[str, str]]:
+    """Mark every artifact built so far stale; returns (kind, path) of those newly marked."""
+    fresh = [(kind, path) for kind, path in conn.execute(
+        "SELECT kind, path FROM artifacts WHERE stale_since IS NULL ORDER BY id")]
+    conn.execute("UPDATE artifacts SET stale_since = ?, stale_reason = ? WHERE stale_since IS NULL",
+                 (now_iso(), reason))
+    return fresh
+
+
+def artifact_stale_reason(conn: sqlite3.Connection, path: Path | str) -> str | None:
+    row = conn.execute("SELECT stale_since, stale_reason FROM artifacts WHERE path = ?",
+                       (str(Path(path).resolve()),)).fetchone()
+    return f"{row[1]} (since {row[0]})" if row and row[0] else None
+
+
+def stale_artifacts(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    """(kind, path, reason) of every stale artifact."""
+    return [(kind, path, reason) for kind, path, reason in conn.execute(
+        "SELECT kind, path, stale_reason FROM artifacts WHERE stale_since IS NOT NULL ORDER BY id")]
