@@ -135,7 +135,8 @@ class Generator:
                        "type": ("GuildPublicThread", "GuildPrivateThread", "GuildNewsThread")[index % 3],
                        "categoryId": parent.channel["id"], "category": parent.channel["name"],
                        "name": f"thread {index} {self.rng.choice(EMOJI)}", "topic": None}
-            path = folder / "_threads" / f"{GUILD_NAME} - {parent.channel['name']} - thread {index} [{channel['id']}].json"
+            name = f"{GUILD_NAME} - {parent.channel['name']} - thread {index} [{channel['id']}].json"
+            path = folder / "_threads" / name
             self.files.append(ChannelFile(path, channel, exported_at, 0))
             self.weights.append(0.10 / threads)
         self.thread_parent = {f.channel["id"]: self.files[i % 2] for i, f in enumerate(self.files[len(CHANNELS):])}
@@ -226,8 +227,12 @@ class Generator:
             message["embeds"].append({"title": "", "url": "https://example.com/article", "timestamp": None,
                                       "description": "An article", "thumbnail": None, "images": [], "fields": [],
                                       "inlineEmojis": []})
-        if rng.random() < 0.18:
-            message["reactions"] = [self.reaction(rng) for _ in range(1 + int(rng.expovariate(1.5)))]
+        if rng.random() < 0.18:  # Discord folds repeats of one emoji into one reaction
+            reactions = {}
+            for _ in range(1 + int(rng.expovariate(1.5))):
+                reaction = self.reaction(rng)
+                reactions.setdefault(reaction["emoji"]["name"], reaction)
+            message["reactions"] = list(reactions.values())
         if rng.random() < 0.003:
             message["isPinned"] = True
         emoji = [e for e in EMOJI if e in message["content"]]

@@ -105,8 +105,10 @@ def user_from_dce(raw, what: str) -> UserRow:
     key = (raw.get("id"), raw.get("name"), raw.get("nickname"), raw.get("isBot"))
     try:
         return _users[key]
-    except (KeyError, TypeError):  # TypeError: an unhashable value, which the checks below reject
+    except KeyError:
         pass
+    except TypeError:  # a list or object where text belongs: build the row, never cache it
+        return new_user(raw, what)
     if len(_users) >= USER_CACHE_LIMIT:
         _users.clear()
     user = _users[key] = new_user(raw, what)
@@ -132,7 +134,8 @@ def reaction_from_dce(raw) -> tuple[str, int]:
     emoji_id = emoji.get("id")
     if not emoji_id:
         return emoji["name"], count
-    return f"<{'a' if emoji.get('isAnimated') is True else ''}:{emoji['name']}:{snowflake(emoji_id, 'emoji id')}>", count
+    animated = "a" if emoji.get("isAnimated") is True else ""
+    return f"<{animated}:{emoji['name']}:{snowflake(emoji_id, 'emoji id')}>", count
 
 
 def attachment_url(raw) -> str:
@@ -158,12 +161,15 @@ def timestamp(value, what: str) -> str | None:
     if not isinstance(value, str):
         raise RecordError(f"{what} is not text")
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return normalize_timestamp(value)  # other shapes, and the one clear error message
-    if moment.tzinfo is None or len(value) < 19:
-        return normalize_timestamp(value)  # no offset, or a date alone: the shared rules decide
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+        try:
+            moment = datetime.fromisoformat(value)
+        except ValueError:
+            moment = None
+        if moment is not None and moment.tzinfo is not None and len(value) >= 19:
+            return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+        return normalize_timestamp(value)  # other shapes (and the one clear error message)
+    except OverflowError:
+        raise RecordError(f"{what} {value[:40]!r} is out of range") from None
 
 
 def missing(what: str):
@@ -171,7 +177,7 @@ def missing(what: str):
 
 
 def message_type(value) -> str:
-    if value in CANONICAL_TYPES:
+    if type(value) is str and value in CANONICAL_TYPES:
         return value
     if value is not None and (not isinstance(value, (str, int)) or isinstance(value, bool)):
         raise RecordError(f"type {str(value)[:20]!r} is neither a name nor a number")
@@ -183,7 +189,8 @@ def rows_from_header(header: dict) -> tuple[GuildRow | None, list[ChannelRow], i
     guild, channel = header.get("guild"), header["channel"]
     guild_row = None
     if isinstance(guild, dict) and guild.get("id") is not None:
-        guild_row = GuildRow(snowflake(guild["id"], "guild id"), text(guild.get("name")), text(guild.get("iconUrl")) or None)
+        guild_row = GuildRow(snowflake(guild["id"], "guild id"), text(guild.get("name")),
+                             text(guild.get("iconUrl")) or None)
     guild_id = guild_row.id if guild_row else None
     channel_id = snowflake(channel.get("id"), "channel id")
     kind = text(channel.get("type")) or "Unknown"

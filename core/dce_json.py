@@ -65,7 +65,12 @@ def fast_messages(scanner: "SpanScanner", open_stream: Callable[[], CountingRead
             return
     except LayoutMismatch:
         pass
-    yield from general_messages(open_stream, skip=handed_out)
+    # the general parser decides; if it fails at the end too, and the fast reader ran out of bytes inside a
+    # message, the file was cut short there (yajl's own words for that vary with where the cut fell)
+    size = scanner.stream.position
+    ended = (f"truncated: the JSON ends early, at byte {size} (inside message {handed_out + 1})", size) \
+        if scanner.eof and scanner.pos < len(scanner.buffer) else None
+    yield from general_messages(open_stream, skip=handed_out, truncation=ended)
 
 
 class SpanScanner:
@@ -184,14 +189,16 @@ def general_header(open_stream: Callable[[], CountingReader]) -> dict:
     return header
 
 
-def general_messages(open_stream: Callable[[], CountingReader], skip: int) -> Iterator[dict]:
+def general_messages(open_stream: Callable[[], CountingReader], skip: int,
+                     truncation: tuple[str, int] | None = None) -> Iterator[dict]:
     with open_stream() as stream:
         try:
             for index, message in enumerate(ijson.items(stream, "messages.item", use_float=True)):
                 if index >= skip:
                     yield message
         except (ijson.JSONError, UnicodeDecodeError, ValueError) as exc:
-            raise DceImportError(describe_json_error(exc, stream)) from None
+            at_end = truncation is not None and stream.position >= truncation[1]
+            raise DceImportError(truncation[0] if at_end else describe_json_error(exc, stream)) from None
 
 
 def describe_json_error(error: Exception, stream: CountingReader) -> str:

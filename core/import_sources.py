@@ -90,6 +90,7 @@ def discover(paths: list[Path]) -> tuple[list[Source], list[str]]:
     sources, errors = [], []
     for path in map(Path, paths):
         if path.is_dir():
+            found = len(sources) + len(errors)
             for child in sorted(p for p in path.rglob("*") if p.is_file()):
                 suffix = child.suffix.lower()
                 if suffix in EXPORT_SUFFIXES:
@@ -97,6 +98,8 @@ def discover(paths: list[Path]) -> tuple[list[Source], list[str]]:
                 elif suffix == ARCHIVE_SUFFIX:
                     archive_sources(child, sources, errors)
                 # other files in a DCE folder are media (the *_Files folders): not messages
+            if len(sources) + len(errors) == found:
+                errors.append(f"{path}: no export files (.json, .csv or .zip) in this folder")
         elif path.is_file():
             suffix = path.suffix.lower()
             if suffix == ARCHIVE_SUFFIX or (suffix not in EXPORT_SUFFIXES and zipfile.is_zipfile(path)):

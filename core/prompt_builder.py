@@ -20,7 +20,7 @@ prepared example's prompt for it.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 DEFAULT_MAX_TURNS = 12        # matches DatasetConfig.max_context_turns
@@ -52,13 +52,16 @@ class Turn:
     reply_to_id: int | None = None       # the message this turn replies to, if any
     message_ids: tuple[int, ...] = ()    # every message merged into the turn (reply links may point at any)
     reactions: int = 0                   # reactions earned by the turn's messages
+    # The turn's estimated cost, filled on first use: a turn is considered for many targets' contexts.
+    estimated_cost: int | None = field(default=None, init=False, repr=False, compare=False)
 
 
 def estimate_tokens(text: str) -> int:
     """A fast token estimate: ~4 ASCII characters per token, ~1 token per non-ASCII character (emoji, CJK)."""
     characters = len(text)
-    extra_bytes = len(text.encode("utf-8")) - characters
-    non_ascii = extra_bytes // 2 if extra_bytes else 0
+    if text.isascii():
+        return characters // 4 + 1
+    non_ascii = (len(text.encode("utf-8")) - characters) // 2
     return (characters - non_ascii) // 4 + non_ascii + 1
 
 
@@ -79,6 +82,8 @@ def select_context(history: Sequence[Turn], *, reply_to_id: int | None = None,
     """
     if not history or max_turns <= 0:
         return []
+    if reply_to_id is None:
+        return preceding_turns(history, max_turns, token_budget, count_tokens)
     budget, slots = token_budget, max_turns
     chain: list[Turn] = []
     if reply_to_id is not None:
@@ -96,35 +101,52 @@ def select_context(history: Sequence[Turn], *, reply_to_id: int | None = None,
             seen.add(id(turn))
             budget, slots = budget - cost, slots - 1
             message_id = turn.reply_to_id
-    tail: list[Turn] = []
+    # The preceding turns, newest first. Chain turns met on the way keep their place; the chain turns older than
+    # every preceding turn taken come before them all (a reply chain only goes back in time).
+    recent: list[Turn] = []
     chained = {id(turn) for turn in chain}
+    met: set[int] = set()
     for turn in reversed(history):
+        if id(turn) in chained:
+            recent.append(turn)
+            met.add(id(turn))
+            continue
         if not slots:
             break
-        if id(turn) in chained:
-            continue
         cost = turn_cost(turn, count_tokens)
         if cost > budget:
             break
-        tail.append(turn)
+        recent.append(turn)
         budget, slots = budget - cost, slots - 1
-    if not chain:
-        return tail[::-1]
-    return in_history_order(history, chained | {id(turn) for turn in tail})
+    older_chain = [turn for turn in chain if id(turn) not in met]
+    return older_chain[::-1] + recent[::-1]
+
+
+def preceding_turns(history: Sequence[Turn], max_turns: int, budget: int,
+                    count_tokens: Callable[[str], int]) -> list[Turn]:
+    """The newest turns that fit, in time order (``select_context`` without a reply chain; the hot path)."""
+    taken: list[Turn] = []
+    for turn in reversed(history):
+        cost = turn.estimated_cost
+        if cost is None or count_tokens is not estimate_tokens:
+            cost = turn_cost(turn, count_tokens)
+        if cost > budget:
+            break
+        taken.append(turn)
+        budget -= cost
+        if len(taken) == max_turns:
+            break
+    return taken[::-1]
 
 
 def turn_cost(turn: Turn, count_tokens: Callable[[str], int]) -> int:
-    return count_tokens(turn.text) + count_tokens(turn.speaker_name) + TURN_OVERHEAD_TOKENS
-
-
-def in_history_order(history: Sequence[Turn], wanted: set[int]) -> list[Turn]:
-    found: list[Turn] = []
-    for turn in reversed(history):
-        if id(turn) in wanted:
-            found.append(turn)
-            if len(found) == len(wanted):
-                break
-    return found[::-1]
+    if count_tokens is not estimate_tokens:
+        return count_tokens(turn.text) + count_tokens(turn.speaker_name) + TURN_OVERHEAD_TOKENS
+    cost = turn.estimated_cost
+    if cost is None:
+        cost = estimate_tokens(turn.text) + estimate_tokens(turn.speaker_name) + TURN_OVERHEAD_TOKENS
+        object.__setattr__(turn, "estimated_cost", cost)
+    return cost
 
 
 def render_turns(persona: Persona, turns: Sequence[Turn]) -> list[dict]:

@@ -55,7 +55,10 @@ def normalize_timestamp(value: str | datetime | None) -> str | None:
                               tzinfo=parse_offset(offset))
         except ValueError as exc:
             raise RecordError(f"invalid timestamp {value[:40]!r}: {exc}") from None
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    try:
+        return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+    except OverflowError:  # an offset pushing year 1 or 9999 out of range
+        raise RecordError(f"timestamp out of range: {str(value)[:40]!r}") from None
 
 
 def parse_offset(offset: str | None) -> timezone:

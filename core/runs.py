@@ -187,9 +187,12 @@ def read_metrics(run_dir: Path) -> list[Event]:
                 events.append(from_dict(json.loads(line)))
             except (ValueError, TypeError):
                 continue
-    latest_index = {event.step: index for index, event in enumerate(events) if isinstance(event, ProgressReported)}
+    def key(event: ProgressReported):
+        return event.message, event.step  # a stage ("sft", "dpo") counts its own steps
+
+    latest_index = {key(event): index for index, event in enumerate(events) if isinstance(event, ProgressReported)}
     return [event for index, event in enumerate(events)
-            if not isinstance(event, ProgressReported) or latest_index[event.step] == index]
+            if not isinstance(event, ProgressReported) or latest_index[key(event)] == index]
 
 
 class RunRecorder:

@@ -92,6 +92,7 @@ def evaluate(args: argparse.Namespace, link: wire.WorkerLink) -> dict:
 def score_examples(scorer, groups: dict, args, link, total: int) -> tuple[list[dict], bool]:
     records: list[dict] = []
     for persona, items in groups.items():
+        print(f"persona {persona_name(items[0]) or persona}: {len(items)} examples", flush=True)
         for example in items:
             if link.stop_requested():
                 return records, True

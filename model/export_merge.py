@@ -92,10 +92,10 @@ def load_base(base: BaseModel):
 
 def merge_and_save(run_dir: Path, config: dict[str, Any], out_dir: Path, dtype: str = "float16") -> dict[str, Any]:
     """Merge the adapter into the base and save model + tokenizer to ``out_dir``; returns what was used."""
-    import torch
-    from peft import PeftModel
     base = base_from_config(config)
     adapter, adapter_note = adapter_dir(run_dir)
+    import torch
+    from peft import PeftModel
     tokenizer = load_tokenizer(adapter, base)
     model = load_base(base)
     merged = PeftModel.from_pretrained(model, str(adapter)).merge_and_unload()

@@ -26,12 +26,12 @@ def place_of(example: dict) -> tuple[str, str, str] | None:
     return (match.group("name"), match.group("server"), match.group("channel")) if match else None
 
 
-def live_prompt(name: str, server: str, channel: str, lines=SMOKE_LINES, *, persona_id: str = "0",
+def live_prompt(name: str, server: str, channel: str, lines=SMOKE_LINES, *, persona_id: int = 0,
                 description: str | None = None) -> list[dict]:
     """A prompt for persona ``name`` answering ``lines`` [(speaker, text)], through the shared prompt builder."""
     from core.prompt_builder import Persona, Place, Turn, build_prompt
     start = datetime(2024, 1, 1, 20, 0, tzinfo=timezone.utc)
-    history = [Turn(speaker_id=str(1000 + index), speaker_name=speaker, text=text,
+    history = [Turn(speaker_id=1000 + index, speaker_name=speaker, text=text,
                     created_at=start + timedelta(minutes=index))
                for index, (speaker, text) in enumerate(lines)]
     return build_prompt(Persona(id=persona_id, name=name, description=description), Place(server=server,

@@ -121,7 +121,8 @@ def stored_versions(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple
         chunk = ids[start:start + SQLITE_MAX_VARIABLES]
         marks = ",".join("?" * len(chunk))
         for record in conn.execute(
-                f"SELECT id, edited_at, type, content, reply_to_id, mentions, attachment_count, attachment_urls, pinned "
+                f"SELECT id, edited_at, type, content, reply_to_id, mentions, attachment_count, attachment_urls, "
+                f"pinned "
                 f"FROM messages WHERE id IN ({marks})", chunk):
             found[record[0]] = tuple(record[1:])
     return found

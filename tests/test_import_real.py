@@ -64,22 +64,39 @@ def test_import_matches_the_raw_exports(workspace, shared_data):
     assert conn.execute("SELECT kind FROM channels WHERE id=?", (GENERAL,)).fetchone() == ("GuildTextChat",)
 
 
-def test_lying_message_count_dangling_reply_and_display_names(workspace, shared_data):
+def test_lying_message_count_and_dangling_reply(workspace, shared_data):
     guild = shared_data / "dcef-example-guild"
-    assert run_cli("import", str(guild), workspace=workspace)[0] == 0
+    partial = next(guild.glob("*chill talk*without deleted message.json"))
+    export = json.loads(partial.read_text(encoding="utf-8"))
+    assert export["messageCount"] == 35 != len(export["messages"])  # the file lies
+    ids = {m["id"] for m in export["messages"]}
+    dangling = [m for m in export["messages"] if (m.get("reference") or {}).get("messageId", "") not in ids | {""}]
+    assert len(dangling) == 1
+
+    assert run_cli("import", str(partial), workspace=workspace)[0] == 0
     conn = workspace.connect()
-    chill = json.loads(next(guild.glob("*chill talk*deleted*.json")).read_text(encoding="utf-8"))
-    assert chill["messageCount"] == 35  # the file lies
-    stored = conn.execute("SELECT count(*) FROM messages WHERE channel_id=?", (int(chill["channel"]["id"]),)).fetchone()
-    assert stored[0] == len(raw_messages(guild).keys() & {m["id"] for m in chill["messages"]}) + 1  # + the deleted one
-    dangling = [m for m in raw_messages(guild).values()
-                if (m.get("reference") or {}).get("messageId") and m["reference"]["messageId"] not in raw_messages(guild)]
-    assert dangling
-    for message in dangling:  # the id is kept although the target is not stored
-        assert conn.execute("SELECT reply_to_id FROM messages WHERE id=?", (int(message["id"]),)).fetchone() == (
-            int(message["reference"]["messageId"]),)
+    assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] == len(export["messages"])
+    reply_id, target_id = int(dangling[0]["id"]), int(dangling[0]["reference"]["messageId"])
+    # the id is kept although the target is not stored; the reply resolves once the target arrives
+    assert conn.execute("SELECT reply_to_id FROM messages WHERE id=?", (reply_id,)).fetchone() == (target_id,)
+    stats = json.loads(run_cli("stats", "--json", workspace=workspace)[1])
+    assert (stats["replies"], stats["replies_resolved"]) == (1, 0)
+    assert run_cli("import", str(guild), workspace=workspace)[0] == 0
+    stats = json.loads(run_cli("stats", "--json", workspace=workspace)[1])
+    assert stats["replies_resolved"] == expected_counts(guild)["replies_resolved"] == 5
+    assert conn.execute("SELECT count(*) FROM messages WHERE id=?", (target_id,)).fetchone() == (1,)
     joins = conn.execute("SELECT count(*) FROM messages WHERE type='GuildMemberJoin'").fetchone()[0]
-    assert joins == sum(m["type"] == "GuildMemberJoin" for m in raw_messages(guild).values()) > 0
+    assert joins == sum(m["type"] == "GuildMemberJoin" for m in raw_messages(guild).values()) == 3
+
+
+def test_display_name_is_the_nickname(workspace, shared_data):
+    source = next((shared_data / "ethglobal-dce-json").glob("*.json"))
+    assert run_cli("import", str(source), workspace=workspace)[0] == 0
+    authors = {m["author"]["id"]: m["author"] for m in json.loads(source.read_text(encoding="utf-8"))["messages"]}
+    conn = workspace.connect()
+    for author_id, author in authors.items():
+        assert conn.execute("SELECT name, display_name, is_bot FROM users WHERE id=?", (int(author_id),)).fetchone() \
+            == (author["name"], author["nickname"] or author["name"], int(author["isBot"]))
 
 
 def test_reimport_adds_nothing_and_edited_copy_updates(workspace, shared_data, tmp_path):

@@ -18,6 +18,7 @@ def run_import(args, context: Context) -> dict:
     from core.dce_import import import_paths
 
     with context.progress(total=0, description="import", unit="B") as bar:
+        bar.unit_scale = True  # bytes of export read: kB, MB, GB
         def on_progress(event) -> None:
             bar.total = event.bytes_total
             bar.set_postfix_str(f"{event.messages_seen} messages", refresh=False)
@@ -53,7 +54,8 @@ def describe_stats(result: dict) -> str:
     lines = [f"messages:          {result['messages']}",
              f"authors:           {result['authors']} ({result['bots']} bots)",
              f"channels:          {result['channels']}",
-             f"replies:           {result['replies']} ({result['replies_resolved']} with the replied-to message stored)",
+             f"replies:           {result['replies']} "
+             f"({result['replies_resolved']} with the replied-to message stored)",
              f"reactions:         {result['reactions']} on {result['reacted_messages']} messages",
              f"date range:        {result['first'] or '-'} .. {result['last'] or '-'}"]
     if result["top_authors"]:

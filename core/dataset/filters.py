@@ -38,7 +38,7 @@ class SpamTracker:
     def is_spam(self, author_id: int, content: str) -> bool:
         if self.limit <= 0:
             return False
-        key = hash(" ".join(content.lower().split()))
+        key = hash(content.strip().lower())
         recent = self._recent.get(author_id)
         if recent is None:
             recent = self._recent[author_id] = deque(maxlen=SPAM_WINDOW)

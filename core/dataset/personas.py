@@ -11,6 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 
 from core.dataset import DatasetError
+from core.dataset.scrub import Scrubber
 from core.prompt_builder import Persona
 from core.records import USER_MESSAGE_TYPES
 from storage import personas as store
@@ -27,7 +28,10 @@ class PersonaInfo:
     user_name: str | None = None
 
     def as_persona(self) -> Persona:
-        return Persona(self.id, self.name, self.description)
+        """The prompt builder's Persona: name and description scrubbed like every text that reaches a prompt."""
+        scrubber = Scrubber()
+        return Persona(self.id, scrubber.scrub(self.name),
+                       scrubber.scrub(self.description) if self.description else None)
 
     def as_json(self) -> dict:
         return {"id": str(self.id), "name": self.name, "messages": self.messages, "opted_out": self.opted_out,
@@ -58,6 +62,12 @@ def info(conn, user_id: int, messages: int, profiles=None, consent=None) -> Pers
     display_name, user_name = store.user_names(conn, user_id) or (None, None)
     return PersonaInfo(user_id, persona_label(edited, display_name, user_name, user_id), messages,
                        consent.get(user_id, (False, None))[0], description, display_name, user_name)
+
+
+def load_persona(conn: sqlite3.Connection, reference: str | int) -> Persona:
+    """The Persona for a user id or name, as ``prepare`` puts it in system prompts (the bot uses this too)."""
+    user_id = resolve_user(conn, str(reference))
+    return info(conn, user_id, 0).as_persona()
 
 
 def resolve_user(conn: sqlite3.Connection, reference: str, *, must_exist: bool = True) -> int:

@@ -31,7 +31,7 @@ JWT = re.compile(r"\beyJ[\w-]{8,}\.[\w-]{8,}\.[\w-]{8,}")
 DISCORD_TOKEN = re.compile(r"\b[MNO][\w-]{23,27}\.[\w-]{6,7}\.[\w-]{27,40}\b|\bmfa\.[\w-]{60,}")
 API_KEY = re.compile(r"\bsk-(?:proj-|ant-)?[\w-]{20,}|\b[spr]k_(?:live|test)_[A-Za-z0-9]{16,}"
                      r"|\bgh[pousr]_[A-Za-z0-9]{30,}|\bgithub_pat_\w{30,}|\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"
-                     r"|\bxox[abposre]-[A-Za-z0-9-]{10,}|\bAIza[\w-]{35}|\bglpat-[\w-]{20,}|\bhf_[A-Za-z0-9]{30,}"
+                     r"|\bxox[abposre]-[A-Za-z0-9-]{10,}|\bAIza[\w-]{30,}|\bglpat-[\w-]{20,}|\bhf_[A-Za-z0-9]{30,}"
                      r"|\bnpm_[A-Za-z0-9]{36}|\bSG\.[\w-]{22}\.[\w-]{43}")
 SECRET = re.compile(r"\b((?:passw(?:or)?d|pwd|passcode|secret|api[_ -]?key|access[_ -]?token|auth[_ -]?token|token"
                     r"|client[_ -]?secret)(?:\s*[:=]\s*|\s+is\s+))([^\s,;]{4,})", re.IGNORECASE)
@@ -46,7 +46,8 @@ IPV4 = re.compile(r"\d(?<![\d.]\d)\d{0,2}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?!\d|\.\d)"
 IPV6 = re.compile(r"[0-9A-Fa-f:](?<![\w:.][0-9A-Fa-f:])[0-9A-Fa-f]{0,3}:(?:[0-9A-Fa-f]{0,4}:){1,6}"
                   r"(?:[0-9A-Fa-f]{1,4}|(?<=:)\d{1,3}(?:\.\d{1,3}){3})?(?:%\w+)?(?![\w:])")
 LONG_WORD = re.compile(r"\S{20}")  # keys and tokens are all at least this long
-NON_DIGITS = {code: None for code in range(0x30, 0x3A)}  # str.translate table deleting ASCII digits
+DIGIT = re.compile(r"\d")
+REFERENCE_PREFIXES = ("[", "{", "$", "<", "%")  # a placeholder or a variable reference (${API_KEY}), not a secret
 SECRET_VALUE_MIN_PLAIN = 6  # "token is cool" stays; "token: hunter2" (a digit) or any 6+ character value goes
 
 
@@ -93,7 +94,9 @@ class Scrubber:
         return self._numbers(text)
 
     def _numbers(self, text: str) -> str:
-        digits = len(text) - len(text.translate(NON_DIGITS))
+        if ":" not in text and DIGIT.search(text) is None:
+            return text
+        digits = len(DIGIT.findall(text))
         if digits >= 7:
             text = self._sub("card", CARD, text)
             text = self._sub("phone", PHONE, text)
@@ -123,8 +126,9 @@ class Scrubber:
 
     def _secret(self, match: re.Match) -> str:
         value = match.group(2)
-        if value.startswith("[") or (len(value) < SECRET_VALUE_MIN_PLAIN and not any(c.isdigit() for c in value)):
-            return match.group(0)  # a placeholder already, or a plain word ("the token is here")
+        plain_word = len(value) < SECRET_VALUE_MIN_PLAIN and not any(char.isdigit() for char in value)
+        if plain_word or value.startswith(REFERENCE_PREFIXES) or "process.env" in value:
+            return match.group(0)  # a reference or a plain word ("the token is here"), not the secret itself
         self.counts["secret"] += 1
         return match.group(1) + PLACEHOLDERS["secret"]
 

@@ -1,0 +1,128 @@
+"""Balancing that holds: no persona above ``max_share`` of the final training set, exactly.
+
+Counting pass: every training candidate gets a sampling key, ``u ** (1 / weight)`` with ``u`` a seeded hash of its
+message id and ``weight`` > 1 for targets that earned reactions (capped at ``reaction_boost``), so reacted targets
+are preferred when downsampling (Efraimidis-Spirakis weighted sampling). Keys go into a fixed histogram per persona
+(KEY_BINS bins): memory depends on the number of personas, not on the number of messages.
+
+Plan: quotas by water-filling. With supply ``a_p`` (candidates, after the optional per-persona maximum, times
+``max_upsample``), the cap C is the largest integer with ``C <= share * sum(min(a_p, C))`` and each persona keeps
+``min(a_p, C)``: dominant personas are cut to C, nobody else loses anything. With fewer than 1/max_share personas
+the share becomes 1/n (equal counts) and the plan says so.
+
+Sampling pass: a persona keeps every example whose key bin is above its boundary bin and the first ``r`` in the
+boundary bin, so each persona gets exactly its quota; quotas above the candidates (``max_upsample`` > 1) repeat
+examples, never more than ``max_upsample`` times.
+"""
+from __future__ import annotations
+
+from array import array
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+from core.dataset import DatasetError
+from core.dataset.splits import unit_interval
+
+KEY_BINS = 4096
+REACTION_STEP = 0.25  # each reaction adds this much weight, up to reaction_boost
+
+
+def sampling_bin(message_id: int, reactions: int, seed: int, reaction_boost: float) -> int:
+    point = unit_interval(message_id, seed ^ 0x5A5A5A5A)
+    if reactions > 0 and reaction_boost > 1.0:
+        point = point ** (1.0 / min(reaction_boost, 1.0 + REACTION_STEP * reactions))
+    return min(int(point * KEY_BINS), KEY_BINS - 1)
+
+
+@dataclass
+class Counting:
+    """Per-persona candidate counts and key histograms of the training split."""
+    histograms: dict[int, array] = field(default_factory=dict)
+
+    def observe(self, persona_id: int, key_bin: int) -> None:
+        histogram = self.histograms.get(persona_id)
+        if histogram is None:
+            histogram = self.histograms[persona_id] = array("q", bytes(8 * KEY_BINS))
+        histogram[key_bin] += 1
+
+    def counts(self) -> dict[int, int]:
+        return {persona_id: sum(histogram) for persona_id, histogram in self.histograms.items()}
+
+
+@dataclass
+class Plan:
+    quotas: dict[int, int]
+    candidates: dict[int, int]
+    share: float                     # the cap applied (max_share, or 1/n with fewer personas)
+    note: str | None
+    boundaries: dict[int, tuple[int, int]] = field(default_factory=dict)  # persona -> (bin, keep in that bin)
+    _taken: dict[int, int] = field(default_factory=dict)
+    _extra: dict[int, int] = field(default_factory=dict)
+
+    def copies(self, persona_id: int, key_bin: int) -> int:
+        """How many times to write this training candidate (0 = dropped)."""
+        quota, available = self.quotas.get(persona_id, 0), self.candidates.get(persona_id, 0)
+        if quota >= available:
+            repeats, extra = divmod(quota, available) if available else (0, 0)
+            used = self._extra.get(persona_id, 0)
+            if used < extra:
+                self._extra[persona_id] = used + 1
+                return repeats + 1
+            return repeats
+        boundary, keep = self.boundaries[persona_id]
+        if key_bin > boundary:
+            return 1
+        if key_bin == boundary and self._taken.get(persona_id, 0) < keep:
+            self._taken[persona_id] = self._taken.get(persona_id, 0) + 1
+            return 1
+        return 0
+
+
+def make_plan(counting: Counting, *, max_share: float, max_upsample: float, per_persona_max: int,
+              capped: bool = True) -> Plan:
+    """Quotas for the training split; ``capped=False`` (one set per persona) applies only the per-persona max."""
+    if not 0 < max_share <= 1:
+        raise DatasetError(f"dataset.max_share must be in (0, 1], not {max_share}")
+    if max_upsample < 1:
+        raise DatasetError(f"dataset.max_upsample must be at least 1 (1 = never duplicate), not {max_upsample}")
+    candidates = counting.counts()
+    supply = {p: min(n, per_persona_max) if per_persona_max > 0 else n for p, n in candidates.items()}
+    share, note = Fraction(max_share).limit_denominator(1_000_000), None
+    if not capped:
+        quotas = dict(supply)
+    else:
+        active = [p for p, n in supply.items() if n > 0]
+        if active and len(active) * share < 1:
+            share = Fraction(1, len(active))
+            note = (f"only {len(active)} personas have training examples, fewer than 1/max_share = "
+                    f"{1 / max_share:g}: the cap is 1/{len(active)} (equal counts)")
+        available = {p: int(n * max_upsample) for p, n in supply.items()}
+        cap = water_level(list(available.values()), share)
+        quotas = {p: min(n, cap) for p, n in available.items()}
+    plan = Plan(quotas, candidates, float(share) if capped else 1.0, note)
+    for persona_id, quota in quotas.items():
+        if quota < candidates[persona_id]:
+            plan.boundaries[persona_id] = boundary(counting.histograms[persona_id], quota)
+    return plan
+
+
+def water_level(available: list[int], share: Fraction) -> int:
+    """The largest C with C <= share * sum(min(a, C)) (the feasible set is an interval from 0: the bound is concave)."""
+    low, high = 0, max(available, default=0)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if middle <= share * sum(min(a, middle) for a in available):
+            low = middle
+        else:
+            high = middle - 1
+    return low
+
+
+def boundary(histogram: array, quota: int) -> tuple[int, int]:
+    """(bin, how many to keep from it) so that the bins above it plus that many hold exactly ``quota``."""
+    above = 0
+    for key_bin in range(KEY_BINS - 1, -1, -1):
+        if above + histogram[key_bin] >= quota:
+            return key_bin, quota - above
+        above += histogram[key_bin]
+    return 0, quota - above

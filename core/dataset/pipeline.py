@@ -1,0 +1,191 @@
+"""``prepare``: the stored history → train/val/test/dpo JSONL, stats.json and preview.txt, in two streaming passes.
+
+Pass 1 reads each channel's messages in id order, admits, cleans and threads them, builds every candidate example
+and DPO pair and appends it to a spool file with its split and sampling key, counting training candidates per
+persona. The balancing plan is then computed from those counts alone. Pass 2 reads the spool once and routes each
+line to its output (dropping or repeating training candidates as the plan says). Memory holds a channel's recent
+turns, per-persona histograms and the user-name cache: it does not grow with the number of messages.
+"""
+from __future__ import annotations
+
+import dataclasses
+import sqlite3
+import time
+from collections import Counter
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+
+import orjson
+
+from core.config import DatasetConfig
+from core.dataset import DatasetError, source
+from core.dataset.balance import Plan, make_plan
+from core.dataset.examples import BuildState, ExampleBuilder
+from core.dataset.filters import BARRIER, MESSAGE_REASONS, TARGET_REASONS, Admission
+from core.dataset.personas import select_personas
+from core.dataset.preview import preview_text
+from core.dataset.scrub import Scrubber
+from core.dataset.splits import SPLITS, Splitter
+from core.dataset.text import TextCleaner
+from core.dataset.threading import SourceMessage, Threader
+from core.dataset.writer import PER_PERSONA_DIR, Spool, Staging
+from core.prompt_builder import Persona, Place
+from core.records import USER_MESSAGE_TYPES
+from storage import personas as store
+
+STRATEGIES = ("multi", "per-persona")
+PREVIEW_EXAMPLES = 5
+PROGRESS_EVERY = 1 << 16
+
+
+def prepare_dataset(conn: sqlite3.Connection, config: DatasetConfig, out_dir: Path, *, personas: str = "all",
+                    strategy: str = "multi", on_progress: Callable[[int, int], None] | None = None) -> dict:
+    """Write the dataset into ``out_dir``; returns the stats (also written as stats.json)."""
+    started = time.perf_counter()
+    if strategy not in STRATEGIES:
+        raise DatasetError(f"--strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
+    selected = select_personas(conn, config.min_messages, personas)
+    if not selected:
+        raise DatasetError(f"no personas: no author who has not opted out has at least {config.min_messages} "
+                           f"messages (lower dataset.min_messages or --min-messages)")
+    opted_out = store.opted_out_users(conn)
+    staging = Staging(out_dir)
+    try:
+        spool = Spool(staging.root / "spool.bin")
+        state = BuildState({p.id: p for p in selected}, config, Splitter(config, conn), spool)
+        scrubber = Scrubber()
+        messages_read = first_pass(conn, state, scrubber, opted_out, on_progress)
+        spool.close()
+        plan = make_plan(state.counting, max_share=config.max_share, max_upsample=config.max_upsample,
+                         per_persona_max=config.per_persona_max, capped=strategy == "multi")
+        routed = second_pass(spool, plan, staging, strategy, selected)
+        stats = build_stats(conn, config, strategy, selected, state, plan, routed, scrubber, staging,
+                            messages_read, started)
+        names = {str(p.id): p.name for p in selected}
+        staging.publish(stats, preview_text(routed.preview, names))
+    except BaseException:
+        staging.discard()
+        raise
+    store.register_artifact(conn, "dataset", out_dir)
+    if store.opted_out_users(conn).keys() != opted_out.keys():  # someone opted out while we were working
+        from core.dataset.writer import mark_stale
+        store.mark_artifacts_stale(conn, "a user opted out while the dataset was being prepared")
+        mark_stale(out_dir, "a user opted out while the dataset was being prepared")
+    return stats
+
+
+def first_pass(conn, state: BuildState, scrubber: Scrubber, opted_out, on_progress) -> int:
+    config = state.config
+    names = source.name_book(conn, scrubber, opted_out)
+    cleaner = TextCleaner(names, source.channel_names(conn, scrubber))
+    total, read = source.message_total(conn), 0
+    gap, merge = config.conversation_gap_minutes * 60.0, config.merge_window_seconds
+    for channel_id, channel_name, server_name in source.channels(conn):
+        place = Place(scrubber.scrub(server_name) or "the server", scrubber.scrub(channel_name) or "channel")
+        threader = Threader(channel_id, ExampleBuilder(state, place, channel_id), gap, merge)
+        admission = Admission(cleaner, config.spam_repeat_limit, state.filtered)
+        admit, push = admission.admit, threader.push
+        for (message_id, author_id, is_bot, message_type, content, created, reply_to, mentions, attachments,
+             reactions) in source.channel_messages(conn, channel_id):
+            created_at = datetime.fromisoformat(created)
+            admitted = admit(message_id, author_id, is_bot, message_type, content, created_at, reply_to,
+                             orjson.loads(mentions) if mentions != "[]" else (), attachments, reactions)
+            if type(admitted) is SourceMessage:
+                push(admitted)
+            elif admitted == BARRIER:
+                threader.barrier(created_at.timestamp())
+            read += 1
+            if on_progress is not None and read % PROGRESS_EVERY == 0:
+                on_progress(read, total)
+        threader.finish()
+    if on_progress is not None:
+        on_progress(read, total)
+    return read
+
+
+@dataclasses.dataclass
+class Routed:
+    kept: Counter                 # (split, persona id) -> lines written
+    dpo: Counter                  # persona id -> pairs written
+    preview: list[dict]
+
+
+def second_pass(spool: Spool, plan: Plan, staging: Staging, strategy: str, selected: list[Persona]) -> Routed:
+    per_persona = strategy == "per-persona"
+
+    def output(split: str, persona_id: int):
+        name = f"{split}.jsonl"
+        return staging.output(f"{PER_PERSONA_DIR}/{persona_id}/{name}" if per_persona else name)
+    for persona in selected if per_persona else [Persona(0, "")]:  # every expected file exists, even if empty
+        for split in (*SPLITS, "dpo"):
+            output(split, persona.id)
+    routed = Routed(Counter(), Counter(), [])
+    previewed: set[int] = set()
+    for kind, split, persona_id, key_bin, payload in spool.records():
+        if kind == b"d":
+            output("dpo", persona_id).write(payload)
+            routed.dpo[persona_id] += 1
+            continue
+        copies = plan.copies(persona_id, key_bin) if split == "train" else 1
+        for _ in range(copies):
+            output(split, persona_id).write(payload)
+        routed.kept[split, persona_id] += copies
+        if copies and split == "train" and persona_id not in previewed and len(previewed) < PREVIEW_EXAMPLES:
+            previewed.add(persona_id)
+            routed.preview.append(orjson.loads(payload))
+    if not per_persona:
+        enforce_cap(staging.files["train.jsonl"].path, routed, plan)
+    spool.path.unlink()
+    return routed
+
+
+def enforce_cap(train_path: Path, routed: Routed, plan: Plan) -> None:
+    """Check the written training counts against the plan and the cap; the sampling is exact by construction, so
+    this only guards against a future change breaking it."""
+    total = sum(n for (split, _), n in routed.kept.items() if split == "train")
+    for (split, persona_id), count in routed.kept.items():
+        if split != "train":
+            continue
+        if count != plan.quotas.get(persona_id, 0) or count > plan.share * total + 1e-9:
+            raise DatasetError(f"internal error: persona {persona_id} has {count} training examples of {total}, "
+                               f"its quota is {plan.quotas.get(persona_id, 0)} (cap {plan.share:.4f}); "
+                               f"{train_path} was not published")
+
+
+def build_stats(conn, config: DatasetConfig, strategy: str, selected: list[Persona], state: BuildState, plan: Plan,
+                routed: Routed, scrubber: Scrubber, staging: Staging, messages_read: int, started: float) -> dict:
+    counts = dict(store.author_message_counts(conn, USER_MESSAGE_TYPES, 1))
+    train_total = sum(n for (split, _), n in routed.kept.items() if split == "train")
+    before_total = sum(plan.candidates.values())
+    personas = []
+    for persona in selected:
+        before, after = plan.candidates.get(persona.id, 0), routed.kept["train", persona.id]
+        personas.append({
+            "id": str(persona.id), "name": persona.name, "messages": counts.get(persona.id, 0),
+            "train_candidates": before, "share_before": round(before / before_total, 6) if before_total else 0.0,
+            "train": after, "share_after": round(after / train_total, 6) if train_total else 0.0,
+            "val": routed.kept["val", persona.id], "test": routed.kept["test", persona.id],
+            "dpo_pairs": routed.dpo[persona.id]})
+    examples = {split: sum(n for (s, _), n in routed.kept.items() if s == split) for split in SPLITS}
+    filtered = {reason: state.filtered.get(reason, 0) for reason in (*MESSAGE_REASONS, *TARGET_REASONS)}
+    dpo_note = None if state.dpo.pairs else (
+        f"no pairs: no two replies to the same message in a training conversation where one earned reactions and "
+        f"one did not ({state.dpo.parents_with_several_replies} messages had several replies)")
+    return {
+        "format": 1, "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "strategy": strategy, "ids": "strings (64-bit Discord ids do not survive JSON numbers everywhere)",
+        "messages_read": messages_read, "seconds": round(time.perf_counter() - started, 2),
+        "examples": examples, "candidates": {split: state.candidates.get(split, 0) for split in SPLITS},
+        "conversations": {split: state.conversations.get(split, 0) for split in SPLITS},
+        "balance": {"max_share": config.max_share, "applied_share": round(plan.share, 6), "note": plan.note,
+                    "max_upsample": config.max_upsample, "per_persona_max": config.per_persona_max,
+                    "reaction_boost": config.reaction_boost,
+                    "downsampled": max(0, sum(plan.candidates.values()) - examples["train"])},
+        "personas": personas, "filtered": filtered,
+        "scrubbed": dict(sorted(scrubber.counts.items())),
+        "dpo": {"pairs": state.dpo.pairs, "parents_with_several_replies": state.dpo.parents_with_several_replies,
+                "note": dpo_note},
+        "files": {name: output.summary() for name, output in sorted(staging.files.items())},
+        "config": dataclasses.asdict(config),
+    }

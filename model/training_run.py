@@ -1,0 +1,144 @@
+"""The one training function: SFT with LoRA on the prepared dataset, then an optional DPO stage.
+
+Both backends (``model.training_model``) go through the same TRL SFTTrainer with the same arguments; the backend is
+chosen at start and reported in the started event. Resuming restores the newest complete checkpoint (step count,
+optimizer, scheduler and RNG state); the app keeps appending the same metrics.jsonl, so the loss curve continues.
+"""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from core import runs
+from core.events import JobStarted
+from core.training_config import TrainingConfig, from_snapshot
+from model.training_callbacks import EventCallback
+from model.training_data import load_preferences, load_training_data
+from model.training_model import LoadedModel, WorkerError, load
+
+
+def read_snapshot(run_dir: Path) -> tuple[dict[str, Any], TrainingConfig]:
+    snapshot = runs.read_config(run_dir)
+    if not snapshot.get("training") or not snapshot.get("base_model") or not snapshot.get("data_dir"):
+        raise WorkerError(f"{run_dir / runs.CONFIG_FILE} is missing or incomplete (training, base_model, data_dir)",
+                          "start the run with `launcher.py train`")
+    return snapshot, from_snapshot(snapshot["training"])
+
+
+def common_args(config: TrainingConfig, loaded: LoadedModel) -> dict[str, Any]:
+    """Trainer arguments shared by the SFT and DPO stages."""
+    return {
+        "per_device_train_batch_size": config.per_device_batch_size,
+        "per_device_eval_batch_size": config.per_device_batch_size,
+        "gradient_accumulation_steps": config.gradient_accumulation_steps,
+        "max_grad_norm": config.max_grad_norm, "seed": config.seed, "logging_steps": config.logging_steps,
+        "bf16": loaded.precision == "bf16", "fp16": loaded.precision == "fp16", "use_cpu": loaded.device == "cpu",
+        "optim": optimizer(config, loaded), "report_to": "none", "disable_tqdm": True, "dataloader_num_workers": 0,
+        # Unsloth patches in its own checkpointing; for PEFT the Trainer turns it on (non-reentrant works with LoRA)
+        "gradient_checkpointing": config.gradient_checkpointing and loaded.backend != "unsloth",
+        "gradient_checkpointing_kwargs": {"use_reentrant": False},
+        "max_length": config.max_length,
+    }
+
+
+def optimizer(config: TrainingConfig, loaded: LoadedModel) -> str:
+    if config.optimizer != "auto":
+        return config.optimizer
+    if loaded.device == "cuda":
+        try:
+            import bitsandbytes  # noqa: F401
+            return "adamw_8bit"
+        except ImportError:
+            pass
+    return "adamw_torch"
+
+
+def sft_args(config: TrainingConfig, loaded: LoadedModel, run_dir: Path, has_eval: bool):
+    from trl import SFTConfig
+    periodic_eval = has_eval and config.eval_steps > 0
+    return SFTConfig(
+        output_dir=str(run_dir / runs.CHECKPOINTS_DIR), learning_rate=config.learning_rate,
+        lr_scheduler_type=config.lr_scheduler, warmup_steps=config.warmup_steps, weight_decay=config.weight_decay,
+        num_train_epochs=config.num_epochs, max_steps=config.max_steps or -1,
+        save_strategy="steps", save_steps=config.save_steps, save_total_limit=config.save_total_limit,
+        eval_strategy="steps" if periodic_eval else "no", eval_steps=config.eval_steps if periodic_eval else None,
+        packing=config.packing, packing_strategy="bfd", completion_only_loss=True,
+        **common_args(config, loaded))
+
+
+def planned_steps(config: TrainingConfig, trainer) -> int:
+    if config.max_steps:
+        return config.max_steps
+    batches = len(trainer.get_train_dataloader())
+    return max(1, math.ceil(batches / config.gradient_accumulation_steps * config.num_epochs))
+
+
+def train(run_dir: Path, link, *, resume: bool) -> dict[str, Any]:
+    """Run (or resume) the run in ``run_dir``; returns the result summary. Raises WorkerError for user errors."""
+    from transformers import set_seed
+    from trl import SFTTrainer
+    snapshot, config = read_snapshot(run_dir)
+    checkpoint = runs.latest_checkpoint(run_dir) if resume else None
+    if resume and checkpoint is None:
+        raise WorkerError(f"run {run_dir.name} has no checkpoint to resume from", "start a new run instead")
+    set_seed(config.seed)
+    loaded = load(snapshot["base_model"], config, link.emit)
+    train_set, val_set, data_stats = load_training_data(Path(snapshot["data_dir"]), loaded.tokenizer,
+                                                        config.max_length, config.max_eval_examples)
+    callback = EventCallback(link, stage="sft")
+    trainer = SFTTrainer(model=loaded.model, args=sft_args(config, loaded, run_dir, val_set is not None),
+                         train_dataset=train_set, eval_dataset=val_set, processing_class=loaded.tokenizer,
+                         callbacks=[callback])
+    resumed_from = int(checkpoint.name.split("-")[-1]) if checkpoint else None
+    link.emit(JobStarted(name="train", backend=loaded.backend, device=loaded.device,
+                         total_steps=planned_steps(config, trainer), resumed_from_step=resumed_from,
+                         details={"precision": loaded.precision, "packing": config.packing,
+                                  "examples": len(train_set), "data": data_stats}))
+    trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
+    result = {"step": trainer.state.global_step, "backend": loaded.backend, "device": loaded.device,
+              "final_loss": last_loss(trainer.state.log_history), "examples": len(train_set)}
+    if callback.stopped:
+        return {**result, "status": "stopped"}
+    if val_set is not None:
+        result["eval_loss"] = round(float(trainer.evaluate()["eval_loss"]), 6)
+    adapter = save_adapter(loaded, run_dir)
+    result.update(status="finished", adapter=str(adapter))
+    if config.dpo:
+        result["dpo"] = train_dpo(loaded, config, snapshot, run_dir, link)
+    return result
+
+
+def last_loss(history: list[dict[str, Any]]) -> float | None:
+    losses = [entry["loss"] for entry in history if "loss" in entry]
+    return round(float(losses[-1]), 6) if losses else None
+
+
+def save_adapter(loaded: LoadedModel, run_dir: Path) -> Path:
+    """The final adapter with the tokenizer files (and so the chat template training used) beside it."""
+    adapter = run_dir / runs.ADAPTER_DIR
+    loaded.model.save_pretrained(str(adapter), selected_adapters=["default"])
+    loaded.tokenizer.save_pretrained(str(adapter))
+    return adapter
+
+
+def train_dpo(loaded: LoadedModel, config: TrainingConfig, snapshot: dict[str, Any], run_dir: Path,
+              link) -> dict[str, Any]:
+    """Preference tuning on dpo.jsonl, starting from (and anchored to) the SFT adapter; skipped without pairs."""
+    preferences = load_preferences(Path(snapshot["data_dir"]), loaded.tokenizer, config.max_length)
+    if preferences is None:
+        print("DPO stage skipped: dpo.jsonl has no usable pairs", flush=True)
+        return {"status": "skipped", "reason": "no preference pairs"}
+    from trl import DPOConfig, DPOTrainer
+    callback = EventCallback(link, stage="dpo")
+    args = DPOConfig(output_dir=str(run_dir / "dpo"), beta=config.dpo_beta, learning_rate=config.dpo_learning_rate,
+                     num_train_epochs=1, max_steps=config.dpo_max_steps or -1, save_strategy="no",
+                     **common_args(config, loaded))
+    trainer = DPOTrainer(model=loaded.model, args=args, train_dataset=preferences,
+                         processing_class=loaded.tokenizer, callbacks=[callback])
+    trainer.train()
+    if callback.stopped:
+        return {"status": "stopped", "pairs": len(preferences), "note": "the adapter is the SFT one"}
+    save_adapter(loaded, run_dir)
+    return {"status": "finished", "pairs": len(preferences), "steps": trainer.state.global_step,
+            "final_loss": last_loss(trainer.state.log_history)}
