@@ -15,6 +15,7 @@ from pathlib import Path
 
 import tomli_w
 
+from core.training_config import TrainingConfig
 from core.workspace import atomic_write_text
 
 
@@ -42,16 +43,19 @@ class DatasetConfig:
     max_upsample: float = 1.0           # never duplicate minor personas' examples (duplicates teach memorisation)
     reaction_boost: float = 1.5         # reacted-to targets are preferred when downsampling, capped so they don't dominate
     per_persona_max: int = 0            # optional hard cap of examples per persona (0 = none)
-    split_by: str = "conversation"      # "conversation" or "time"; by conversation keeps contexts out of two splits
+    split_by: typing.Literal["conversation", "time"] = "conversation"  # by conversation keeps contexts out of two
+    #                                   splits; "time" makes the latest slice the test set (closer to deployment)
     split_ratios: list[float] = field(default_factory=lambda: [0.85, 0.10, 0.05])  # train, val, test
     seed: int = 1234                    # fixed so two runs on the same data give the same files
-    spam_repeat_limit: int = 3          # the same text from one author more often than this is spam after the first
+    spam_repeat_limit: int = 3          # one author's same text beyond this many times in their last 20 messages of a
+    #                                   channel is spam: the extra copies go (0 turns the filter off)
 
 
 @dataclass
 class AppConfig:
     fetch: FetchConfig = field(default_factory=FetchConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)  # core/training_config.py: knobs and presets
 
 
 def load_config(path: Path) -> AppConfig:

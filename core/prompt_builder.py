@@ -52,8 +52,10 @@ class Turn:
     reply_to_id: int | None = None       # the message this turn replies to, if any
     message_ids: tuple[int, ...] = ()    # every message merged into the turn (reply links may point at any)
     reactions: int = 0                   # reactions earned by the turn's messages
-    # The turn's estimated cost, filled on first use: a turn is considered for many targets' contexts.
+    # Filled on first use, because one turn appears in the contexts of many targets: its estimated token cost and
+    # its "Name: text" line.
     estimated_cost: int | None = field(default=None, init=False, repr=False, compare=False)
+    labelled: str | None = field(default=None, init=False, repr=False, compare=False)
 
 
 def estimate_tokens(text: str) -> int:
@@ -84,23 +86,10 @@ def select_context(history: Sequence[Turn], *, reply_to_id: int | None = None,
         return []
     if reply_to_id is None:
         return preceding_turns(history, max_turns, token_budget, count_tokens)
-    budget, slots = token_budget, max_turns
-    chain: list[Turn] = []
-    if reply_to_id is not None:
-        lookup = index if index is not None else {mid: turn for turn in history for mid in turn.message_ids}
-        seen: set[int] = set()
-        message_id = reply_to_id
-        while message_id is not None and slots:
-            turn = lookup.get(message_id)
-            if turn is None or id(turn) in seen:
-                break
-            cost = turn_cost(turn, count_tokens)
-            if cost > budget:
-                break
-            chain.append(turn)
-            seen.add(id(turn))
-            budget, slots = budget - cost, slots - 1
-            message_id = turn.reply_to_id
+    lookup = index if index is not None else {mid: turn for turn in history for mid in turn.message_ids}
+    chain = reply_chain(lookup, reply_to_id, max_turns, token_budget, count_tokens)
+    budget = token_budget - sum(turn_cost(turn, count_tokens) for turn in chain)
+    slots = max_turns - len(chain)
     # The preceding turns, newest first. Chain turns met on the way keep their place; the chain turns older than
     # every preceding turn taken come before them all (a reply chain only goes back in time).
     recent: list[Turn] = []
@@ -113,13 +102,35 @@ def select_context(history: Sequence[Turn], *, reply_to_id: int | None = None,
             continue
         if not slots:
             break
-        cost = turn_cost(turn, count_tokens)
+        cost = turn.estimated_cost
+        if cost is None or count_tokens is not estimate_tokens:
+            cost = turn_cost(turn, count_tokens)
         if cost > budget:
             break
         recent.append(turn)
         budget, slots = budget - cost, slots - 1
     older_chain = [turn for turn in chain if id(turn) not in met]
     return older_chain[::-1] + recent[::-1]
+
+
+def reply_chain(lookup: Mapping[int, Turn], reply_to_id: int, max_turns: int, budget: int,
+                count_tokens: Callable[[str], int]) -> list[Turn]:
+    """The replied-to turn, its own parent, ... (newest first) while they fit."""
+    chain: list[Turn] = []
+    seen: set[int] = set()
+    message_id = reply_to_id
+    while message_id is not None and len(chain) < max_turns:
+        turn = lookup.get(message_id)
+        if turn is None or id(turn) in seen:
+            break
+        cost = turn_cost(turn, count_tokens)
+        if cost > budget:
+            break
+        chain.append(turn)
+        seen.add(id(turn))
+        budget -= cost
+        message_id = turn.reply_to_id
+    return chain
 
 
 def preceding_turns(history: Sequence[Turn], max_turns: int, budget: int,
@@ -153,14 +164,20 @@ def render_turns(persona: Persona, turns: Sequence[Turn]) -> list[dict]:
     """Chat messages for context turns: persona turns as assistant, others as ``Name: text`` user lines."""
     messages: list[dict] = []
     role, lines = None, []
+    persona_id = persona.id
     for turn in turns:
-        own = turn.speaker_id == persona.id
-        turn_role = "assistant" if own else "user"
+        if turn.speaker_id == persona_id:
+            turn_role, line = "assistant", turn.text
+        else:
+            turn_role, line = "user", turn.labelled
+            if line is None:
+                line = f"{turn.speaker_name}: {turn.text}"
+                object.__setattr__(turn, "labelled", line)
         if turn_role != role and lines:
             messages.append({"role": role, "content": "\n".join(lines)})
             lines = []
         role = turn_role
-        lines.append(turn.text if own else f"{turn.speaker_name}: {turn.text}")
+        lines.append(line)
     if lines:
         messages.append({"role": role, "content": "\n".join(lines)})
     return messages
@@ -193,7 +210,13 @@ def turns_from_live(messages, **options) -> list[Turn]:
     """Turns of the latest conversation in ``messages`` (discord.py ``Message``-like objects, any order).
 
     Uses the same admission filters, mention names, scrubbing, threading and merging as ``prepare``; see
-    ``core.dataset.live.turns_from_live`` for the options (persona names, opted-out users, the bot's own id...).
+    ``core.dataset.live.turns_from_live`` for the options. The bot's recipe, for prompts equal to training's::
+
+        persona = core.dataset.personas.load_persona(conn, persona_id)
+        turns = turns_from_live(history, **core.dataset.personas.live_options(conn),
+                                bot_user_id=client.user.id, persona=persona)
+        prompt = build_prompt(persona, core.dataset.live.make_place(guild.name, channel.name), turns,
+                              reply_to_id=trigger.id)
     """
     from core.dataset.live import turns_from_live as convert
     return convert(messages, **options)

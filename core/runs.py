@@ -233,9 +233,7 @@ class RunRecorder:
         elif isinstance(event, JobStarted):
             changes = {"backend": event.backend, "device": event.device, "total_steps": event.total_steps}
         elif isinstance(event, ProgressReported):
-            changes, urgent = {"step": event.step, "total_steps": event.total}, False
-            if event.loss is not None:
-                changes["loss"] = event.loss
+            changes, urgent = _progress_state(event), False
         elif isinstance(event, CheckpointSaved):
             changes = {"step": event.step, "last_checkpoint": event.path}
         elif isinstance(event, JobFinished):
@@ -261,3 +259,14 @@ class RunRecorder:
                 self._pending_state.clear()
             self._log.close()
             self._metrics.close()
+
+
+def _progress_state(event: ProgressReported) -> dict[str, Any]:
+    if event.loss is None and event.step == 0:
+        return {"phase": event.message}  # loading, downloading
+    if event.message not in ("", "sft"):
+        return {"stage": event.message}  # a later stage (dpo): step and loss stay the SFT run's, for resume
+    changes: dict[str, Any] = {"step": event.step, "total_steps": event.total, "stage": "sft", "phase": "training"}
+    if event.loss is not None:
+        changes["loss"] = event.loss
+    return changes

@@ -36,6 +36,7 @@ def quiet_libraries() -> None:
     warnings.filterwarnings("ignore", category=FutureWarning)
     warnings.filterwarnings("ignore", category=DeprecationWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module="torch.utils.checkpoint")
+    warnings.filterwarnings("ignore", message="Could not find a config file")  # peft, for GGUF bases: harmless
 
 
 def preload_unsloth() -> None:

@@ -117,6 +117,8 @@ def load(base: dict[str, str], config: TrainingConfig, emit) -> LoadedModel:
     backend = choose_backend(config, device)
     precision = choose_precision(config, device)
     folder, gguf_file = locate_base(base, emit)
+    from transformers.utils import logging as transformers_logging
+    transformers_logging.disable_progress_bar()  # the loading bars would be one endless line in the run log
     emit(ProgressReported(step=0, message=f"loading {Path(gguf_file or folder).name} ({backend}, {device})"))
     if backend == "unsloth":
         model, tokenizer = load_unsloth(folder, gguf_file, config, precision)

@@ -90,6 +90,7 @@ def train(run_dir: Path, link, *, resume: bool) -> dict[str, Any]:
     trainer = SFTTrainer(model=loaded.model, args=sft_args(config, loaded, run_dir, val_set is not None),
                          train_dataset=train_set, eval_dataset=val_set, processing_class=loaded.tokenizer,
                          callbacks=[callback])
+    quiet(trainer)
     resumed_from = int(checkpoint.name.split("-")[-1]) if checkpoint else None
     link.emit(JobStarted(name="train", backend=loaded.backend, device=loaded.device,
                          total_steps=planned_steps(config, trainer), resumed_from_step=resumed_from,
@@ -107,6 +108,12 @@ def train(run_dir: Path, link, *, resume: bool) -> dict[str, Any]:
     if config.dpo:
         result["dpo"] = train_dpo(loaded, config, snapshot, run_dir, link)
     return result
+
+
+def quiet(trainer) -> None:
+    """Without a progress bar the Trainer prints every log dict; our events already carry them."""
+    from transformers.trainer_callback import PrinterCallback
+    trainer.remove_callback(PrinterCallback)
 
 
 def last_loss(history: list[dict[str, Any]]) -> float | None:
@@ -136,6 +143,7 @@ def train_dpo(loaded: LoadedModel, config: TrainingConfig, snapshot: dict[str, A
                      **common_args(config, loaded))
     trainer = DPOTrainer(model=loaded.model, args=args, train_dataset=preferences,
                          processing_class=loaded.tokenizer, callbacks=[callback])
+    quiet(trainer)
     trainer.train()
     if callback.stopped:
         return {"status": "stopped", "pairs": len(preferences), "note": "the adapter is the SFT one"}

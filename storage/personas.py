@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -27,16 +28,16 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
+@contextmanager
 def transaction(conn: sqlite3.Connection):
     """``with transaction(conn):`` BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any error (the connection autocommits)."""
-    class _Transaction:
-        def __enter__(self):
-            conn.execute("BEGIN IMMEDIATE")
-
-        def __exit__(self, kind, value, trace):
-            conn.execute("ROLLBACK" if kind else "COMMIT")
-            return False
-    return _Transaction()
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def author_message_counts(conn: sqlite3.Connection, user_types: Iterable[str], min_messages: int = 1
@@ -112,7 +113,8 @@ def current_aliases(conn: sqlite3.Connection, user_id: int) -> list[str]:
     return list(dict.fromkeys(n for n in names if n))
 
 
-def set_opted_out(conn: sqlite3.Connection, user_id: int, opted_out: bool, *, reason: str = "") -> list[tuple[str, str]]:
+def set_opted_out(conn: sqlite3.Connection, user_id: int, opted_out: bool, *,
+                  reason: str = "") -> list[tuple[str, str]]:
     """Record consent; an opt-out marks every artifact stale (returned as (kind, path))."""
     with transaction(conn):
         save_consent(conn, user_id, opted_out)

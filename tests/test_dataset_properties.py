@@ -94,7 +94,7 @@ def reference_conversations(facts: dict[int, tuple]) -> dict[int, int]:
     return first_of
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(plan=histories(), max_share=st.sampled_from([0.12, 0.3]), split_by=st.sampled_from(["conversation", "time"]))
 def test_cap_splits_and_contexts_hold_in_the_files(plan, max_share, split_by):
     with tempfile.TemporaryDirectory() as folder:

@@ -5,6 +5,8 @@ from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
 from core.config import DatasetConfig
+from core.dataset.live import make_place
+from core.dataset.personas import live_options, load_persona
 from core.dataset.pipeline import prepare_dataset
 from core.prompt_builder import (Persona, Place, Turn, build_example, build_prompt, estimate_tokens,
                                  select_context, turns_from_live)
@@ -125,16 +127,14 @@ def test_prepare_and_live_messages_give_the_same_prompt(workspace):
     prepare_dataset(conn, config, workspace.root / "set")
     examples = read_jsonl(workspace.root / "set" / "train.jsonl")
     assert len(examples) >= 30
-    names = {100: "Ally"}
-    opted_out = store.opted_out_users(conn)
-    place = Place("Test Server", "general")
+    options = live_options(conn)  # what the bot passes: persona names and opted-out users from the database
+    place = make_place("Test Server", "general")
     for example in examples:
         meta = example["meta"]
         target_id = int(meta["message_id"])
-        persona = Persona(int(meta["persona_id"]), names.get(int(meta["persona_id"]), example["messages"][0]
-                                                             ["content"].split(",")[0][len("You are "):]))
+        persona = load_persona(conn, meta["persona_id"])
         history = live_messages(conn, int(meta["channel_id"]), until_id=target_id)
-        turns = turns_from_live(history, names=names, opted_out=opted_out, config=config)
+        turns = turns_from_live(history, **options, config=config)
         reply_to = conn.execute("SELECT reply_to_id FROM messages WHERE id = ?", (target_id,)).fetchone()[0]
         prompt = build_prompt(persona, place, turns, max_turns=config.max_context_turns,
                               token_budget=config.context_token_budget, reply_to_id=reply_to)

@@ -226,7 +226,9 @@ def handle_preview(args, context) -> dict:
         raise CommandError("no prepared dataset yet: run `launcher.py prepare` (or pass --data DIR)")
     path = folder / f"{args.split}.jsonl"
     if not path.is_file():
-        raise CommandError(f"{path}: no such file (is {folder} a dataset folder from `prepare`?)")
+        hint = (f"a per-persona dataset: pass --data {folder / 'personas' / 'ID'}" if (folder / "personas").is_dir()
+                else f"is {folder} a dataset folder from `prepare`?")
+        raise CommandError(f"{path}: no such file ({hint})")
     try:
         records = sample_records(path, args.count, args.seed)
     except ValueError as exc:

@@ -23,12 +23,13 @@ from fractions import Fraction
 from core.dataset import DatasetError
 from core.dataset.splits import unit_interval
 
-KEY_BINS = 4096
+KEY_BINS = 1024  # fine enough that the boundary bin's order bias is negligible; 4 KB per persona
 REACTION_STEP = 0.25  # each reaction adds this much weight, up to reaction_boost
+SAMPLING_SALT = 0x5A5A5A5A  # sampling keys must not correlate with the conversation split, which uses the bare seed
 
 
 def sampling_bin(message_id: int, reactions: int, seed: int, reaction_boost: float) -> int:
-    point = unit_interval(message_id, seed ^ 0x5A5A5A5A)
+    point = unit_interval(message_id, seed ^ SAMPLING_SALT)
     if reactions > 0 and reaction_boost > 1.0:
         point = point ** (1.0 / min(reaction_boost, 1.0 + REACTION_STEP * reactions))
     return min(int(point * KEY_BINS), KEY_BINS - 1)
@@ -42,7 +43,7 @@ class Counting:
     def observe(self, persona_id: int, key_bin: int) -> None:
         histogram = self.histograms.get(persona_id)
         if histogram is None:
-            histogram = self.histograms[persona_id] = array("q", bytes(8 * KEY_BINS))
+            histogram = self.histograms[persona_id] = array("I", [0] * KEY_BINS)
         histogram[key_bin] += 1
 
     def counts(self) -> dict[int, int]:

@@ -1,8 +1,8 @@
 """DPO preference pairs from reactions: two replies to the same message, one reacted to and one not.
 
 "Same prompt" is taken literally: both replies answer the same parent message, and the prompt is the context up to
-and including that parent (its reply chain first), built once when the first reply arrives, so it is the same for
-every reply. The chosen reply (reactions > 0) must be a selected persona's eligible turn; the rejected one (no
+and including that parent (its reply chain first), the same for every reply. It is built only once a parent has
+both a possible chosen and a possible rejected reply (most never do), from the history cut at the parent. The chosen reply (reactions > 0) must be a selected persona's eligible turn; the rejected one (no
 reactions) any eligible turn. Pairs are written only for training-split conversations; where no parent has both
 kinds of replies no pair is made, and the stats say how many parents had several replies.
 """
@@ -19,9 +19,11 @@ MAX_PENDING_PARENTS = 64  # parents with replies tracked per conversation; the o
 
 @dataclass
 class ParentReplies:
-    parent_id: int
-    context: list[Turn]
+    parent: Turn
     replies: list[tuple[Turn, str]] = field(default_factory=list)
+    context: list[Turn] | None = None
+    chosen: bool = False     # a reacted reply by a selected persona has arrived
+    rejected: bool = False   # a reply without reactions has arrived
 
 
 @dataclass
@@ -47,10 +49,16 @@ class DpoCollector:
             pending = conversation.state = OrderedDict()
         entry = pending.get(parent.message_id)
         if entry is None:
-            entry = pending[parent.message_id] = ParentReplies(turn.reply_to_id, self._context(conversation, parent))
+            entry = pending[parent.message_id] = ParentReplies(parent)
             if len(pending) > MAX_PENDING_PARENTS:
                 self._settle(conversation, pending.popitem(last=False)[1])
         entry.replies.append((turn, text))
+        if turn.reactions == 0:
+            entry.rejected = True
+        elif turn.speaker_id in self.personas:
+            entry.chosen = True
+        if entry.context is None and entry.chosen and entry.rejected:
+            entry.context = self._context(conversation, parent)  # the parent is in the history right now
 
     def flush(self, conversation) -> None:
         pending = conversation.state
@@ -59,11 +67,14 @@ class DpoCollector:
                 self._settle(conversation, entry)
         conversation.state = None
 
-    def _context(self, conversation, parent: Turn) -> list[Turn]:
+    def _context(self, conversation, parent: Turn) -> list[Turn] | None:
+        """The context a reply to ``parent`` sees; None when the parent has left the kept history."""
         turns = list(conversation.history)
         end = len(turns)
         while end and turns[end - 1] is not parent:
             end -= 1
+        if not end:
+            return None
         return select_context(turns[:end], reply_to_id=parent.message_id, max_turns=self.max_turns,
                               token_budget=self.token_budget, index=conversation.index)
 
@@ -74,12 +85,13 @@ class DpoCollector:
         rejected = [(turn, text) for turn, text in entry.replies if turn.reactions == 0]
         chosen = [(turn, text) for turn, text in entry.replies
                   if turn.reactions > 0 and turn.speaker_id in self.personas]
-        if not rejected:
+        context = entry.context
+        if not context:
             return
         for number, (turn, text) in enumerate(chosen):
             other, other_text = rejected[number % len(rejected)]
             persona = self.personas[turn.speaker_id]
-            prompt = build_prompt(persona, self.place, entry.context, max_turns=self.max_turns,
+            prompt = build_prompt(persona, self.place, context, max_turns=self.max_turns,
                                   token_budget=self.token_budget)
             written = self.emit(conversation, persona, turn, {
                 "prompt": prompt,

@@ -4,6 +4,9 @@ The bot hands in discord.py ``Message`` objects (or anything with the same attri
 ``author.display_name``, ``author.name``, ``author.bot``, ``content``, ``created_at``, ``type``, ``reference``,
 ``mentions``, ``attachments``, ``reactions``) and gets the turns of the latest conversation, ready for
 ``core.prompt_builder.build_prompt``. The bot's own messages are the persona's turns (``bot_user_id`` + ``persona``).
+Given the same messages (and ``core.dataset.personas.live_options`` for names and opt-outs) the turns equal what
+``prepare`` built; with only the channel's recent messages, the one difference can be the spam filter, which then
+sees a shorter stretch of each author's history.
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ from core.dataset.filters import BARRIER, Admission
 from core.dataset.scrub import Scrubber
 from core.dataset.text import NameBook, TextCleaner
 from core.dataset.threading import HISTORY_TURNS, Conversation, Threader
-from core.prompt_builder import Persona, Turn
+from core.prompt_builder import Persona, Place, Turn
 from core.records import normalize_message_type
 
 
@@ -79,6 +82,12 @@ def turns_from_live(messages: Iterable, *, names: Mapping[int, str] | None = Non
             threader.push(admitted)
     threader.close_turn()
     return collector.turns[-HISTORY_TURNS:]
+
+
+def make_place(server_name: str | None, channel_name: str | None, scrubber: Scrubber | None = None) -> Place:
+    """The Place for a server and channel (a thread's own name for a thread), scrubbed, as ``prepare`` makes it."""
+    scrubber = scrubber or Scrubber()
+    return Place(scrubber.scrub(server_name or "") or "the server", scrubber.scrub(channel_name or "") or "channel")
 
 
 def live_type(message) -> str:

@@ -114,3 +114,10 @@ def select_personas(conn: sqlite3.Connection, min_messages: int, spec: str = "al
     if not chosen:
         raise DatasetError(f"--personas {spec!r} names no persona")
     return list(chosen.values())
+
+
+def live_options(conn: sqlite3.Connection) -> dict:
+    """The keyword arguments ``turns_from_live`` needs to label and hide users exactly as ``prepare`` does:
+    ``turns_from_live(messages, **live_options(conn), bot_user_id=..., persona=load_persona(conn, ...))``."""
+    names = {user_id: name for user_id, (name, _) in store.profiles(conn).items() if name}
+    return {"names": names, "opted_out": store.opted_out_users(conn)}

@@ -23,20 +23,23 @@ from core.dataset import DatasetError, source
 from core.dataset.balance import Plan, make_plan
 from core.dataset.examples import BuildState, ExampleBuilder
 from core.dataset.filters import BARRIER, MESSAGE_REASONS, TARGET_REASONS, Admission
+from core.dataset.live import make_place
 from core.dataset.personas import select_personas
 from core.dataset.preview import preview_text
 from core.dataset.scrub import Scrubber
 from core.dataset.splits import SPLITS, Splitter
 from core.dataset.text import TextCleaner
 from core.dataset.threading import SourceMessage, Threader
-from core.dataset.writer import PER_PERSONA_DIR, Spool, Staging
-from core.prompt_builder import Persona, Place
+from core.dataset.writer import PER_PERSONA_DIR, Spool, Staging, mark_stale
+from core.prompt_builder import Persona
 from core.records import USER_MESSAGE_TYPES
 from storage import personas as store
 
 STRATEGIES = ("multi", "per-persona")
 PREVIEW_EXAMPLES = 5
 PROGRESS_EVERY = 1 << 16
+SCAN_CACHE_KIB = -16384  # SQLite page cache while streaming (negative = KiB): a scan reads each page once, so a
+#                          large cache would only hold pages never read again and make memory track the file size
 
 
 def prepare_dataset(conn: sqlite3.Connection, config: DatasetConfig, out_dir: Path, *, personas: str = "all",
@@ -45,11 +48,27 @@ def prepare_dataset(conn: sqlite3.Connection, config: DatasetConfig, out_dir: Pa
     started = time.perf_counter()
     if strategy not in STRATEGIES:
         raise DatasetError(f"--strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
-    selected = select_personas(conn, config.min_messages, personas)
-    if not selected:
-        raise DatasetError(f"no personas: no author who has not opted out has at least {config.min_messages} "
-                           f"messages (lower dataset.min_messages or --min-messages)")
-    opted_out = store.opted_out_users(conn)
+    cache_size = conn.execute("PRAGMA cache_size").fetchone()[0]
+    conn.execute(f"PRAGMA cache_size = {SCAN_CACHE_KIB}")
+    try:
+        selected = select_personas(conn, config.min_messages, personas)
+        if not selected:
+            raise DatasetError(f"no personas: no author who has not opted out has at least {config.min_messages} "
+                               f"messages (lower dataset.min_messages or --min-messages)")
+        opted_out = store.opted_out_users(conn)
+        stats = build_dataset(conn, config, out_dir, selected, strategy, opted_out, on_progress, started)
+    finally:
+        conn.execute(f"PRAGMA cache_size = {int(cache_size)}")
+    store.register_artifact(conn, "dataset", out_dir)
+    if store.opted_out_users(conn).keys() != opted_out.keys():  # someone opted out while we were working
+        store.mark_artifacts_stale(conn, "a user opted out while the dataset was being prepared")
+        mark_stale(out_dir, "a user opted out while the dataset was being prepared")
+    return stats
+
+
+def build_dataset(conn, config: DatasetConfig, out_dir: Path, selected: list[Persona], strategy: str, opted_out,
+                  on_progress, started: float) -> dict:
+    """Both passes into a staging folder, then publish; on any failure the staging folder is removed."""
     staging = Staging(out_dir)
     try:
         spool = Spool(staging.root / "spool.bin")
@@ -62,17 +81,11 @@ def prepare_dataset(conn: sqlite3.Connection, config: DatasetConfig, out_dir: Pa
         routed = second_pass(spool, plan, staging, strategy, selected)
         stats = build_stats(conn, config, strategy, selected, state, plan, routed, scrubber, staging,
                             messages_read, started)
-        names = {str(p.id): p.name for p in selected}
-        staging.publish(stats, preview_text(routed.preview, names))
+        staging.publish(stats, preview_text(routed.preview, {str(p.id): p.name for p in selected}))
+        return stats
     except BaseException:
         staging.discard()
         raise
-    store.register_artifact(conn, "dataset", out_dir)
-    if store.opted_out_users(conn).keys() != opted_out.keys():  # someone opted out while we were working
-        from core.dataset.writer import mark_stale
-        store.mark_artifacts_stale(conn, "a user opted out while the dataset was being prepared")
-        mark_stale(out_dir, "a user opted out while the dataset was being prepared")
-    return stats
 
 
 def first_pass(conn, state: BuildState, scrubber: Scrubber, opted_out, on_progress) -> int:
@@ -81,15 +94,16 @@ def first_pass(conn, state: BuildState, scrubber: Scrubber, opted_out, on_progre
     cleaner = TextCleaner(names, source.channel_names(conn, scrubber))
     total, read = source.message_total(conn), 0
     gap, merge = config.conversation_gap_minutes * 60.0, config.merge_window_seconds
+    bots = source.bot_ids(conn)
     for channel_id, channel_name, server_name in source.channels(conn):
-        place = Place(scrubber.scrub(server_name) or "the server", scrubber.scrub(channel_name) or "channel")
+        place = make_place(server_name, channel_name, scrubber)
         threader = Threader(channel_id, ExampleBuilder(state, place, channel_id), gap, merge)
         admission = Admission(cleaner, config.spam_repeat_limit, state.filtered)
         admit, push = admission.admit, threader.push
-        for (message_id, author_id, is_bot, message_type, content, created, reply_to, mentions, attachments,
+        for (message_id, author_id, message_type, content, created, reply_to, mentions, attachments,
              reactions) in source.channel_messages(conn, channel_id):
             created_at = datetime.fromisoformat(created)
-            admitted = admit(message_id, author_id, is_bot, message_type, content, created_at, reply_to,
+            admitted = admit(message_id, author_id, author_id in bots, message_type, content, created_at, reply_to,
                              orjson.loads(mentions) if mentions != "[]" else (), attachments, reactions)
             if type(admitted) is SourceMessage:
                 push(admitted)
@@ -178,7 +192,7 @@ def build_stats(conn, config: DatasetConfig, strategy: str, selected: list[Perso
         "messages_read": messages_read, "seconds": round(time.perf_counter() - started, 2),
         "examples": examples, "candidates": {split: state.candidates.get(split, 0) for split in SPLITS},
         "conversations": {split: state.conversations.get(split, 0) for split in SPLITS},
-        "balance": {"max_share": config.max_share, "applied_share": round(plan.share, 6), "note": plan.note,
+        "balance": {"max_share": config.max_share, "applied_share": plan.share, "note": plan.note,
                     "max_upsample": config.max_upsample, "per_persona_max": config.per_persona_max,
                     "reaction_boost": config.reaction_boost,
                     "downsampled": max(0, sum(plan.candidates.values()) - examples["train"])},

@@ -35,7 +35,7 @@ API_KEY = re.compile(r"\bsk-(?:proj-|ant-)?[\w-]{20,}|\b[spr]k_(?:live|test)_[A-
                      r"|\bnpm_[A-Za-z0-9]{36}|\bSG\.[\w-]{22}\.[\w-]{43}")
 SECRET = re.compile(r"\b((?:passw(?:or)?d|pwd|passcode|secret|api[_ -]?key|access[_ -]?token|auth[_ -]?token|token"
                     r"|client[_ -]?secret)(?:\s*[:=]\s*|\s+is\s+))([^\s,;]{4,})", re.IGNORECASE)
-SECRET_WORDS = ("pass", "pwd", "secret", "key", "token")
+SECRET_GATE = re.compile("pass|pwd|secret|key|token")  # searched in the lower-cased text
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 CARD = re.compile(r"\d(?<![\d-]\d)(?:[ -]?\d){12,18}(?![\d-])")
 PHONE = re.compile(r"\+(?<![\w+]\+)\d{1,3}(?:[ .-]?\(?\d{1,4}\)?){2,5}(?!\w)"
@@ -87,7 +87,7 @@ class Scrubber:
             if text.count(".") >= 2:
                 text = self._sub("discord_token", DISCORD_TOKEN, text)
             text = self._sub("api_key", API_KEY, text)
-        if any(word in lower for word in SECRET_WORDS):
+        if SECRET_GATE.search(lower):
             text = SECRET.sub(self._secret, text)
         if "@" in text:
             text = self._sub("email", EMAIL, text)

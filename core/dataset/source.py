@@ -1,7 +1,7 @@
 """Reading the stored history for ``prepare``: channels, and each channel's messages in id order, streamed.
 
-Each message row carries what admission and threading need, including its author's bot flag and the total of its
-reactions; users' names are looked up lazily (and cached) as they are first needed.
+Each message row carries what admission and threading need, including the total of its reactions; bot flags come
+from a set of bot ids and users' names are looked up lazily (and cached) as they are first needed.
 """
 from __future__ import annotations
 
@@ -14,10 +14,14 @@ from storage import personas as store
 
 CHANNELS = ("SELECT c.id, c.name, COALESCE(g.name, '') FROM channels c LEFT JOIN guilds g ON g.id = c.guild_id "
             "WHERE EXISTS (SELECT 1 FROM messages m WHERE m.channel_id = c.id) ORDER BY c.id")
-MESSAGES = ("SELECT m.id, m.author_id, COALESCE(u.is_bot, 0), m.type, m.content, m.created_at, m.reply_to_id, "
-            "m.mentions, m.attachment_count, "
-            "(SELECT COALESCE(SUM(r.count), 0) FROM reactions r WHERE r.message_id = m.id) "
-            "FROM messages m LEFT JOIN users u ON u.id = m.author_id WHERE m.channel_id = ? ORDER BY m.id")
+# Reactions are merged in from a second cursor in the same id order rather than summed by a subquery per row, and
+# bot flags come from a set: both halve the cost of reading a message row.
+MESSAGES = ("SELECT id, author_id, type, content, created_at, reply_to_id, mentions, attachment_count "
+            "FROM messages WHERE channel_id = ? ORDER BY id")
+REACTIONS = ("SELECT r.message_id, SUM(r.count) FROM reactions r JOIN messages m ON m.id = r.message_id "
+             "WHERE m.channel_id = ? GROUP BY r.message_id ORDER BY r.message_id")
+FETCH_ROWS = 4096
+NO_REACTIONS = (1 << 63, 0)  # past every id
 
 
 def channels(conn: sqlite3.Connection) -> list[tuple[int, str, str]]:
@@ -25,14 +29,24 @@ def channels(conn: sqlite3.Connection) -> list[tuple[int, str, str]]:
     return [(int(cid), name or "", guild or "") for cid, name, guild in conn.execute(CHANNELS)]
 
 
+def bot_ids(conn: sqlite3.Connection) -> frozenset[int]:
+    return frozenset(user_id for (user_id,) in conn.execute("SELECT id FROM users WHERE is_bot = 1"))
+
+
 def channel_messages(conn: sqlite3.Connection, channel_id: int) -> Iterator[tuple]:
-    """(id, author_id, is_bot, type, content, created_at, reply_to_id, mentions_json, attachments, reactions)."""
+    """(id, author_id, type, content, created_at, reply_to_id, mentions_json, attachments, reactions) in id order."""
+    reacted = conn.execute(REACTIONS, (channel_id,))
+    next_reacted = reacted.fetchone() or NO_REACTIONS
     cursor = conn.execute(MESSAGES, (channel_id,))
     while True:
-        rows = cursor.fetchmany(4096)
+        rows = cursor.fetchmany(FETCH_ROWS)
         if not rows:
             return
-        yield from rows
+        for row in rows:
+            message_id = row[0]
+            while next_reacted[0] < message_id:
+                next_reacted = reacted.fetchone() or NO_REACTIONS
+            yield (*row, next_reacted[1] if next_reacted[0] == message_id else 0)
 
 
 def message_total(conn: sqlite3.Connection) -> int:

@@ -7,6 +7,7 @@ configured ratios: reproducible for a fixed seed, stable when more history is im
 """
 from __future__ import annotations
 
+import functools
 import sqlite3
 
 from core.config import DatasetConfig
@@ -24,9 +25,14 @@ def mix64(value: int) -> int:
     return value ^ (value >> 31)
 
 
+@functools.cache
+def mixed_seed(seed: int) -> int:
+    return mix64(seed & MASK64)
+
+
 def unit_interval(value: int, seed: int) -> float:
     """A deterministic pseudo-random number in [0, 1) for ``value`` under ``seed``."""
-    return (mix64((value & MASK64) ^ mix64(seed & MASK64)) >> 11) * (1.0 / (1 << 53))
+    return (mix64((value & MASK64) ^ mixed_seed(seed)) >> 11) * (1.0 / (1 << 53))
 
 
 def normalised_ratios(ratios: list[float]) -> tuple[float, float, float]:

@@ -95,6 +95,7 @@ class Staging:
 
     def __init__(self, out_dir: Path):
         self.out_dir = out_dir
+        self.created = not out_dir.exists()  # a failed run removes the folder again only if it made it
         out_dir.mkdir(parents=True, exist_ok=True)
         for leftover in out_dir.glob(".staging-*"):  # a crashed earlier run's; never looks like a dataset
             shutil.rmtree(leftover, ignore_errors=True)
@@ -129,6 +130,8 @@ class Staging:
     def discard(self) -> None:
         self.pool.close()
         shutil.rmtree(self.root, ignore_errors=True)
+        if self.created and not (self.out_dir / STATS_NAME).exists() and not any(self.out_dir.iterdir()):
+            self.out_dir.rmdir()
 
 
 def new_dataset_dir(datasets_dir: Path, now: datetime | None = None) -> Path:

@@ -1,0 +1,183 @@
+"""Commands ``train`` (start or resume a LoRA run in a worker process) and ``runs list|show``.
+
+``train`` runs the job runner in this process and follows the worker's events: a progress bar on a terminal,
+stderr lines otherwise, and with ``--json`` one summary object at the end. Ctrl+C asks the worker to stop at its
+next step boundary (it saves a checkpoint; ``--resume RUN`` continues); a second Ctrl+C ends it at once.
+"""
+from __future__ import annotations
+
+import sys
+import time
+
+from core import runs
+from core.bus import EventBus
+from core.cli.base import CommandError, add_command
+from core.eta import format_eta
+from core.events import (CheckpointSaved, EvalReported, JobFailed, JobFinished, JobStarted, LogLine,
+                         ProgressReported)
+from core.jobs import JobRunner
+from core.training_config import available_presets
+from core.training_launch import LaunchError, plan_new_run, plan_resume, training_job
+
+LINE_SECONDS = 10.0  # without a terminal, a progress line at most this often (each step goes to run.log anyway)
+
+
+def register(subparsers) -> None:
+    train = add_command(subparsers, "train", run_train, help="train a LoRA adapter on the prepared dataset",
+                        human=human_summary)
+    train.add_argument("--base", metavar="MODEL", help="base model: a .gguf file, a Hugging Face folder or hub id "
+                                                       "(default: the offline SmolLM2-135M-Instruct)")
+    train.add_argument("--data", metavar="DIR", help="dataset folder from `prepare` (default: the latest)")
+    train.add_argument("--preset", choices=available_presets() or None, help="hardware preset (default: by GPU "
+                                                                             "memory, cpu-tiny without a GPU)")
+    train.add_argument("--resume", metavar="RUN", help="continue a stopped or interrupted run from its checkpoint")
+    train.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps in total")
+    train_runs = subparsers.add_parser("runs", help="training runs in the workspace")
+    run_commands = train_runs.add_subparsers(dest="runs_command", metavar="ACTION")
+    add_command(run_commands, "list", list_runs, help="list runs, newest first", human=human_list)
+    show = add_command(run_commands, "show", show_run, help="one run's state, curve and outputs")
+    show.add_argument("run", metavar="RUN", help="run id, unique prefix, or 'latest'")
+
+
+def run_train(args, context) -> dict:
+    if args.max_steps is not None and args.max_steps < 1:
+        raise CommandError("--max-steps must be at least 1", exit_code=2)
+    try:
+        if args.resume:
+            if args.base or args.data or args.preset:
+                raise CommandError("--resume continues a run as it was: drop --base, --data and --preset",
+                                   exit_code=2)
+            planned = plan_resume(context.workspace, args.resume, max_steps=args.max_steps)
+        else:
+            context.config  # validates config.toml (one clear line when it is wrong)
+            planned = plan_new_run(context.workspace, base=args.base, data=args.data, preset=args.preset,
+                                   flags={"max_steps": args.max_steps})
+    except LaunchError as exc:
+        raise CommandError(str(exc)) from None
+    context.say(f"{'resuming' if planned.resume else 'starting'} run {planned.run_id} "
+                f"(preset {planned.preset or 'custom'}) in {planned.run_dir}")
+    if planned.estimate:
+        context.say(f"memory estimate: {planned.estimate.total_gb:.1f} GB on {planned.estimate.device}")
+    for warning in planned.warnings:
+        context.say(f"warning: {warning}")
+    started = time.monotonic()
+    ending = follow(context, training_job(planned), debug=context.debug)
+    return summary(planned.run_dir, ending, time.monotonic() - started)
+
+
+def follow(context, spec, *, debug: bool):
+    """Run the job and show its events until it ends; returns the ending event."""
+    bus = EventBus()
+    job = JobRunner(bus).start(spec)
+    view = ProgressView(context, debug)
+    interrupts = 0
+    try:
+        while True:
+            try:
+                for event in bus.drain(timeout=0.5):
+                    view.show(event)
+                    if isinstance(event, (JobFinished, JobFailed)):
+                        job.wait(30)
+                        return event
+            except KeyboardInterrupt:
+                interrupts += 1
+                if interrupts == 1:
+                    context.say("stopping at the next step boundary (Ctrl+C again to end it now)")
+                    job.stop()
+                else:
+                    job.kill()
+    finally:
+        view.close()
+        if job.running:
+            job.kill()
+
+
+class ProgressView:
+    def __init__(self, context, debug: bool) -> None:
+        self.context, self.debug = context, debug
+        self.bar = None
+        self.tty = sys.stderr.isatty()
+        self.last_line = 0.0
+
+    def show(self, event) -> None:
+        if isinstance(event, LogLine):
+            if self.debug:
+                self.context.say(f"  | {event.text}")
+        elif isinstance(event, JobStarted):
+            resumed = f", resumed from step {event.resumed_from_step}" if event.resumed_from_step else ""
+            self.context.say(f"training on {event.device} with {event.backend} ({event.details.get('precision')}, "
+                             f"{event.details.get('examples')} examples, {event.total_steps} steps{resumed})")
+            if self.tty:
+                self.bar = self.context.progress(total=event.total_steps, description="training", unit="step")
+                self.bar.update(event.resumed_from_step or 0)
+        elif isinstance(event, ProgressReported):
+            self.progress(event)
+        elif isinstance(event, EvalReported):
+            self.context.say(f"eval at step {event.step}: loss {event.eval_loss:.4f}")
+        elif isinstance(event, CheckpointSaved):
+            if not self.tty:
+                self.context.say(f"checkpoint at step {event.step}")
+
+    def progress(self, event: ProgressReported) -> None:
+        if event.loss is None:  # a phase: loading, downloading
+            self.context.say(event.message)
+            return
+        stage = "" if event.message in ("", "sft") else f"[{event.message}] "
+        text = (f"{stage}step {event.step}/{event.total} loss {event.loss:.4f}"
+                + (f" {event.tokens_per_second:.0f} tok/s" if event.tokens_per_second else "")
+                + f" eta {format_eta(event.eta)}")
+        if self.bar is not None and not stage:
+            self.bar.n = event.step
+            self.bar.set_postfix_str(text.split(" ", 2)[-1], refresh=True)
+        elif time.monotonic() - self.last_line >= LINE_SECONDS or event.step == event.total:
+            self.last_line = time.monotonic()
+            self.context.say(text)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def summary(run_dir, ending, seconds: float) -> dict:
+    if isinstance(ending, JobFailed):
+        advice = f" — {ending.advice}" if ending.advice else ""
+        raise CommandError(f"training failed: {ending.message}{advice} (log: {run_dir / runs.LOG_FILE})")
+    result = dict(ending.result)
+    state = runs.read_state(run_dir)
+    return {"run_id": run_dir.name, "run_dir": str(run_dir), "status": ending.status,
+            "steps": result.get("step", state.get("step")), "final_loss": result.get("final_loss", state.get("loss")),
+            "eval_loss": result.get("eval_loss"), "backend": result.get("backend", state.get("backend")),
+            "device": result.get("device", state.get("device")), "adapter": result.get("adapter"),
+            "dpo": result.get("dpo"), "seconds": round(seconds, 1)}
+
+
+def human_summary(result: dict) -> str:
+    if result["status"] == "stopped":
+        return (f"stopped at step {result['steps']}; continue with: launcher.py train --resume {result['run_id']}")
+    return (f"finished {result['steps']} steps in {result['seconds']:.0f}s, loss {result['final_loss']}; "
+            f"adapter: {result['adapter']}")
+
+
+def list_runs(args, context) -> dict:
+    return {"runs": [info.to_json() for info in runs.list_runs(context.workspace.runs_dir)]}
+
+
+def human_list(result: dict) -> str:
+    if not result["runs"]:
+        return "no runs yet (start one with: launcher.py train)"
+    return "\n".join(f"{run['run_id']}  {run['status']:<11} step {run['step'] or 0}/{run['total_steps'] or '?'}  "
+                     f"loss {run['final_loss'] if run['final_loss'] is not None else '-'}" for run in result["runs"])
+
+
+def show_run(args, context) -> dict:
+    try:
+        run_dir = runs.find_run(context.workspace.runs_dir, args.run)
+    except runs.RunNotFound as exc:
+        raise CommandError(str(exc)) from None
+    events = runs.read_metrics(run_dir)
+    curve = [[event.step, event.loss] for event in events
+             if isinstance(event, ProgressReported) and event.loss is not None and event.message in ("", "sft")]
+    evals = [[event.step, event.eval_loss] for event in events if isinstance(event, EvalReported)]
+    return {**runs.run_info(run_dir).to_json(), "config": runs.read_config(run_dir), "loss_curve": curve,
+            "eval_loss": evals, "checkpoints": [str(path) for path in runs.checkpoints(run_dir)],
+            "adapter": str(run_dir / runs.ADAPTER_DIR) if (run_dir / runs.ADAPTER_DIR).is_dir() else None}

@@ -1,0 +1,126 @@
+"""Starting and resuming training runs: what the CLI, the GUI and the demo call before handing a job to the runner.
+
+``plan_new_run`` resolves the base model and the dataset, builds the layered config (``core.training_config``),
+estimates memory, and writes the run folder's config.json before anything is launched; ``plan_resume`` reopens a
+stopped or interrupted run. ``training_job`` turns either into a ``JobSpec`` for ``core.jobs.JobRunner``.
+"""
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core import runs, vram
+from core.jobs import JobSpec, worker_argv
+from core.resources import ResourceMissing, default_base_model
+from core.training_config import (PresetError, TrainingConfig, build_training_config, from_snapshot,
+                                  resolve_base_model, to_dict)
+from core.workspace import Workspace, atomic_write_text
+
+
+class LaunchError(ValueError):
+    """The run cannot start as asked; the message says what to change."""
+
+
+@dataclass
+class PlannedRun:
+    run_dir: Path
+    config: TrainingConfig
+    preset: str | None
+    resume: bool
+    estimate: vram.VramEstimate | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def run_id(self) -> str:
+        return self.run_dir.name
+
+
+def user_training_table(workspace: Workspace) -> dict[str, Any]:
+    """The [training] table exactly as the user wrote it (only explicit keys override a preset)."""
+    path = workspace.config_path
+    if not path.exists():
+        return {}
+    try:
+        table = tomllib.loads(path.read_text(encoding="utf-8")).get("training", {})
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise LaunchError(f"{path}: not valid TOML ({exc})") from None
+    if not isinstance(table, dict):
+        raise LaunchError(f"{path}: [training] must be a table")
+    return table
+
+
+def resolve_data_dir(workspace: Workspace, data: str | Path | None) -> Path:
+    from core.dataset.writer import latest_dataset, stale_reason
+    folder = Path(data).expanduser().resolve() if data else latest_dataset(workspace.datasets_dir)
+    if folder is None:
+        raise LaunchError("no prepared dataset yet: run `launcher.py prepare` first (or pass --data DIR)")
+    if not (folder / "train.jsonl").is_file():
+        raise LaunchError(f"{folder} has no train.jsonl: pass a folder written by `launcher.py prepare`")
+    reason = stale_reason(folder)
+    if reason:
+        raise LaunchError(f"the dataset {folder} is stale: {reason.strip()}")
+    return folder
+
+
+def plan_new_run(workspace: Workspace, *, base: str | None = None, data: str | Path | None = None,
+                 preset: str | None = None, flags: dict[str, Any] | None = None) -> PlannedRun:
+    """Validate everything, then create the run folder with its config snapshot."""
+    try:
+        base_model = resolve_base_model(base if base else default_base_model())
+    except (PresetError, ResourceMissing) as exc:
+        raise LaunchError(str(exc)) from None
+    data_dir = resolve_data_dir(workspace, data)
+    gpu_gb = vram.detect_gpu_memory_gb()
+    preset = preset or vram.preset_for_gpu(gpu_gb)
+    try:
+        config = build_training_config(preset, user_training_table(workspace), flags,
+                                       user_source=str(workspace.config_path))
+    except PresetError as exc:
+        raise LaunchError(str(exc)) from None
+    estimate = memory_estimate(config, base_model, gpu_gb)
+    snapshot = {"kind": "train", "preset": preset, "training": to_dict(config), "base_model": base_model,
+                "data_dir": str(data_dir), "backend": config.backend,
+                "memory_estimate": estimate.__dict__ if estimate else None}
+    run_dir = runs.create_run(workspace.runs_dir, snapshot)
+    warning = estimate.warning() if estimate else None
+    return PlannedRun(run_dir, config, preset, resume=False, estimate=estimate, warnings=[warning] if warning else [])
+
+
+def memory_estimate(config: TrainingConfig, base_model: dict[str, str], gpu_gb: float | None):
+    shape = vram.shape_of(base_model["source"], base_model["kind"])
+    if shape is None:
+        return None
+    if gpu_gb is not None:
+        return vram.estimate(config, shape, "cuda", gpu_gb)
+    return vram.estimate(config, shape, "cpu", vram.available_ram_gb())
+
+
+def plan_resume(workspace: Workspace, reference: str, *, max_steps: int | None = None) -> PlannedRun:
+    """Reopen a run that has a checkpoint; ``max_steps`` may extend it (recorded in its config.json)."""
+    try:
+        run_dir = runs.find_run(workspace.runs_dir, reference)
+    except runs.RunNotFound as exc:
+        raise LaunchError(str(exc)) from None
+    info = runs.run_info(run_dir)
+    if info.status == "running":
+        raise LaunchError(f"run {run_dir.name} is still running (pid {runs.read_state(run_dir).get('pid')})")
+    if runs.latest_checkpoint(run_dir) is None:
+        raise LaunchError(f"run {run_dir.name} has no checkpoint to resume from; start a new run")
+    snapshot = runs.read_config(run_dir)
+    try:
+        config = from_snapshot(snapshot.get("training") or {})
+    except PresetError as exc:
+        raise LaunchError(str(exc)) from None
+    if max_steps:
+        config.max_steps = max_steps
+        snapshot["training"] = to_dict(config)
+        atomic_write_text(run_dir / runs.CONFIG_FILE, json.dumps(snapshot, indent=2, ensure_ascii=False))
+    return PlannedRun(run_dir, config, snapshot.get("preset"), resume=True)
+
+
+def training_job(planned: PlannedRun) -> JobSpec:
+    args = ["--run-dir", str(planned.run_dir)] + (["--resume"] if planned.resume else [])
+    return JobSpec(name="train", argv=worker_argv("train", *args), run_dir=planned.run_dir)

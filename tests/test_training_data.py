@@ -1,0 +1,105 @@
+"""Training data as the trainer sees it: loss only on the target reply, contexts trimmed oldest-first, bad lines named.
+
+Uses the real SmolLM2 tokenizer (chat template included) and the real SFTTrainer data pipeline with our arguments,
+on a tiny random model of the same vocabulary (the weights do not matter for labels).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.slow  # loads the tokenizer from the GGUF file and the ML stack
+
+SYSTEM = {"role": "system", "content": "You are bob, chatting in #general of Test Server."}
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    from core.resources import ResourceMissing, default_base_model
+    from transformers import AutoTokenizer
+    try:
+        base = default_base_model()
+    except ResourceMissing as exc:
+        pytest.skip(str(exc))
+    return AutoTokenizer.from_pretrained(str(base.parent), gguf_file=base.name)
+
+
+def example(i: int, context_turns: int = 2) -> dict:
+    turns = [{"role": "user", "content": f"alice: message {i}-{k} about games"} for k in range(context_turns)]
+    return {"messages": [SYSTEM, *turns, {"role": "assistant", "content": f"lol ok {i} 🎉"}], "meta": {}}
+
+
+def write_jsonl(path: Path, rows) -> None:
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+
+
+def tiny_trainer(tokenizer, data_dir: Path, packing: bool, tmp_path: Path):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+    from trl import SFTTrainer
+    from core.training_config import build_training_config
+    from model.training_data import load_training_data
+    from model.training_model import LoadedModel
+    from model.training_run import sft_args
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(LlamaConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=1,
+                                         num_attention_heads=2, num_key_value_heads=1, vocab_size=len(tokenizer)))
+    config = build_training_config("cpu-tiny", flags={"packing": packing, "max_length": 128})
+    train, _, stats = load_training_data(data_dir, tokenizer, config.max_length, 10)
+    loaded = LoadedModel(model, tokenizer, "peft", "cpu", "fp32", "", None)
+    trainer = SFTTrainer(model=model, args=sft_args(config, loaded, tmp_path, False), train_dataset=train,
+                         processing_class=tokenizer)
+    return trainer, stats
+
+
+@pytest.mark.parametrize("packing", [False, True], ids=["padded", "packed"])
+def test_labels_are_ignored_everywhere_but_the_target(tokenizer, tmp_path, packing):
+    data = tmp_path / "data"
+    data.mkdir()
+    write_jsonl(data / "train.jsonl", [example(i) for i in range(6)])
+    trainer, _ = tiny_trainer(tokenizer, data, packing, tmp_path)
+    batch = trainer.data_collator([trainer.train_dataset[i] for i in range(len(trainer.train_dataset))][:2])
+    for ids, labels in zip(batch["input_ids"].tolist(), batch["labels"].tolist()):
+        trained = [token for token, label in zip(ids, labels) if label != -100]
+        assert all(label in (-100, token) for token, label in zip(ids, labels))
+        text = tokenizer.decode(trained)
+        targets = text.split("<|im_end|>")
+        assert all(part.strip().startswith("lol ok") for part in targets[:-1]), text
+        assert "alice" not in text and "You are bob" not in text and "<|im_start|>" not in text
+        assert text.count("<|im_end|>") >= 1  # the end-of-turn token is trained, so the model learns to stop
+    if packing:
+        assert "position_ids" in batch and batch["input_ids"].shape[0] == 1
+
+
+def test_long_contexts_lose_their_oldest_turns_first(tokenizer):
+    from model.training_data import fit, token_count
+    messages = example(1, context_turns=40)["messages"]
+    assert token_count(tokenizer, messages) > 200
+    fitted, trimmed = fit(tokenizer, messages, 200)
+    assert trimmed and token_count(tokenizer, fitted) <= 200
+    assert fitted[0] == SYSTEM and fitted[-1] == messages[-1]
+    assert fitted[1:-1] == messages[len(messages) - len(fitted) + 1:-1]  # the newest context turns are kept
+    too_short, _ = fit(tokenizer, messages, 20)
+    assert too_short is None
+
+
+def test_bad_dataset_lines_are_named(tokenizer, tmp_path):
+    from model.training_data import load_training_data
+    from model.training_model import WorkerError
+    data = tmp_path / "data"
+    data.mkdir()
+    write_jsonl(data / "train.jsonl", [example(0)])
+    with (data / "train.jsonl").open("a") as handle:
+        handle.write("{not json\n")
+    with pytest.raises(WorkerError, match="train.jsonl line 2: not valid JSON"):
+        load_training_data(data, tokenizer, 256, 10)
+    bad = example(0)
+    bad["messages"] = bad["messages"][:-1]
+    write_jsonl(data / "train.jsonl", [example(0), bad])
+    with pytest.raises(WorkerError, match="line 2: the last message must be the assistant's reply"):
+        load_training_data(data, tokenizer, 256, 10)
+    write_jsonl(data / "train.jsonl", [])
+    with pytest.raises(WorkerError, match="no usable training examples"):
+        load_training_data(data, tokenizer, 256, 10)

@@ -1,0 +1,121 @@
+"""The real training worker on real weights (SmolLM2-135M) and a set prepared from ../shared/data.
+
+One run, shared by the tests: started through the job runner, stopped after a couple of steps (a checkpoint at the
+step boundary), then resumed through the CLI to the end. A handful of steps at sequence length 256 keeps it to about
+a minute or two on 2 CPUs.
+"""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from core import runs
+from core.bus import EventBus
+from core.events import CheckpointSaved, JobFailed, JobFinished, JobStarted, ProgressReported
+from core.jobs import JobRunner
+from core.training_launch import plan_new_run, training_job
+from tests.conftest import run_cli
+
+pytestmark = pytest.mark.slow
+TOTAL_STEPS = 8
+SUBSET = 8  # examples: the same few rows every step, so the loss must fall within a handful of steps
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    from core.resources import ResourceMissing, default_base_model
+    from core.workspace import Workspace
+    from tests.conftest import SHARED_DATA as shared_data
+    if not shared_data.exists():
+        pytest.skip(f"sample exports not found at {shared_data}")
+    try:
+        default_base_model()
+    except ResourceMissing as exc:
+        pytest.skip(str(exc))
+    workspace = Workspace.open(tmp_path_factory.mktemp("train") / "ws")
+    assert run_cli("import", str(shared_data), "--json", workspace=workspace)[0] == 0
+    code, out, err = run_cli("prepare", "--min-messages", "5", "--json", workspace=workspace)
+    assert code == 0, err
+    data = small_subset(json.loads(out)["out"], workspace.root / "subset")
+    # the whole subset in every batch (full-batch steps: the curve is not batch noise) and a brisk learning rate
+    workspace.config_path.write_text("[training]\ndpo_max_steps = 1\nsave_steps = 100\nper_device_batch_size = 4\n"
+                                     "learning_rate = 3e-3\n", encoding="utf-8")
+
+    planned = plan_new_run(workspace, data=data, preset="cpu-tiny", flags={"max_steps": TOTAL_STEPS})
+    bus = EventBus()
+    job = JobRunner(bus).start(training_job(planned))
+    first = follow(bus, job, stop_after_step=2)
+    job.wait(60)
+    code, out, err = run_cli("train", "--resume", planned.run_id, "--json", workspace=workspace)
+    assert code == 0, err
+    return {"workspace": workspace, "run_dir": planned.run_dir, "first": first, "summary": json.loads(out)}
+
+
+def small_subset(prepared: str, folder):
+    from pathlib import Path
+    folder.mkdir()
+    for name, count in (("train.jsonl", SUBSET), ("val.jsonl", 4), ("dpo.jsonl", 2)):
+        source = Path(prepared) / name
+        lines = source.read_text(encoding="utf-8").splitlines(keepends=True)[:count] if source.exists() else []
+        (folder / name).write_text("".join(lines), encoding="utf-8")
+    return folder
+
+
+def follow(bus, job, stop_after_step: int, timeout: float = 600) -> list:
+    events, deadline = [], time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for event in bus.drain(timeout=0.5):
+            events.append(event)
+            if isinstance(event, ProgressReported) and event.loss is not None and event.step >= stop_after_step:
+                job.stop()
+            if isinstance(event, (JobFinished, JobFailed)):
+                return events
+    raise AssertionError(f"no ending within {timeout}s: {events[-5:]}")
+
+
+def test_stop_saves_a_checkpoint_at_the_step_boundary(trained):
+    events = trained["first"]
+    ending = events[-1]
+    assert isinstance(ending, JobFinished) and ending.status == "stopped", ending
+    checkpoint = [event for event in events if isinstance(event, CheckpointSaved)][-1]
+    assert checkpoint.step == ending.step and 2 <= ending.step < TOTAL_STEPS
+    started = next(event for event in events if isinstance(event, JobStarted))
+    assert started.backend == "peft" and started.device == "cpu" and started.total_steps == TOTAL_STEPS
+
+
+def test_resume_continues_the_step_count_and_the_curve(trained):
+    run_dir, stopped_at = trained["run_dir"], trained["first"][-1].step
+    replay = runs.read_metrics(run_dir)
+    starts = [event for event in replay if isinstance(event, JobStarted)]
+    assert [event.resumed_from_step for event in starts] == [None, stopped_at]
+    steps = [event.step for event in replay if isinstance(event, ProgressReported) and event.message == "sft"]
+    assert steps == list(range(1, TOTAL_STEPS + 1))  # one curve: no restart at 1, no gap
+    log = (run_dir / runs.LOG_FILE).read_text(encoding="utf-8")
+    assert log.count("launched pid") == 2
+    assert trained["summary"]["status"] == "finished" and trained["summary"]["steps"] == TOTAL_STEPS
+
+
+def test_loss_decreases(trained):
+    curve = [event.loss for event in runs.read_metrics(trained["run_dir"])
+             if isinstance(event, ProgressReported) and event.message == "sft"]
+    assert sum(curve[-2:]) / 2 < sum(curve[:2]) / 2 * 0.9, curve
+
+
+def test_outputs_follow_the_run_folder_layout(trained):
+    run_dir, summary = trained["run_dir"], trained["summary"]
+    adapter = run_dir / runs.ADAPTER_DIR
+    assert (adapter / "adapter_config.json").exists() and (adapter / "adapter_model.safetensors").exists()
+    tokenizer_config = json.loads((adapter / "tokenizer_config.json").read_text(encoding="utf-8"))
+    template = tokenizer_config.get("chat_template") or (adapter / "chat_template.jinja").read_text(encoding="utf-8")
+    assert "<|im_start|>" in template
+    config = runs.read_config(run_dir)
+    assert config["base_model"]["kind"] == "gguf" and config["training"]["max_steps"] == TOTAL_STEPS
+    state = runs.read_state(run_dir)
+    assert state["status"] == "finished" and state["step"] == TOTAL_STEPS and state["backend"] == "peft"
+    assert summary["adapter"] == str(adapter) and summary["eval_loss"] is not None
+    assert summary["dpo"]["status"] == "finished" and summary["dpo"]["steps"] == 1
+    code, out, _ = run_cli("runs", "show", run_dir.name, "--json", workspace=trained["workspace"])
+    shown = json.loads(out)
+    assert code == 0 and [step for step, _ in shown["loss_curve"]] == list(range(1, TOTAL_STEPS + 1))
