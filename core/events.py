@@ -55,11 +55,17 @@ class ProgressReported(Event):
     learning_rate: float | None = None
     grad_norm: float | None = None
     tokens_per_second: float | None = None
+    tokens: int | None = None        # real (non-padding) tokens trained since this process started
     elapsed: float | None = None
     eta: float | None = None
     vram_used: float | None = None   # GiB currently allocated by torch (None on CPU)
     vram_peak: float | None = None   # GiB peak since the worker started
-    message: str = ""                # a phase name for jobs without steps ("loading model", "converting")
+    message: str = ""                # the stage ("sft", "dpo"), or a phase of work without steps ("loading model")
+
+    @property
+    def is_phase(self) -> bool:
+        """A phase announcement (loading, downloading) rather than a finished step."""
+        return self.step == 0 and self.loss is None
 
 
 @dataclass(frozen=True)

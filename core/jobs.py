@@ -122,7 +122,7 @@ class Job:
         self._publish(event)
 
     def _with_timing(self, event: ProgressReported) -> ProgressReported:
-        eta = self._eta.observe(event.step, event.total)
+        eta = None if event.is_phase else self._eta.observe(event.step, event.total)
         elapsed = event.elapsed if event.elapsed is not None else self._clock() - self.started_at
         return replace(event, eta=event.eta if event.eta is not None else eta, elapsed=elapsed)
 

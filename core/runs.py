@@ -262,7 +262,7 @@ class RunRecorder:
 
 
 def _progress_state(event: ProgressReported) -> dict[str, Any]:
-    if event.loss is None and event.step == 0:
+    if event.is_phase:
         return {"phase": event.message}  # loading, downloading
     if event.message not in ("", "sft"):
         return {"stage": event.message}  # a later stage (dpo): step and loss stay the SFT run's, for resume

@@ -53,6 +53,7 @@ class EventCallback(TrainerCallback):
             step=state.global_step, total=state.max_steps, epoch=_number(logs.get("epoch") or state.epoch),
             loss=_number(logs.get("loss")), learning_rate=_number(logs.get("learning_rate")),
             grad_norm=_number(logs.get("grad_norm")), tokens_per_second=self._tokens_per_second(logs),
+            tokens=int(logs["num_tokens"]) if isinstance(logs.get("num_tokens"), (int, float)) else None,
             vram_used=used, vram_peak=peak, message=self.stage))
 
     def _tokens_per_second(self, logs) -> float | None:

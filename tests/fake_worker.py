@@ -32,6 +32,7 @@ def main(argv: list[str]) -> int:
     if args.ignore_term and hasattr(signal, "SIGTERM") and sys.platform != "win32":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     print("fake worker: loading", flush=True)
+    wire.emit(ProgressReported(step=0, message="loading the fake model"))  # a phase, not a step
     print("fake worker: a warning on stderr ünïcødé 🎉", file=sys.stderr, flush=True)
     wire.emit(JobStarted(name="fake", backend="fake", device="cpu", total_steps=args.steps,
                          resumed_from_step=args.start_step or None))

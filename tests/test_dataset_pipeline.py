@@ -277,3 +277,21 @@ def test_no_personas_is_a_clear_error(workspace):
     history.write(workspace.connect())
     with pytest.raises(DatasetError, match="no personas"):
         prepare_dataset(workspace.connect(), DatasetConfig(min_messages=50), workspace.root / "none")
+
+
+def test_a_fixed_seed_reproduces_the_files_and_another_seed_splits_differently(workspace):
+    history = History()
+    general = people(history)
+    for number in range(60):
+        history.say(general, BOB, f"bob {number}", after=4000)
+        history.say(general, ALICE, f"alice {number}", reactions=number % 3)
+    conn = workspace.connect()
+    history.write(conn)
+    config = DatasetConfig(min_messages=1, max_share=0.5)
+    contents = []
+    for name, seed in (("first", 7), ("second", 7), ("third", 8)):
+        prepare_dataset(conn, DatasetConfig(**{**config.__dict__, "seed": seed}), workspace.root / name)
+        contents.append({split: (workspace.root / name / f"{split}.jsonl").read_bytes()
+                         for split in ("train", "val", "test", "dpo")})
+    assert contents[0] == contents[1]
+    assert contents[0]["test"] != contents[2]["test"]

@@ -119,7 +119,7 @@ class ProgressView:
                 self.context.say(f"checkpoint at step {event.step}")
 
     def progress(self, event: ProgressReported) -> None:
-        if event.loss is None:  # a phase: loading, downloading
+        if event.is_phase or event.loss is None:  # loading, downloading
             self.context.say(event.message)
             return
         stage = "" if event.message in ("", "sft") else f"[{event.message}] "

@@ -42,13 +42,18 @@ def persona_label(edited: str | None, display_name: str | None, user_name: str |
     return " ".join((edited or display_name or user_name or str(user_id)).split())
 
 
-def roster(conn: sqlite3.Connection, min_messages: int) -> list[PersonaInfo]:
+def message_counts(conn: sqlite3.Connection) -> dict[int, int]:
+    """Messages a person wrote, by non-bot author, most first (one scan of the messages table)."""
+    return dict(store.author_message_counts(conn, USER_MESSAGE_TYPES, 1))
+
+
+def roster(conn: sqlite3.Connection, min_messages: int, counts: dict[int, int] | None = None) -> list[PersonaInfo]:
     """Discovered personas (opted-out ones included, flagged) plus any author whose profile was edited."""
     profiles = store.profiles(conn)
     consent = store.consent_rows(conn)
-    counts = store.author_message_counts(conn, USER_MESSAGE_TYPES, 1)
+    counts = message_counts(conn) if counts is None else counts
     found = []
-    for user_id, messages in counts:
+    for user_id, messages in counts.items():
         if messages < min_messages and user_id not in profiles:
             continue
         found.append(info(conn, user_id, messages, profiles, consent))
@@ -86,11 +91,13 @@ def resolve_user(conn: sqlite3.Connection, reference: str, *, must_exist: bool =
     return matches[0]
 
 
-def select_personas(conn: sqlite3.Connection, min_messages: int, spec: str = "all") -> list[Persona]:
+def select_personas(conn: sqlite3.Connection, min_messages: int, spec: str = "all",
+                    counts: dict[int, int] | None = None) -> list[Persona]:
     """The personas a run trains: ``all``, ``top:N`` (most messages first) or ``ID,NAME,...`` (explicit choices
-    may be below min_messages, never opted out)."""
+    may be below min_messages, never opted out). ``counts``: ``message_counts(conn)`` when the caller has it."""
     spec = (spec or "all").strip()
-    available = [p for p in roster(conn, min_messages) if not p.opted_out and p.messages >= min_messages]
+    counts = message_counts(conn) if counts is None else counts
+    available = [p for p in roster(conn, min_messages, counts) if not p.opted_out and p.messages >= min_messages]
     if spec == "all":
         return [p.as_persona() for p in available]
     if spec.startswith("top:"):
@@ -102,7 +109,6 @@ def select_personas(conn: sqlite3.Connection, min_messages: int, spec: str = "al
             raise DatasetError(f"--personas {spec!r}: N must be at least 1")
         return [p.as_persona() for p in available[:count]]
     chosen: dict[int, Persona] = {}
-    counts = dict(store.author_message_counts(conn, USER_MESSAGE_TYPES, 1))
     for reference in filter(None, (part.strip() for part in spec.split(","))):
         user_id = resolve_user(conn, reference)
         persona = info(conn, user_id, counts.get(user_id, 0))

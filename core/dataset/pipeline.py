@@ -24,7 +24,7 @@ from core.dataset.balance import Plan, make_plan
 from core.dataset.examples import BuildState, ExampleBuilder
 from core.dataset.filters import BARRIER, MESSAGE_REASONS, TARGET_REASONS, Admission
 from core.dataset.live import make_place
-from core.dataset.personas import select_personas
+from core.dataset.personas import message_counts, select_personas
 from core.dataset.preview import preview_text
 from core.dataset.scrub import Scrubber
 from core.dataset.splits import SPLITS, Splitter
@@ -32,7 +32,6 @@ from core.dataset.text import TextCleaner
 from core.dataset.threading import SourceMessage, Threader
 from core.dataset.writer import PER_PERSONA_DIR, Spool, Staging, mark_stale
 from core.prompt_builder import Persona
-from core.records import USER_MESSAGE_TYPES
 from storage import personas as store
 
 STRATEGIES = ("multi", "per-persona")
@@ -51,12 +50,13 @@ def prepare_dataset(conn: sqlite3.Connection, config: DatasetConfig, out_dir: Pa
     cache_size = conn.execute("PRAGMA cache_size").fetchone()[0]
     conn.execute(f"PRAGMA cache_size = {SCAN_CACHE_KIB}")
     try:
-        selected = select_personas(conn, config.min_messages, personas)
+        counts = message_counts(conn)
+        selected = select_personas(conn, config.min_messages, personas, counts)
         if not selected:
             raise DatasetError(f"no personas: no author who has not opted out has at least {config.min_messages} "
                                f"messages (lower dataset.min_messages or --min-messages)")
         opted_out = store.opted_out_users(conn)
-        stats = build_dataset(conn, config, out_dir, selected, strategy, opted_out, on_progress, started)
+        stats = build_dataset(conn, config, out_dir, selected, strategy, opted_out, on_progress, started, counts)
     finally:
         conn.execute(f"PRAGMA cache_size = {int(cache_size)}")
     store.register_artifact(conn, "dataset", out_dir)
@@ -67,7 +67,7 @@ def prepare_dataset(conn: sqlite3.Connection, config: DatasetConfig, out_dir: Pa
 
 
 def build_dataset(conn, config: DatasetConfig, out_dir: Path, selected: list[Persona], strategy: str, opted_out,
-                  on_progress, started: float) -> dict:
+                  on_progress, started: float, counts: dict[int, int]) -> dict:
     """Both passes into a staging folder, then publish; on any failure the staging folder is removed."""
     staging = Staging(out_dir)
     try:
@@ -79,7 +79,7 @@ def build_dataset(conn, config: DatasetConfig, out_dir: Path, selected: list[Per
         plan = make_plan(state.counting, max_share=config.max_share, max_upsample=config.max_upsample,
                          per_persona_max=config.per_persona_max, capped=strategy == "multi")
         routed = second_pass(spool, plan, staging, strategy, selected)
-        stats = build_stats(conn, config, strategy, selected, state, plan, routed, scrubber, staging,
+        stats = build_stats(config, strategy, selected, counts, state, plan, routed, scrubber, staging,
                             messages_read, started)
         staging.publish(stats, preview_text(routed.preview, {str(p.id): p.name for p in selected}))
         return stats
@@ -167,9 +167,9 @@ def enforce_cap(train_path: Path, routed: Routed, plan: Plan) -> None:
                                f"{train_path} was not published")
 
 
-def build_stats(conn, config: DatasetConfig, strategy: str, selected: list[Persona], state: BuildState, plan: Plan,
-                routed: Routed, scrubber: Scrubber, staging: Staging, messages_read: int, started: float) -> dict:
-    counts = dict(store.author_message_counts(conn, USER_MESSAGE_TYPES, 1))
+def build_stats(config: DatasetConfig, strategy: str, selected: list[Persona], counts: dict[int, int],
+                state: BuildState, plan: Plan, routed: Routed, scrubber: Scrubber, staging: Staging,
+                messages_read: int, started: float) -> dict:
     train_total = sum(n for (split, _), n in routed.kept.items() if split == "train")
     before_total = sum(plan.candidates.values())
     personas = []

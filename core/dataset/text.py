@@ -81,12 +81,13 @@ class NameBook:
 
 
 def compile_hidden_names(aliases: Iterable[str]) -> re.Pattern | None:
-    """One pattern for every opted-out name, longest first, as a whole word with or without a leading ``@``."""
+    """One pattern for every opted-out name, longest first, as a whole word: after ``@`` in any case, written
+    plainly only as spelled (so an opted-out "Max" hides "Max" but not "the max value")."""
     names = sorted({a for a in aliases if len(a) >= MIN_PLAIN_ALIAS}, key=len, reverse=True)
     if not names:
         return None
     alternatives = "|".join(re.escape(name) for name in names)
-    return re.compile(rf"(@?)(?<!\w)(?:{alternatives})(?!\w)", re.IGNORECASE)
+    return re.compile(rf"(@)(?i:{alternatives})(?!\w)|()(?<![\w@])(?:{alternatives})(?!\w)")
 
 
 class TextCleaner:
@@ -105,7 +106,8 @@ class TextCleaner:
             if mentioned:
                 text = self._rewrite_exported_mentions(text, mentioned)
             if self.names.hidden_names is not None:
-                text = self.names.hidden_names.sub(lambda m: m.group(1) + NEUTRAL_NAME, text)
+                text = self.names.hidden_names.sub(lambda m: "@" + NEUTRAL_NAME if m.group(1) else NEUTRAL_NAME,
+                                                   text)
             text = self.scrubber.scrub(text).strip()
             if "\n" in text:
                 text = EXTRA_BLANK_LINES.sub("\n\n", text)
