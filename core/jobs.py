@@ -80,7 +80,7 @@ class Job:
             (spec.run_dir / wire.STOP_FILE_NAME).unlink(missing_ok=True)  # a stale STOP would end a resume at once
         self.process = subprocess.Popen(
             list(spec.argv), cwd=spec.cwd, env=self._environment(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, bufsize=0, **_platform_options())
+            stderr=subprocess.PIPE, **_platform_options())
         self._publish(JobLaunched(name=spec.name, pid=self.process.pid,
                                   run_dir=str(spec.run_dir) if spec.run_dir else None))
         readers = [threading.Thread(target=self._read, args=(self.process.stdout, "stdout"), daemon=True,

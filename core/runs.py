@@ -7,7 +7,7 @@ Layout (the export and evaluation workers build on it)::
                   run.log         every line the worker printed, plus the runner's own notes
                   metrics.jsonl   one event per line (started, progress, eval, checkpoint, finished/failed), each with
                                   its wall-clock "time"; appended by the app, so a resumed run continues the curve
-                  checkpoints/checkpoint-<step>/   resumable trainer checkpoints
+                  checkpoints/checkpoint-<step>/   resumable trainer checkpoints (checkpoints/dpo/: DPO scratch)
                   adapter/        the final LoRA adapter and tokenizer files
                   STOP            present while a stop is requested (the worker checks it between steps)
 

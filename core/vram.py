@@ -118,13 +118,15 @@ def estimate(config, shape: ModelShape, device: str, available_gb: float | None 
     body = shape.parameters - shape.embedding_params
     weights = body * (0.5625 if quantized else weight_bytes) + shape.embedding_params * weight_bytes
     projections = shape.projection_shapes()
-    lora_params = shape.layers * sum(config.lora_r * (a + b) for name, (a, b) in projections.items()
+    adapted = min(shape.layers, config.lora_layers) if config.lora_layers else shape.layers
+    lora_params = adapted * sum(config.lora_r * (a + b) for name, (a, b) in projections.items()
                                      if name in config.lora_target_modules)
     optimizer_bytes = 2 if cuda and config.optimizer in ("auto", "adamw_8bit") else 8
     adapter = lora_params * (weight_bytes * 2 + optimizer_bytes)  # weights + gradients + optimizer state
     tokens = config.per_device_batch_size * config.max_length
     if config.gradient_checkpointing:
-        activations = tokens * shape.hidden * shape.layers * weight_bytes + tokens * shape.intermediate * weight_bytes * 2
+        kept = tokens * shape.hidden * shape.layers * weight_bytes  # one hidden state per layer
+        activations = kept + tokens * shape.intermediate * weight_bytes * 2  # plus one layer being recomputed
     else:
         activations = tokens * shape.layers * (shape.hidden * 10 + shape.intermediate * 4) * weight_bytes
     loss = min(tokens, LOSS_CHUNK_TOKENS) * shape.vocab * 4

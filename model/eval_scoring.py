@@ -30,7 +30,9 @@ class Scorer:
         adapter, note = adapter_dir(run_dir)
         tokenizer = load_tokenizer(adapter, base)
         device = "cuda" if torch.cuda.is_available() else "cpu"
-        model = PeftModel.from_pretrained(load_base(base), str(adapter)).to(device)
+        # fp32 on the CPU (half precision is slow there); bf16 on a GPU that has it, which halves the memory
+        dtype = torch.bfloat16 if device == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+        model = PeftModel.from_pretrained(load_base(base, dtype), str(adapter)).to(device)
         model.eval()
         model.config.use_cache = True
         return cls(model, tokenizer, device, note)

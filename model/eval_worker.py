@@ -72,11 +72,12 @@ def evaluate(args: argparse.Namespace, link: wire.WorkerLink) -> dict:
     split_path, examples = evaluation_split(data_dir)
     groups = sample_by_persona(examples, args.limit, args.seed)
     total = sum(len(items) for items in groups.values())
-    link.emit(JobStarted(name="eval", backend="transformers", device="", total_steps=total,
-                         details={"split": split_path.name, "personas": len(groups), "examples": total}))
     print(f"evaluating {total} examples of {len(groups)} personas from {split_path}", flush=True)
     from model.eval_scoring import Scorer
+    link.emit(ProgressReported(step=0, total=total, message="loading the base model and the adapter"))
     scorer = Scorer.load(run_dir, config)
+    link.emit(JobStarted(name="eval", backend="transformers", device=scorer.device, total_steps=total,
+                         details={"split": split_path.name, "personas": len(groups), "examples": total}))
     records, stopped = score_examples(scorer, groups, args, link, total)
     print("embedding replies (all-MiniLM-L6-v2)", flush=True)
     report = build_report(records, training_targets(data_dir), with_base=not args.no_base_replies)
@@ -106,7 +107,8 @@ def score_examples(scorer, groups: dict, args, link, total: int) -> tuple[list[d
                 "tuned": scorer.generate(prompt, seed=seed, max_new_tokens=args.max_new_tokens),
                 "base": None if args.no_base_replies else scorer.generate(prompt, seed=seed, base=True,
                                                                          max_new_tokens=args.max_new_tokens)})
-            link.emit(ProgressReported(step=len(records), total=total, message=f"persona {records[-1]['persona_name']}"))
+            link.emit(ProgressReported(step=len(records), total=total,
+                                       message=f"persona {records[-1]['persona_name']}"))
     return records, False
 
 

@@ -78,13 +78,14 @@ def load_tokenizer(adapter: Path, base: BaseModel):
     return tokenizer
 
 
-def load_base(base: BaseModel):
-    """The base model in float32 on the CPU (merging is exact there; export never needs a GPU)."""
+def load_base(base: BaseModel, dtype=None):
+    """The base model, in float32 unless told otherwise (merging in float32 on the CPU adds no rounding; export
+    never needs a GPU)."""
     import torch
     from transformers import AutoModelForCausalLM
     try:
-        return AutoModelForCausalLM.from_pretrained(base.folder, gguf_file=base.gguf_file, dtype=torch.float32,
-                                                    low_cpu_mem_usage=True)
+        return AutoModelForCausalLM.from_pretrained(base.folder, gguf_file=base.gguf_file,
+                                                    dtype=dtype or torch.float32, low_cpu_mem_usage=True)
     except OSError as exc:
         raise ExportError(f"cannot load the base model {base.source}: {' '.join(str(exc).split())[:300]}",
                           "training's base must still be available (offline: a local folder or GGUF file)") from None

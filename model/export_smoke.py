@@ -31,9 +31,11 @@ class SmokePrompt:
 
 
 def open_gguf(path: Path, seed: int = 0):
-    from llama_cpp import Llama
-    return Llama(model_path=str(path), n_ctx=CONTEXT_TOKENS, n_threads=os.cpu_count() or 1, seed=seed,
-                 verbose=False)
+    """The GGUF in llama.cpp, on the GPU when this llama.cpp build can offload (a CUDA build), else the CPU."""
+    import llama_cpp
+    gpu_layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
+    return llama_cpp.Llama(model_path=str(path), n_ctx=CONTEXT_TOKENS, n_threads=os.cpu_count() or 1, seed=seed,
+                           n_gpu_layers=gpu_layers, verbose=False)
 
 
 def render_with_gguf(llm, messages: list[dict[str, str]]) -> str:

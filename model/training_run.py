@@ -138,7 +138,7 @@ def train_dpo(loaded: LoadedModel, config: TrainingConfig, snapshot: dict[str, A
         return {"status": "skipped", "reason": "no preference pairs"}
     from trl import DPOConfig, DPOTrainer
     callback = EventCallback(link, stage="dpo")
-    args = DPOConfig(output_dir=str(run_dir / "dpo"), beta=config.dpo_beta, learning_rate=config.dpo_learning_rate,
+    args = DPOConfig(output_dir=str(run_dir / runs.CHECKPOINTS_DIR / "dpo"), beta=config.dpo_beta, learning_rate=config.dpo_learning_rate,
                      num_train_epochs=1, max_steps=config.dpo_max_steps or -1, save_strategy="no",
                      **common_args(config, loaded))
     trainer = DPOTrainer(model=loaded.model, args=args, train_dataset=preferences,

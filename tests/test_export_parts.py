@@ -16,10 +16,10 @@ CHATML = ("{% for message in messages %}{{'<|im_start|>' + message['role'] + '\\
 # Lines as llama.cpp's quantizer logs them (SmolLM2-135M to Q4_K_M: 576-wide rows do not fit k-quant blocks).
 QUANTIZE_LOG = """\
 [   1/ 272]                   output_norm.weight - [   576,      1,      1,      1], type =    f32, size =    0.002 MiB
-[   2/ 272]                    token_embd.weight - [   576,  49152,      1,      1], type =    f16, converting to q8_0 .. size =    54.00 MiB ->    28.69 MiB
-[   3/ 272]                  blk.0.attn_k.weight - [   576,    192,      1,      1], type =    f16, converting to q5_0 .. size =     0.21 MiB ->     0.07 MiB
-[   4/ 272]                blk.0.ffn_down.weight - [  1536,    576,      1,      1], type =    f16, converting to q6_K .. size =     1.69 MiB ->     0.69 MiB
-[   5/ 272]                  blk.0.ffn_up.weight - [   576,   1536,      1,      1], type =    f16, converting to q5_0 .. size =     1.69 MiB ->     0.58 MiB
+[   2/ 272]                  token_embd.weight - [   576,  49152,      1,      1], type =    f16, converting to q8_0 ..
+[   3/ 272]                blk.0.attn_k.weight - [   576,    192,      1,      1], type =    f16, converting to q5_0 ..
+[   4/ 272]              blk.0.ffn_down.weight - [  1536,    576,      1,      1], type =    f16, converting to q6_K ..
+[   5/ 272]                blk.0.ffn_up.weight - [   576,   1536,      1,      1], type =    f16, converting to q5_0 ..
 llama_model_quantize_impl: model size  =   256.63 MiB (16.00 BPW)
 llama_model_quantize_impl: quant size  =    98.87 MiB (6.17 BPW)
 llama_model_quantize_impl: WARNING: 180 of 272 tensor(s) required fallback quantization
@@ -116,3 +116,12 @@ def test_eval_of_run_without_dataset_fails_cleanly(workspace):
     code, out, err = run_cli("eval", run_dir.name, "--json", workspace=workspace)
     assert code == 1 and out == ""
     assert "dataset folder" in err.strip().splitlines()[-1] and "is gone" in err
+
+
+def test_a_second_export_while_one_runs_is_refused(workspace):
+    import os
+    run_dir = make_run(workspace)
+    (run_dir / "export").mkdir()
+    (run_dir / "export" / "state.json").write_text(json.dumps({"status": "running", "pid": os.getpid()}))
+    code, out, err = run_cli("export", run_dir.name, workspace=workspace)
+    assert code == 1 and "already writing" in err and str(os.getpid()) in err

@@ -125,3 +125,21 @@ def test_out_of_memory_advice_names_the_knobs(tmp_path):
     assert "lora_r 64 → 32" in advice
     assert is_oom(MemoryError()) and is_oom(RuntimeError("CUDA out of memory. Tried to allocate 2 GiB"))
     assert not is_oom(RuntimeError("shape mismatch"))
+
+
+def test_a_hub_model_offline_is_a_clear_error():
+    import subprocess
+    import sys
+    from pathlib import Path
+    code = ("from model.training_model import WorkerError, locate_base\n"
+            "try:\n"
+            "    locate_base({'source': 'someone/no-such-model', 'kind': 'hub'}, lambda event: None)\n"
+            "except WorkerError as exc:\n"
+            "    print(exc.message); print(exc.advice)\n")
+    env = {**__import__("os").environ, "HF_HUB_OFFLINE": "1"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120,
+                            cwd=Path(__file__).resolve().parents[1])
+    assert result.returncode == 0, result.stderr
+    message, advice = result.stdout.splitlines()[:2]
+    assert message.startswith("could not download 'someone/no-such-model' from the Hugging Face Hub")
+    assert "--base" in advice

@@ -45,6 +45,10 @@ def run_job(context, name: str, worker_args: list[str], job_dir: Path,
     """Run worker ``name`` to its end, showing progress on stderr; its JobFinished result, or CommandError."""
     from core.bus import EventBus
     from core.jobs import JobRunner, JobSpec, worker_argv
+    from core.runs import effective_status, read_state
+    state = read_state(job_dir)
+    if effective_status(state) in ("running", "stopping"):  # two workers writing one folder would mix their files
+        raise CommandError(f"a {name} job is already writing {job_dir} (pid {state.get('pid')}); wait for it to end")
     job_dir.mkdir(parents=True, exist_ok=True)
     bus = EventBus()
     runner = JobRunner(bus)
