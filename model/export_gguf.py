@@ -34,9 +34,10 @@ class QuantizeReport:
     fallback_tensors: int = 0
     total_tensors: int = 0
     note: str = ""
+    log: list[str] = field(default_factory=list, repr=False)  # llama.cpp's own lines, for quantize.log
 
     def to_json(self) -> dict:
-        return dict(self.__dict__)
+        return {key: value for key, value in self.__dict__.items() if key != "log"}
 
 
 def convert_to_gguf(merged_dir: Path, out_file: Path, converter_dir: Path, outtype: str = "f16",
@@ -98,7 +99,7 @@ def parse_quantize_log(lines: list[str], requested: str, produced: str) -> Quant
         if match:
             types[match.group("to") or match.group("source")] += 1
     report = QuantizeReport(requested=requested, produced=produced, tensor_types=dict(sorted(types.items())),
-                            total_tensors=sum(types.values()))
+                            total_tensors=sum(types.values()), log=list(lines))
     for line in lines:
         match = FALLBACK_LINE.search(line)
         if match:

@@ -107,7 +107,9 @@ def export(args: argparse.Namespace, out: Path, link: wire.WorkerLink) -> dict:
     else:
         gguf = out / f"model-{args.quant}.gguf"
         report = quantize(f16_file, gguf, args.quant)
-        gguf = gguf if report.produced == args.quant else gguf.rename(out / f"model-{report.produced}.gguf")
+        atomic_write_text(out / "quantize.log", "\n".join(report.log) + "\n")
+        if report.produced != args.quant:  # the fallback type: name the file for what it holds
+            gguf = gguf.replace(out / f"model-{report.produced}.gguf")
         if report.note:
             print(f"note: {report.note}", flush=True)
         if not args.keep_f16:

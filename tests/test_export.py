@@ -37,6 +37,7 @@ def test_export_writes_gguf_modelfile_and_manifest(exported):
     assert quantization["produced"] == "q4_k_m" and quantization["total_tensors"] > 100
     # SmolLM2's 576-wide rows do not fit k-quant blocks: llama.cpp falls back for many tensors, and we say so
     assert quantization["fallback_tensors"] > 0 and "q4_K" in quantization["tensor_types"]
+    assert "required fallback quantization" in (export_dir / "quantize.log").read_text(encoding="utf-8")
     state = json.loads((export_dir / "state.json").read_text(encoding="utf-8"))
     assert state["status"] == "finished"
     assert json.loads((run.run_dir / "state.json").read_text(encoding="utf-8"))["status"] == "finished"
@@ -83,3 +84,27 @@ def test_gguf_loads_in_llama_cpp_and_a_reply_stops(exported):
     finally:
         llm.close()
 
+
+
+def test_a_stop_request_ends_the_export_between_steps(exported, tmp_path):
+    """The worker honours a stop before its next step: it ends "stopped", and no export.json claims completion."""
+    from core.bus import EventBus
+    from core.events import JobFailed, JobFinished, ProgressReported
+    from core.jobs import JobRunner, JobSpec, worker_argv
+    run, _ = exported
+    out = tmp_path / "export"
+    bus = EventBus()
+    job = JobRunner(bus).start(JobSpec(name="export", run_dir=tmp_path, argv=worker_argv(
+        "export", "--run-dir", str(run.run_dir), "--out", str(out))))
+    seen, ending = [], None
+    while ending is None:
+        for event in bus.drain(timeout=1.0):
+            if isinstance(event, ProgressReported):
+                seen.append(event.step)
+                if event.step == 0:
+                    job.stop()
+            if isinstance(event, (JobFinished, JobFailed)):
+                ending = event
+    assert job.wait(60) == 0
+    assert isinstance(ending, JobFinished) and ending.status == "stopped" and seen == [0]
+    assert not (out / "export.json").exists() and not list(out.glob("*.gguf"))

@@ -125,3 +125,15 @@ def test_a_second_export_while_one_runs_is_refused(workspace):
     (run_dir / "export" / "state.json").write_text(json.dumps({"status": "running", "pid": os.getpid()}))
     code, out, err = run_cli("export", run_dir.name, workspace=workspace)
     assert code == 1 and "already writing" in err and str(os.getpid()) in err
+
+
+def test_quantize_failure_tries_q8_0_then_reports_one_line(tmp_path):
+    from model.export_gguf import quantize
+    broken = tmp_path / "model-f16.gguf"
+    broken.write_bytes(b"GGUF" + b"\0" * 64)  # a header and nothing else
+    with pytest.raises(ExportError, match=r"quantizing model-f16.gguf failed") as caught:
+        quantize(broken, tmp_path / "model-q4_k_m.gguf", "q4_k_m", threads=1)
+    assert caught.value.advice == "try --quant f16"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model-f16.gguf"]  # no partial file left
+    with pytest.raises(ExportError, match="unknown quantization"):
+        quantize(broken, tmp_path / "x.gguf", "q3_k_s")

@@ -51,22 +51,23 @@ def run_job(context, name: str, worker_args: list[str], job_dir: Path,
         raise CommandError(f"a {name} job is already writing {job_dir} (pid {state.get('pid')}); wait for it to end")
     job_dir.mkdir(parents=True, exist_ok=True)
     bus = EventBus()
-    runner = JobRunner(bus)
-    job = runner.start(JobSpec(name=name, argv=worker_argv(name, *worker_args), run_dir=job_dir))
-    ending = None
+    job = JobRunner(bus).start(JobSpec(name=name, argv=worker_argv(name, *worker_args), run_dir=job_dir))
+    ending, interrupts = None, 0
     with context.progress(description=name, unit="step") as bar:
-        try:
-            while ending is None or bus.pending():
+        while ending is None or bus.pending():
+            try:
                 for event in bus.drain(timeout=0.5):
                     ending = ending or (event if isinstance(event, (JobFinished, JobFailed)) else None)
                     show_event(context, name, event, bar)
                     if on_event:
                         on_event(event)
-        except KeyboardInterrupt:
-            context.say(f"stopping the {name} worker (Ctrl+C again to leave it to finish on its own)")
-            job.stop()
-            job.wait()
-            raise
+            except KeyboardInterrupt:
+                interrupts += 1
+                if interrupts == 1:
+                    context.say(f"stopping the {name} worker after its current step (Ctrl+C again to end it now)")
+                    job.stop()
+                else:
+                    job.kill()
     job.wait()
     if isinstance(ending, JobFailed):
         advice = f" ({ending.advice})" if ending.advice else ""
@@ -88,7 +89,10 @@ def show_event(context, name: str, event: Event, bar) -> None:
         bar.refresh()  # without a terminal the worker's own lines below carry the phases
     elif isinstance(event, LogLine) and event.text.strip():
         if event.stream == "stdout" or context.debug:
-            bar.write(f"  {event.text}", file=sys.stderr) if not bar.disable else context.say(f"  {event.text}")
+            if bar.disable:
+                context.say(f"  {event.text}")
+            else:
+                bar.write(f"  {event.text}", file=sys.stderr)
 
 
 def handle_export(args, context) -> dict:
