@@ -37,6 +37,15 @@ def add_command(subparsers, name: str, handler, *, help: str, json_output: bool 
     return parser
 
 
+def add_group(subparsers, name: str, help: str):
+    """A command with sub-actions (``token set``, ``personas list``); the bare group name is a usage error."""
+    parser = subparsers.add_parser(name, help=help, description=help)
+    add_common_options(parser)
+    actions = parser.add_subparsers(dest=f"{name}_action", metavar="ACTION", parser_class=type(parser))
+    actions.required = True
+    return actions
+
+
 @dataclass
 class Context:
     workspace: Workspace

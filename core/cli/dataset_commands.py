@@ -9,18 +9,10 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from core.cli.base import CommandError, add_command, add_common_options
+from core.cli.base import CommandError, add_command, add_group
 from core.dataset import DatasetError
 
 SPLIT_NAMES = ("train", "val", "test")
-
-
-def add_group(subparsers, name: str, help: str):
-    parser = subparsers.add_parser(name, help=help, description=help)
-    add_common_options(parser)
-    actions = parser.add_subparsers(dest=f"{name}_action", metavar="ACTION", parser_class=type(parser))
-    actions.required = True
-    return actions
 
 
 def register(subparsers) -> None:

@@ -12,7 +12,7 @@ import os
 import sys
 import traceback
 
-from core.cli.base import CommandError, add_command, add_common_options
+from core.cli.base import CommandError, add_command, add_group
 from core.secrets import (TOKEN_ENV, SecretError, delete_token, get_token, keyring_available, keyring_backend_name,
                           redact, set_token, token_source)
 
@@ -24,15 +24,6 @@ def snowflake_arg(text: str) -> int:
     if not text.isdigit() or not 0 < int(text) < 2**63:
         raise argparse.ArgumentTypeError(f"not a Discord channel id: {text!r}")
     return int(text)
-
-
-def add_group(subparsers, name: str, help: str):
-    """A command with sub-actions (``token set``); the bare group name is a usage error."""
-    parser = subparsers.add_parser(name, help=help, description=help)
-    add_common_options(parser)
-    actions = parser.add_subparsers(dest=f"{name}_action", metavar="ACTION", parser_class=type(parser))
-    actions.required = True
-    return actions
 
 
 def register(subparsers) -> None:

@@ -11,7 +11,7 @@ import time
 
 from core import runs
 from core.bus import EventBus
-from core.cli.base import CommandError, add_command
+from core.cli.base import CommandError, add_command, add_group
 from core.eta import format_eta
 from core.events import (CheckpointSaved, EvalReported, JobFailed, JobFinished, JobStarted, LogLine,
                          ProgressReported)
@@ -32,8 +32,7 @@ def register(subparsers) -> None:
                                                                              "memory, cpu-tiny without a GPU)")
     train.add_argument("--resume", metavar="RUN", help="continue a stopped or interrupted run from its checkpoint")
     train.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps in total")
-    train_runs = subparsers.add_parser("runs", help="training runs in the workspace")
-    run_commands = train_runs.add_subparsers(dest="runs_command", metavar="ACTION")
+    run_commands = add_group(subparsers, "runs", "training runs in the workspace")
     add_command(run_commands, "list", list_runs, help="list runs, newest first", human=human_list)
     show = add_command(run_commands, "show", show_run, help="one run's state, curve and outputs")
     show.add_argument("run", metavar="RUN", help="run id, unique prefix, or 'latest'")
