@@ -151,3 +151,14 @@ def emit(event: Event) -> None:
 
 def stop_requested() -> bool:
     return link().stop_requested()
+
+
+def report_unexpected(link: WorkerLink, exc: BaseException, what: str, advice: str) -> int:
+    """A worker's last word on an unexpected error: the traceback to the log, one JobFailed line to the runner."""
+    import traceback
+    from core.events import JobFailed
+    traceback.print_exception(exc)
+    sys.stderr.flush()
+    message = " ".join(str(exc).split())[:300] or type(exc).__name__
+    link.emit(JobFailed(message=f"{what} failed: {type(exc).__name__}: {message}", advice=advice, exit_code=1))
+    return 1

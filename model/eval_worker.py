@@ -14,7 +14,6 @@ import argparse
 import json
 import sys
 import time
-import traceback
 from pathlib import Path
 
 from core import eval_metrics as metrics
@@ -51,11 +50,7 @@ def main(argv: list[str]) -> int:
         link.emit(JobFailed(message=str(exc), advice=getattr(exc, "advice", ""), exit_code=1))
         return 1
     except Exception as exc:
-        traceback.print_exc()
-        message = " ".join(str(exc).split())[:300] or type(exc).__name__
-        link.emit(JobFailed(message=f"evaluation failed: {type(exc).__name__}: {message}",
-                            advice="see the evaluation log (run.log in the eval folder)", exit_code=1))
-        return 1
+        return wire.report_unexpected(link, exc, "evaluation", "see the evaluation log (run.log in the eval folder)")
     summary["seconds"] = round(time.monotonic() - started, 1)
     link.emit(JobFinished(status="stopped" if summary["stopped_early"] else "finished",
                           seconds=summary["seconds"], result=summary))

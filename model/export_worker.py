@@ -15,7 +15,6 @@ import os
 import shutil
 import sys
 import time
-import traceback
 from pathlib import Path
 
 from core import wire
@@ -70,11 +69,7 @@ def main(argv: list[str]) -> int:
         link.emit(JobFailed(message=str(exc), advice="run `python install.py`", exit_code=1))
         return 1
     except Exception as exc:  # the runner gets one line; the traceback stays in the log
-        traceback.print_exc()
-        message = " ".join(str(exc).split())[:300] or type(exc).__name__
-        link.emit(JobFailed(message=f"export failed: {type(exc).__name__}: {message}",
-                            advice="see the export log (run.log in the export folder)", exit_code=1))
-        return 1
+        return wire.report_unexpected(link, exc, "export", "see the export log (run.log in the export folder)")
     manifest["seconds"] = round(time.monotonic() - started, 1)
     atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False))
     link.emit(JobFinished(status="finished", step=len(STEPS), seconds=manifest["seconds"], result=manifest))
