@@ -102,9 +102,7 @@ def select_context(history: Sequence[Turn], *, reply_to_id: int | None = None,
             continue
         if not slots:
             break
-        cost = turn.estimated_cost
-        if cost is None or count_tokens is not estimate_tokens:
-            cost = turn_cost(turn, count_tokens)
+        cost = turn_cost(turn, count_tokens)
         if cost > budget:
             break
         recent.append(turn)
@@ -138,9 +136,7 @@ def preceding_turns(history: Sequence[Turn], max_turns: int, budget: int,
     """The newest turns that fit, in time order (``select_context`` without a reply chain; the hot path)."""
     taken: list[Turn] = []
     for turn in reversed(history):
-        cost = turn.estimated_cost
-        if cost is None or count_tokens is not estimate_tokens:
-            cost = turn_cost(turn, count_tokens)
+        cost = turn_cost(turn, count_tokens)
         if cost > budget:
             break
         taken.append(turn)
