@@ -87,11 +87,11 @@ def steady(samples: list[tuple[int, float, float, float | None]], warmup: int) -
 
 def run_worker(model: Path, data: Path, work: Path, args, packing: bool) -> dict:
     """Our real worker through the job runner (a run folder in a scratch workspace)."""
-    from core.bus import EventBus
-    from core.events import JobFailed, JobFinished, JobStarted, ProgressReported
-    from core.jobs import JobRunner
-    from core.training_launch import plan_new_run, training_job
-    from core.workspace import Workspace
+    from core.jobs.bus import EventBus
+    from core.jobs.events import JobFailed, JobFinished, JobStarted, ProgressReported
+    from core.jobs.runner import JobRunner
+    from core.training.launch import plan_new_run, training_job
+    from core.config.workspace import Workspace
     workspace = Workspace.open(work / f"ws-{'packed' if packing else 'padded'}")
     flags = {"max_steps": args.steps, "packing": packing, "per_device_batch_size": args.batch,
              "gradient_accumulation_steps": 1, "max_length": args.max_length, "lora_r": args.rank,
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def run_all(args) -> int:
     import torch
-    from core.resources import default_base_model
+    from core.config.resources import default_base_model
     info = machine()
     print(f"train_bench on {info['device']} ({'tiny smoke run' if args.tiny else 'Qwen2.5-3B shape, random weights'}"
           f"), {info['date']}", flush=True)

@@ -16,11 +16,11 @@ import sys
 import time
 from pathlib import Path
 
-from core import eval_metrics as metrics
-from core import wire
-from core.events import JobFailed, JobFinished, JobStarted, ProgressReported
-from core.runs import read_config
-from core.workspace import atomic_write_text
+from core.evaluation import metrics
+from core.jobs import wire
+from core.jobs.events import JobFailed, JobFinished, JobStarted, ProgressReported
+from core.jobs.runs import read_config
+from core.config.workspace import atomic_write_text
 from model.eval_data import (EvalDataError, context_excerpt, data_dir_from_config, evaluation_split, persona_name,
                              sample_by_persona, split_example, training_targets)
 from model.export_merge import ExportError

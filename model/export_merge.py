@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.runs import ADAPTER_DIR, latest_checkpoint
+from core.jobs.runs import ADAPTER_DIR, latest_checkpoint
 
 ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
 

@@ -2,7 +2,7 @@
 
 Checks, each recorded in smoke.json:
 - the chat template stored in the GGUF is the one training used (string equality with the tokenizer's);
-- a persona prompt from ``core.prompt_builder`` renders identically through llama-cpp-python's template renderer
+- a persona prompt from ``core.prompting.builder`` renders identically through llama-cpp-python's template renderer
   (what the bot uses) and through the training tokenizer (what training used);
 - the GGUF's end-of-sequence token is the end of an assistant turn in that template (``<|im_end|>`` for ChatML),
   which is what makes replies stop;

@@ -17,11 +17,11 @@ import sys
 import time
 from pathlib import Path
 
-from core import wire
-from core.events import JobFailed, JobFinished, JobStarted, ProgressReported
-from core.resources import ResourceMissing, llama_cpp_dir
-from core.runs import read_config
-from core.workspace import atomic_write_text
+from core.jobs import wire
+from core.jobs.events import JobFailed, JobFinished, JobStarted, ProgressReported
+from core.config.resources import ResourceMissing, llama_cpp_dir
+from core.jobs.runs import read_config
+from core.config.workspace import atomic_write_text
 from model.export_gguf import QUANTS, QuantizeReport, convert_to_gguf, quantize
 from model.export_merge import ExportError, merge_and_save
 from model.export_modelfile import modelfile_text

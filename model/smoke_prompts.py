@@ -1,6 +1,6 @@
 """Prompts for the export smoke test and the demo, built the way the bot will build them.
 
-Live prompts go through ``core.prompt_builder.build_prompt`` (the one prompt builder training and the bot share),
+Live prompts go through ``core.prompting.builder.build_prompt`` (the one prompt builder training and the bot share),
 for personas and places named in the run's dataset; one more prompt is taken verbatim from the dataset, so the test
 covers both what training saw and what the bot will send.
 """
@@ -29,7 +29,8 @@ def place_of(example: dict) -> tuple[str, str, str] | None:
 def live_prompt(name: str, server: str, channel: str, lines=SMOKE_LINES, *, persona_id: int = 0,
                 description: str | None = None) -> list[dict]:
     """A prompt for persona ``name`` answering ``lines`` [(speaker, text)], through the shared prompt builder."""
-    from core.prompt_builder import Persona, Place, Turn, build_prompt
+    from core.conversation.turns import Persona, Place, Turn
+    from core.prompting.builder import build_prompt
     start = datetime(2024, 1, 1, 20, 0, tzinfo=timezone.utc)
     history = [Turn(speaker_id=1000 + index, speaker_name=speaker, text=text,
                     created_at=start + timedelta(minutes=index))

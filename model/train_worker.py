@@ -1,6 +1,6 @@
 """The training worker: ``launcher.py --worker train --run-dir DIR [--resume]``.
 
-Started by the job runner (``core.jobs``) with the run folder prepared by ``launcher.py train`` (config.json written
+Started by the job runner (``core.jobs.runner``) with the run folder prepared by ``launcher.py train`` (config.json written
 before launch). Reports through the wire protocol: started (with the backend), progress per step, eval, checkpoint,
 then finished (or stopped) with a summary, or failed with advice. Out-of-memory becomes advice naming the knobs
 to lower with their current values.
@@ -15,9 +15,11 @@ import traceback
 import warnings
 from pathlib import Path
 
-from core import runs, wire
-from core.advice import advice_for
-from core.events import JobFailed, JobFinished
+from core.jobs import runs
+
+from core.jobs import wire
+from core.jobs.advice import advice_for
+from core.jobs.events import JobFailed, JobFinished
 
 OOM_WORDS = ("out of memory", "can't allocate memory", "cannot allocate memory")
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from transformers import TrainerCallback
 
-from core.events import CheckpointSaved, EvalReported, ProgressReported
+from core.jobs.events import CheckpointSaved, EvalReported, ProgressReported
 
 GIB = 1024 ** 3
 

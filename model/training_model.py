@@ -14,8 +14,8 @@ from typing import Any
 
 import torch
 
-from core.events import ProgressReported
-from core.training_config import TrainingConfig
+from core.jobs.events import ProgressReported
+from core.config.training import TrainingConfig
 
 DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "tokenizer*"]
 

@@ -10,9 +10,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from core import runs
-from core.events import JobStarted
-from core.training_config import TrainingConfig, from_snapshot
+from core.jobs import runs
+from core.jobs.events import JobStarted
+from core.config.training import TrainingConfig, from_snapshot
 from model.training_callbacks import EventCallback
 from model.training_data import load_preferences, load_training_data
 from model.training_model import LoadedModel, WorkerError, load

@@ -1,4 +1,4 @@
-"""The rows the database stores, as plain frozen dataclasses (built by core.records normalisers)."""
+"""The rows the database stores, as plain frozen dataclasses (built by core.ingest.records normalisers)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -18,7 +18,7 @@ os.environ.pop("DPS_BOT_TOKEN", None)
 
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
-    from core.workspace import Workspace
+    from core.config.workspace import Workspace
     root = tmp_path / "ws"
     monkeypatch.setenv("DPS_WORKSPACE", str(root))
     return Workspace.open(root)

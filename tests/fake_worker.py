@@ -13,8 +13,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from core import wire  # noqa: E402
-from core.events import CheckpointSaved, JobFailed, JobFinished, JobStarted, ProgressReported  # noqa: E402
+from core.jobs import wire  # noqa: E402
+from core.jobs.events import CheckpointSaved, JobFailed, JobFinished, JobStarted, ProgressReported  # noqa: E402
 
 
 def main(argv: list[str]) -> int:

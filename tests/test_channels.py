@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-import core.discord_source
-from core import secrets
-from core.channel_listing import merge_listing
-from core.fetch import SourceChannel
-from core.records import ChannelRow, GuildRow, MessageBatch, MessageRow, UserRow
+import core.fetching.discord_source
+from core.config import secrets
+from core.fetching.channel_listing import merge_listing
+from core.fetching.fetch import SourceChannel
+from core.ingest.records import ChannelRow, GuildRow, MessageBatch, MessageRow, UserRow
 from storage.channels import allowlisted_ids, fetch_state, set_allowlisted, stored_channels
 from storage.messages import Checkpoint, write_batch
 from tests.conftest import run_cli
@@ -39,7 +39,7 @@ def conn(workspace):
 @pytest.fixture
 def server(monkeypatch):
     built = build_server(messages=20)
-    monkeypatch.setattr(core.discord_source, "CLIENT_FACTORY", lambda: built.client)
+    monkeypatch.setattr(core.fetching.discord_source, "CLIENT_FACTORY", lambda: built.client)
     monkeypatch.setenv(secrets.TOKEN_ENV, built.token)
     return built
 

@@ -1,7 +1,8 @@
 """The config tree loads strictly: unknown keys and wrong types are errors naming the key and the file."""
 import pytest
 
-from core.config import AppConfig, ConfigError, apply_overrides, load_config, save_config
+from core.config.app_config import AppConfig, load_config, save_config
+from core.config.strict import ConfigError, apply_overrides
 from tests.conftest import run_cli
 
 

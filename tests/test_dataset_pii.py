@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from core.dataset.scrub import Scrubber, luhn_valid
+from core.conversation.scrub import Scrubber, luhn_valid
 from tests.conftest import run_cli
 from tests.test_dataset_support import History, output_text
 

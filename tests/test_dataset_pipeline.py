@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from core.config import DatasetConfig
+from core.config.app_config import DatasetConfig
 from core.dataset import DatasetError
 from core.dataset import pipeline as pipeline_module
 from core.dataset.pipeline import prepare_dataset

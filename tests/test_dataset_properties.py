@@ -11,10 +11,10 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.config import DatasetConfig
+from core.config.app_config import DatasetConfig
 from core.dataset.balance import KEY_BINS, Counting, make_plan
 from core.dataset.pipeline import prepare_dataset
-from core.workspace import Workspace
+from core.config.workspace import Workspace
 from tests.test_dataset_support import History, read_jsonl
 
 GAPS = (5.0, 40.0, 90.0, 600.0, 2400.0, 4 * 3600.0)  # some merge, some continue, some start a new conversation

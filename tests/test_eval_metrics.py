@@ -1,11 +1,11 @@
-"""The evaluation metrics (core.eval_metrics), checked against values worked out by hand."""
+"""The evaluation metrics (core.evaluation.metrics), checked against values worked out by hand."""
 from __future__ import annotations
 
 import math
 
 import pytest
 
-from core import eval_metrics as m
+from core.evaluation import metrics as m
 
 
 def test_perplexity_is_exp_of_mean_nll():

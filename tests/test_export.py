@@ -59,7 +59,8 @@ def test_gguf_loads_in_llama_cpp_and_a_reply_stops(exported):
     """Independent of the worker: the template in the file is training's, and a sampled reply ends by EOS."""
     from llama_cpp import Llama
     from llama_cpp.llama_chat_format import Jinja2ChatFormatter
-    from core.prompt_builder import Persona, Place, Turn, build_prompt
+    from core.conversation.turns import Persona, Place, Turn
+    from core.prompting.builder import build_prompt
     from datetime import datetime, timezone
     run, result = exported
     training_template = (run.run_dir / "adapter" / "chat_template.jinja").read_text(encoding="utf-8")
@@ -88,9 +89,9 @@ def test_gguf_loads_in_llama_cpp_and_a_reply_stops(exported):
 
 def test_a_stop_request_ends_the_export_between_steps(exported, tmp_path):
     """The worker honours a stop before its next step: it ends "stopped", and no export.json claims completion."""
-    from core.bus import EventBus
-    from core.events import JobFailed, JobFinished, ProgressReported
-    from core.jobs import JobRunner, JobSpec, worker_argv
+    from core.jobs.bus import EventBus
+    from core.jobs.events import JobFailed, JobFinished, ProgressReported
+    from core.jobs.runner import JobRunner, JobSpec, worker_argv
     run, _ = exported
     out = tmp_path / "export"
     bus = EventBus()

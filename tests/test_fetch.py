@@ -10,10 +10,10 @@ from datetime import datetime, timezone
 
 import pytest
 
-from core.config import FetchConfig
-from core.discord_source import DiscordSource, message_from_discord
-from core.fetch import Fetcher
-from core.records import MessageBatch
+from core.config.app_config import FetchConfig
+from core.fetching.discord_source import DiscordSource, message_from_discord
+from core.fetching.fetch import Fetcher
+from core.ingest.records import MessageBatch
 from storage.channels import fetch_state
 from storage.messages import write_batch
 from tests.fakes_discord import FakeThread, build_server, http_error
@@ -108,7 +108,7 @@ def test_fetch_continues_around_imported_messages(conn, server):
 
 
 def fetch_source_row(conn, server):
-    from core.records import ChannelRow, GuildRow
+    from core.ingest.records import ChannelRow, GuildRow
     write_batch(conn, MessageBatch(guilds={server.guild.id: GuildRow(server.guild.id, server.guild.name)}))
     return ChannelRow(server.general.id, server.guild.id, "GuildTextChat", "general")
 

@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-import core.discord_source
-from core import secrets
+import core.fetching.discord_source
+from core.config import secrets
 from tests.conftest import run_cli
 from tests.fakes_discord import FakeThread, build_server, http_error, make_token
 from tests.memory_keyring import _STORE
@@ -19,7 +19,7 @@ def server(monkeypatch):
     _STORE.clear()
     monkeypatch.delenv(secrets.TOKEN_ENV, raising=False)
     built = build_server(messages=150)
-    monkeypatch.setattr(core.discord_source, "CLIENT_FACTORY", lambda: built.client)
+    monkeypatch.setattr(core.fetching.discord_source, "CLIENT_FACTORY", lambda: built.client)
     yield built
     _STORE.clear()
 

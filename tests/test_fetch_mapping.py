@@ -6,9 +6,9 @@ import json
 from datetime import datetime, timezone
 
 import discord
-from core.dce_import import message_from_dce
-from core.discord_source import message_from_discord
-from core.records import MESSAGE_TYPES, normalize_timestamp
+from core.ingest.dce_mapping import message_from_dce
+from core.fetching.discord_source import message_from_discord
+from core.ingest.records import MESSAGE_TYPES, normalize_timestamp
 from tests.fakes_discord import FakeMessage, FakeUser
 
 GUILD_ID, CHANNEL_ID = 748545324524575035, 1012224565567721552

@@ -7,9 +7,9 @@ import shutil
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.dce_import import import_paths, open_export
-from core.import_sources import DceImportError, Source
-from core.records import RecordError
+from core.ingest.importer import import_paths, open_export
+from core.ingest.sources import DceImportError, Source
+from core.ingest.records import RecordError
 from storage.db import connect
 from tests.conftest import run_cli
 from tests.test_import_formats import ODD, export, message

@@ -8,8 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.dce_import import import_paths, message_from_dce, timestamp
-from core.records import RecordError, normalize_timestamp
+from core.ingest.dce_mapping import message_from_dce, timestamp
+from core.ingest.importer import import_paths
+from core.ingest.records import RecordError, normalize_timestamp
 from storage.db import connect
 from tests.conftest import run_cli
 
@@ -189,7 +190,7 @@ def test_fast_timestamp_path_equals_the_shared_normaliser(moment, digits, offset
 
 def test_layout_change_midway_hands_over_without_loss(tmp_path, monkeypatch):
     """The fast reader hands over to the general parser mid-file: no message lost or repeated."""
-    import core.dce_json as dce_json
+    import core.ingest.dce_json as dce_json
     handovers = []
     original = dce_json.general_messages
 

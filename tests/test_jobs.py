@@ -11,11 +11,11 @@ from pathlib import Path
 import psutil
 import pytest
 
-from core.bus import EventBus
-from core.events import (CheckpointSaved, JobFailed, JobFinished, JobLaunched, JobStarted, LogLine, ProgressReported,
+from core.jobs.bus import EventBus
+from core.jobs.events import (CheckpointSaved, JobFailed, JobFinished, JobLaunched, JobStarted, LogLine, ProgressReported,
                          StopJob)
-from core.jobs import JobRunner, JobSpec
-from core.runs import METRICS_FILE, read_metrics, read_state
+from core.jobs.runner import JobRunner, JobSpec
+from core.jobs.runs import METRICS_FILE, read_metrics, read_state
 
 ROOT = Path(__file__).resolve().parents[1]
 FAKE = Path(__file__).with_name("fake_worker.py")
@@ -155,8 +155,8 @@ def test_malformed_marker_lines_become_log_lines(tmp_path):
 PARENT_SCRIPT = textwrap.dedent("""
     import sys, time
     sys.path.insert(0, {root!r})
-    from core.bus import EventBus
-    from core.jobs import JobRunner, JobSpec
+    from core.jobs.bus import EventBus
+    from core.jobs.runner import JobRunner, JobSpec
     # a long silent step: the worker writes nothing for a minute, so only its watchdog can notice the parent died
     argv = (sys.executable, {fake!r}, "--steps", "10", "--step-seconds", "60", "--ignore-stop")
     env = {{"DPS_ORPHAN_GRACE": "1", **{extra_env!r}}}

@@ -4,12 +4,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from types import SimpleNamespace
 
-from core.config import DatasetConfig
-from core.dataset.live import make_place
+from core.config.app_config import DatasetConfig
+from core.prompting.live import make_place
 from core.dataset.personas import live_options, load_persona
 from core.dataset.pipeline import prepare_dataset
-from core.prompt_builder import (Persona, Place, Turn, build_example, build_prompt, estimate_tokens,
-                                 select_context, turns_from_live)
+from core.conversation.turns import Persona, Place, Turn
+from core.prompting.builder import build_example, build_prompt, estimate_tokens, select_context
+from core.prompting.live import turns_from_live
 from storage import personas as store
 from tests.test_dataset_support import History, live_messages, read_jsonl
 

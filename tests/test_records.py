@@ -5,7 +5,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from core.records import (RecordError, is_user_message, mentioned_user_ids, normalize_message_type,
+from core.ingest.records import (RecordError, is_user_message, mentioned_user_ids, normalize_message_type,
                           normalize_timestamp, snowflake)
 
 

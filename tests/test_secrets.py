@@ -9,7 +9,7 @@ import keyring
 import pytest
 from keyring.backends import fail
 
-from core import secrets
+from core.config import secrets
 from tests.conftest import run_cli
 from tests.fakes_discord import make_token
 from tests.memory_keyring import _STORE

@@ -5,11 +5,11 @@ import json
 
 import pytest
 
-from core import runs
-from core.training_config import (PRESET_NAMES, PresetError, TrainingConfig, available_presets,
+from core.jobs import runs
+from core.config.training import (PRESET_NAMES, PresetError, TrainingConfig, available_presets,
                                   build_training_config, resolve_base_model)
-from core.training_launch import LaunchError, plan_new_run, plan_resume
-from core.vram import ModelShape, estimate, preset_for_gpu
+from core.training.launch import LaunchError, plan_new_run, plan_resume
+from core.training.vram import ModelShape, estimate, preset_for_gpu
 from model.train_worker import is_oom, oom_advice
 from tests.conftest import run_cli
 

@@ -17,7 +17,7 @@ SYSTEM = {"role": "system", "content": "You are bob, chatting in #general of Tes
 
 @pytest.fixture(scope="module")
 def tokenizer():
-    from core.resources import ResourceMissing, default_base_model
+    from core.config.resources import ResourceMissing, default_base_model
     from transformers import AutoTokenizer
     try:
         base = default_base_model()
@@ -39,7 +39,7 @@ def tiny_trainer(tokenizer, data_dir: Path, packing: bool, tmp_path: Path):
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
     from trl import SFTTrainer
-    from core.training_config import build_training_config
+    from core.config.training import build_training_config
     from model.training_data import load_training_data
     from model.training_model import LoadedModel
     from model.training_run import sft_args

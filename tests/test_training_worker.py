@@ -11,11 +11,11 @@ import time
 
 import pytest
 
-from core import runs
-from core.bus import EventBus
-from core.events import CheckpointSaved, JobFailed, JobFinished, JobStarted, ProgressReported
-from core.jobs import JobRunner
-from core.training_launch import plan_new_run, training_job
+from core.jobs import runs
+from core.jobs.bus import EventBus
+from core.jobs.events import CheckpointSaved, JobFailed, JobFinished, JobStarted, ProgressReported
+from core.jobs.runner import JobRunner
+from core.training.launch import plan_new_run, training_job
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.slow
@@ -25,8 +25,8 @@ SUBSET = 8  # examples: the same few rows every step, so the loss must fall with
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    from core.resources import ResourceMissing, default_base_model
-    from core.workspace import Workspace
+    from core.config.resources import ResourceMissing, default_base_model
+    from core.config.workspace import Workspace
     from tests.conftest import SHARED_DATA as shared_data
     if not shared_data.exists():
         pytest.skip(f"sample exports not found at {shared_data}")

@@ -8,10 +8,12 @@ import threading
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core import runs, wire
-from core.bus import EventBus
-from core.eta import EtaEstimator, format_eta
-from core.events import (CheckpointSaved, EvalReported, JobFailed, JobFinished, JobStarted, LogLine,
+from core.jobs import runs
+
+from core.jobs import wire
+from core.jobs.bus import EventBus
+from core.jobs.eta import EtaEstimator, format_eta
+from core.jobs.events import (CheckpointSaved, EvalReported, JobFailed, JobFinished, JobStarted, LogLine,
                          ProgressReported, from_dict, to_dict)
 
 EXAMPLES = [

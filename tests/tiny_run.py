@@ -21,7 +21,7 @@ _cache: dict[str, "TinyRun"] = {}
 
 @dataclass(frozen=True)
 class TinyRun:
-    workspace: object      # core.workspace.Workspace
+    workspace: object      # core.config.workspace.Workspace
     run_dir: Path
     data_dir: Path
     opted_out_texts: frozenset[str]  # the opted-out user's longer messages, which no output may contain
@@ -45,7 +45,7 @@ def tiny_run(tmp_path_factory) -> TinyRun:
 
 
 def build(root: Path) -> TinyRun:
-    from core.workspace import Workspace
+    from core.config.workspace import Workspace
     workspace = Workspace.open(root / "ws")
     data_dir = root / "data"
     steps = [("import", str(SHARED_DATA)), ("personas", "optout", OPTED_OUT_USER),

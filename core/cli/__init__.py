@@ -30,7 +30,7 @@ COMMAND_MODULES = (
 
 class ArgumentParser(argparse.ArgumentParser):
     def error(self, message):  # usage errors: one line, exit 2; a token typed as an argument is not echoed
-        from core.secrets import redact
+        from core.config.secrets import redact
         self.exit(2, f"{self.prog}: error: {redact(message)}\n")
 
 
@@ -65,13 +65,13 @@ def main(argv: list[str] | None = None) -> int:
     except CommandError as exc:
         if debug:
             traceback.print_exc()
-        from core.secrets import redact
+        from core.config.secrets import redact
         print(f"error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:  # anything unexpected still ends in one clear line
         if debug:
             traceback.print_exc()
-        from core.secrets import redact
+        from core.config.secrets import redact
         message = redact(" ".join(str(exc).split())) or type(exc).__name__
         print(f"error: {type(exc).__name__}: {message} (run with --debug for details)", file=sys.stderr)
         return 1

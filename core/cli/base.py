@@ -6,8 +6,9 @@ import sys
 from dataclasses import dataclass
 from functools import cached_property
 
-from core.config import AppConfig, ConfigError, load_config
-from core.workspace import Workspace
+from core.config.app_config import AppConfig, load_config
+from core.config.strict import ConfigError
+from core.config.workspace import Workspace
 
 
 class CommandError(Exception):

@@ -15,7 +15,7 @@ def register(subparsers) -> None:
 
 
 def run_import(args, context: Context) -> dict:
-    from core.dce_import import import_paths
+    from core.ingest.importer import import_paths
 
     with context.progress(total=0, description="import", unit="B") as bar:
         bar.unit_scale = True  # bytes of export read: kB, MB, GB

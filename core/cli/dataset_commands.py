@@ -85,7 +85,7 @@ def resolve(context, reference: str, *, must_exist: bool = True) -> int:
 
 def described(context, user_id: int) -> dict:
     from core.dataset.personas import info
-    from core.records import USER_MESSAGE_TYPES
+    from core.ingest.records import USER_MESSAGE_TYPES
     from storage.personas import author_message_counts
     counts = dict(author_message_counts(context.db, USER_MESSAGE_TYPES, 1))
     return info(context.db, user_id, counts.get(user_id, 0)).as_json()

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from core.cli.base import CommandError, add_command
-from core.resources import asset
+from core.config.resources import asset
 
 SERVER = "Moonbase Cafe"
 DEMO_PERSONAS = ("Captain Ruckus", "Marguerite")  # the two most different voices of the sample server
@@ -37,7 +37,7 @@ def step(context, number: int, text: str) -> None:
 
 
 def handle_demo(args, context) -> dict:
-    from core.workspace import Workspace
+    from core.config.workspace import Workspace
     started = time.monotonic()
     demo = Workspace.open(context.workspace.root / "demo")
     context.say(f"demo workspace: {demo.root}")
@@ -58,7 +58,7 @@ def handle_demo(args, context) -> dict:
 
 
 def import_sample(context, demo) -> dict:
-    from core.dce_import import import_paths
+    from core.ingest.importer import import_paths
     source = asset("sample_server", "export")
     step(context, 1, f"importing the sample server from {source}")
     with closing(demo.connect()) as conn:
@@ -71,7 +71,7 @@ def import_sample(context, demo) -> dict:
 
 
 def prepare(context, demo) -> tuple[Path, list[tuple[int, str]]]:
-    from core.config import load_config
+    from core.config.app_config import load_config
     from core.dataset import DatasetError
     from core.dataset.pipeline import prepare_dataset
     step(context, 2, "preparing the dataset (threads, personas, balancing, splits)")
@@ -89,7 +89,7 @@ def prepare(context, demo) -> tuple[Path, list[tuple[int, str]]]:
 
 def train(context, demo, dataset_dir: Path, max_steps: int | None) -> tuple[Path, dict]:
     from core.cli.train_commands import follow, summary
-    from core.training_launch import LaunchError, plan_new_run, training_job
+    from core.training.launch import LaunchError, plan_new_run, training_job
     step(context, 3, "training a LoRA adapter (cpu-tiny preset) in a worker process")
     try:
         planned = plan_new_run(demo, data=dataset_dir, preset="cpu-tiny", flags={"max_steps": max_steps})
@@ -111,7 +111,8 @@ def choose_personas(personas: list[tuple[int, str]]) -> list[tuple[int, str]]:
 
 def demo_prompts(personas: list[tuple[int, str]]) -> list[dict]:
     """Each prompt built by the shared prompt builder, exactly as the bot will build it for a live message."""
-    from core.prompt_builder import Persona, Place, Turn, build_prompt
+    from core.conversation.turns import Persona, Place, Turn
+    from core.prompting.builder import build_prompt
     moment = datetime(2024, 5, 1, 20, 0, tzinfo=timezone.utc)
     prompts = []
     for persona_id, name in personas:

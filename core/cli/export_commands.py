@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Callable
 
 from core.cli.base import CommandError, add_command
-from core.events import Event, JobFailed, JobFinished, JobStarted, LogLine, ProgressReported
+from core.jobs.events import Event, JobFailed, JobFinished, JobStarted, LogLine, ProgressReported
 
 QUANTS = ("q4_k_m", "q8_0", "f16")
 
@@ -33,7 +33,7 @@ def register(subparsers) -> None:
 
 
 def resolve_run(context, reference: str) -> Path:
-    from core.runs import RunNotFound, find_run
+    from core.jobs.runs import RunNotFound, find_run
     try:
         return find_run(context.workspace.runs_dir, reference)
     except RunNotFound as exc:
@@ -43,9 +43,9 @@ def resolve_run(context, reference: str) -> Path:
 def run_job(context, name: str, worker_args: list[str], job_dir: Path,
             on_event: Callable[[Event], None] | None = None) -> dict:
     """Run worker ``name`` to its end, showing progress on stderr; its JobFinished result, or CommandError."""
-    from core.bus import EventBus
-    from core.jobs import JobRunner, JobSpec, worker_argv
-    from core.runs import effective_status, read_state
+    from core.jobs.bus import EventBus
+    from core.jobs.runner import JobRunner, JobSpec, worker_argv
+    from core.jobs.runs import effective_status, read_state
     state = read_state(job_dir)
     if effective_status(state) in ("running", "stopping"):  # two workers writing one folder would mix their files
         raise CommandError(f"a {name} job is already writing {job_dir} (pid {state.get('pid')}); wait for it to end")

@@ -13,7 +13,7 @@ import sys
 import traceback
 
 from core.cli.base import CommandError, add_command, add_group
-from core.secrets import (TOKEN_ENV, SecretError, delete_token, get_token, keyring_available, keyring_backend_name,
+from core.config.secrets import (TOKEN_ENV, SecretError, delete_token, get_token, keyring_available, keyring_backend_name,
                           redact, set_token, token_source)
 
 NO_TOKEN = f"no bot token: run `launcher.py token set` or set {TOKEN_ENV}"
@@ -58,8 +58,8 @@ def require_token() -> str:
 
 def run_with_source(token: str, context, work):
     """Run ``work(source)`` against Discord; every failure becomes one redacted line."""
-    from core.discord_source import open_source
-    from core.fetch import SourceError
+    from core.fetching.discord_source import open_source
+    from core.fetching.fetch import SourceError
 
     async def main():
         async with open_source(token, on_notice=context.say) as source:
@@ -115,7 +115,7 @@ def handle_token_delete(args, context) -> dict:
 # --- fetch -----------------------------------------------------------------------------------------------------
 
 def handle_fetch(args, context) -> dict:
-    from core.fetch import Fetcher
+    from core.fetching.fetch import Fetcher
     from storage.channels import allowlisted_ids
     token = require_token()
     config, conn = context.config.fetch, context.db
@@ -166,7 +166,7 @@ def human_fetch(result: dict) -> str:
 # --- channels --------------------------------------------------------------------------------------------------
 
 def handle_channels_list(args, context) -> dict:
-    from core.channel_listing import merge_listing
+    from core.fetching.channel_listing import merge_listing
     from storage.channels import stored_channels
     live = None
     if not args.offline:
@@ -190,7 +190,7 @@ def human_channels(result: dict) -> str:
 
 
 def handle_channels_add(args, context) -> dict:
-    from core.channel_listing import store_live_channels
+    from core.fetching.channel_listing import store_live_channels
     from storage.channels import known_ids, set_allowlisted
     conn = context.db
     known = known_ids(conn, args.ids)

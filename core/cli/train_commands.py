@@ -9,15 +9,15 @@ from __future__ import annotations
 import sys
 import time
 
-from core import runs
-from core.bus import EventBus
+from core.jobs import runs
+from core.jobs.bus import EventBus
 from core.cli.base import CommandError, add_command, add_group
-from core.eta import format_eta
-from core.events import (CheckpointSaved, EvalReported, JobFailed, JobFinished, JobStarted, LogLine,
+from core.jobs.eta import format_eta
+from core.jobs.events import (CheckpointSaved, EvalReported, JobFailed, JobFinished, JobStarted, LogLine,
                          ProgressReported)
-from core.jobs import JobRunner
-from core.training_config import available_presets
-from core.training_launch import LaunchError, plan_new_run, plan_resume, training_job
+from core.jobs.runner import JobRunner
+from core.config.training import available_presets
+from core.training.launch import LaunchError, plan_new_run, plan_resume, training_job
 
 LINE_SECONDS = 10.0  # without a terminal, a progress line at most this often (each step goes to run.log anyway)
 

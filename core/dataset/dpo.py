@@ -12,7 +12,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from core.prompt_builder import Persona, Place, Turn, build_prompt, select_context
+from core.conversation.turns import Persona, Place, Turn
+from core.prompting.builder import build_prompt, select_context
 
 MAX_PENDING_PARENTS = 64  # parents with replies tracked per conversation; the oldest are settled first
 

@@ -13,14 +13,15 @@ from dataclasses import dataclass, field
 
 import orjson
 
-from core.config import DatasetConfig
+from core.config.app_config import DatasetConfig
 from core.dataset.balance import Counting, sampling_bin
 from core.dataset.dpo import DpoCollector, DpoCounts
-from core.dataset.filters import target_reason, target_text
+from core.conversation.filters import target_reason, target_text
 from core.dataset.splits import Splitter
-from core.dataset.threading import Conversation
+from core.conversation.threading import Conversation
 from core.dataset.writer import Spool
-from core.prompt_builder import Persona, Place, Turn, build_prompt
+from core.conversation.turns import Persona, Place, Turn
+from core.prompting.builder import build_prompt
 
 
 @dataclass

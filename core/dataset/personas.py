@@ -11,9 +11,9 @@ import sqlite3
 from dataclasses import dataclass
 
 from core.dataset import DatasetError
-from core.dataset.scrub import Scrubber
-from core.prompt_builder import Persona
-from core.records import USER_MESSAGE_TYPES
+from core.conversation.scrub import Scrubber
+from core.conversation.turns import Persona
+from core.ingest.records import USER_MESSAGE_TYPES
 from storage import personas as store
 
 

@@ -18,20 +18,20 @@ from pathlib import Path
 
 import orjson
 
-from core.config import DatasetConfig
+from core.config.app_config import DatasetConfig
 from core.dataset import DatasetError, source
 from core.dataset.balance import Plan, make_plan
 from core.dataset.examples import BuildState, ExampleBuilder
-from core.dataset.filters import BARRIER, MESSAGE_REASONS, TARGET_REASONS, Admission
-from core.dataset.live import make_place
+from core.conversation.filters import BARRIER, MESSAGE_REASONS, TARGET_REASONS, Admission
+from core.prompting.live import make_place
 from core.dataset.personas import message_counts, select_personas
 from core.dataset.preview import preview_text
-from core.dataset.scrub import Scrubber
+from core.conversation.scrub import Scrubber
 from core.dataset.splits import SPLITS, Splitter
-from core.dataset.text import TextCleaner
-from core.dataset.threading import SourceMessage, Threader
+from core.conversation.text import TextCleaner
+from core.conversation.threading import SourceMessage, Threader
 from core.dataset.writer import PER_PERSONA_DIR, Spool, Staging, mark_stale
-from core.prompt_builder import Persona
+from core.conversation.turns import Persona
 from storage import personas as store
 
 STRATEGIES = ("multi", "per-persona")

@@ -8,8 +8,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
 
-from core.dataset.scrub import Scrubber
-from core.dataset.text import NameBook
+from core.conversation.scrub import Scrubber
+from core.conversation.text import NameBook
 from storage import personas as store
 
 CHANNELS = ("SELECT c.id, c.name, COALESCE(g.name, '') FROM channels c LEFT JOIN guilds g ON g.id = c.guild_id "

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import sqlite3
 
-from core.config import DatasetConfig
+from core.config.app_config import DatasetConfig
 from core.dataset import DatasetError
 
 SPLITS = ("train", "val", "test")

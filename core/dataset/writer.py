@@ -19,7 +19,7 @@ from collections import OrderedDict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from core.workspace import atomic_write_text
+from core.config.workspace import atomic_write_text
 
 OUTPUT_NAMES = ("train.jsonl", "val.jsonl", "test.jsonl", "dpo.jsonl")
 STATS_NAME, PREVIEW_NAME, STALE_NAME = "stats.json", "preview.txt", "STALE"

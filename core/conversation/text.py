@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Mapping
 
-from core.dataset.scrub import Scrubber
+from core.conversation.scrub import Scrubber
 
 NEUTRAL_NAME = "someone"
 ATTACHMENT_MARKER = "[attachment]"  # a message with files and no text still shows that something was posted

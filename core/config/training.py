@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from core.resources import asset
+from core.config.resources import asset
+from core.config.strict import ConfigError, apply_overrides, from_dict
 
 PRESETS_DIR = ("presets",)
 PRESET_NAMES = ("cpu-tiny", "vram-8gb", "vram-12gb", "vram-16gb", "vram-24gb")
@@ -94,7 +95,6 @@ def load_preset(name: str) -> dict[str, Any]:
 def build_training_config(preset: str | None = None, user: dict[str, Any] | None = None,
                           flags: dict[str, Any] | None = None, *, user_source: str = "config.toml") -> TrainingConfig:
     """Defaults → preset → the user's [training] table → flags, validated at each layer (see module doc)."""
-    from core.config import ConfigError, apply_overrides
     config = TrainingConfig()
     try:
         if preset:
@@ -134,7 +134,6 @@ def to_dict(config: TrainingConfig) -> dict[str, Any]:
 
 def from_snapshot(data: dict[str, Any]) -> TrainingConfig:
     """The config recorded in a run's config.json."""
-    from core.config import ConfigError, from_dict
     try:
         return from_dict(TrainingConfig, data, where="run config.json [training]")
     except ConfigError as exc:

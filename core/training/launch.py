@@ -1,8 +1,8 @@
 """Starting and resuming training runs: what the CLI, the GUI and the demo call before handing a job to the runner.
 
-``plan_new_run`` resolves the base model and the dataset, builds the layered config (``core.training_config``),
+``plan_new_run`` resolves the base model and the dataset, builds the layered config (``core.config.training``),
 estimates memory, and writes the run folder's config.json before anything is launched; ``plan_resume`` reopens a
-stopped or interrupted run. ``training_job`` turns either into a ``JobSpec`` for ``core.jobs.JobRunner``.
+stopped or interrupted run. ``training_job`` turns either into a ``JobSpec`` for ``core.jobs.runner.JobRunner``.
 """
 from __future__ import annotations
 
@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core import runs, vram
-from core.jobs import JobSpec, worker_argv
-from core.resources import ResourceMissing, default_base_model
-from core.training_config import (PresetError, TrainingConfig, build_training_config, from_snapshot,
+from core.jobs import runs
+
+from core.training import vram
+from core.jobs.runner import JobSpec, worker_argv
+from core.config.resources import ResourceMissing, default_base_model
+from core.config.training import (PresetError, TrainingConfig, build_training_config, from_snapshot,
                                   resolve_base_model, to_dict)
-from core.workspace import Workspace, atomic_write_text
+from core.config.workspace import Workspace, atomic_write_text
 
 
 class LaunchError(ValueError):

@@ -3,7 +3,7 @@
 The bot hands in discord.py ``Message`` objects (or anything with the same attributes: ``id``, ``author.id``,
 ``author.display_name``, ``author.name``, ``author.bot``, ``content``, ``created_at``, ``type``, ``reference``,
 ``mentions``, ``attachments``, ``reactions``) and gets the turns of the latest conversation, ready for
-``core.prompt_builder.build_prompt``. The bot's own messages are the persona's turns (``bot_user_id`` + ``persona``).
+``core.prompting.builder.build_prompt``. The bot's own messages are the persona's turns (``bot_user_id`` + ``persona``).
 Given the same messages (and ``core.dataset.personas.live_options`` for names and opt-outs) the turns equal what
 ``prepare`` built; with only the channel's recent messages, the one difference can be the spam filter, which then
 sees a shorter stretch of each author's history.
@@ -14,13 +14,13 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from datetime import timezone
 
-from core.config import DatasetConfig
-from core.dataset.filters import BARRIER, Admission
-from core.dataset.scrub import Scrubber
-from core.dataset.text import NameBook, TextCleaner
-from core.dataset.threading import HISTORY_TURNS, Conversation, Threader
-from core.prompt_builder import Persona, Place, Turn
-from core.records import normalize_message_type
+from core.config.app_config import DatasetConfig
+from core.conversation.filters import BARRIER, Admission
+from core.conversation.scrub import Scrubber
+from core.conversation.text import NameBook, TextCleaner
+from core.conversation.threading import HISTORY_TURNS, Conversation, Threader
+from core.conversation.turns import Persona, Place, Turn
+from core.ingest.records import normalize_message_type
 
 
 class LatestConversation:

@@ -13,49 +13,21 @@ message it replies to, that message's parent, ...), then the preceding turns new
 and ``token_budget`` estimated tokens; whatever does not fit is dropped oldest first. Tokens are estimated by a fast
 heuristic (no tokenizer in the app process): roughly 4 ASCII characters or 1 non-ASCII character per token.
 
-``turns_from_live`` turns discord.py-like message objects into Turns through the same filters, mention handling,
-scrubbing, threading and merging as ``prepare`` (core.dataset), so the bot's prompt for a conversation equals the
-prepared example's prompt for it.
+The live side (``core.prompting.live.turns_from_live``) turns discord.py-like message objects into Turns through the
+same filters, mention handling, scrubbing, threading and merging as ``prepare``, so the bot's prompt for a
+conversation equals the prepared example's prompt for it.
 """
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+
+from core.conversation.turns import Persona, Place, Turn
 
 DEFAULT_MAX_TURNS = 12        # matches DatasetConfig.max_context_turns
 DEFAULT_TOKEN_BUDGET = 768    # matches DatasetConfig.context_token_budget
 TURN_OVERHEAD_TOKENS = 4      # role markers and the newline around each turn in a chat template
 
 
-@dataclass(frozen=True, slots=True)
-class Persona:
-    id: int
-    name: str
-    description: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class Place:
-    server: str
-    channel: str
-
-
-@dataclass(frozen=True, slots=True)
-class Turn:
-    """One speaker's consecutive messages (merged within the merge window), already cleaned and scrubbed."""
-    speaker_id: int
-    speaker_name: str
-    text: str
-    created_at: datetime
-    message_id: int | None = None        # the turn's first message
-    reply_to_id: int | None = None       # the message this turn replies to, if any
-    message_ids: tuple[int, ...] = ()    # every message merged into the turn (reply links may point at any)
-    reactions: int = 0                   # reactions earned by the turn's messages
-    # Filled on first use, because one turn appears in the contexts of many targets: its estimated token cost and
-    # its "Name: text" line.
-    estimated_cost: int | None = field(default=None, init=False, repr=False, compare=False)
-    labelled: str | None = field(default=None, init=False, repr=False, compare=False)
 
 
 def estimate_tokens(text: str) -> int:
@@ -200,19 +172,3 @@ def build_example(persona: Persona, place: Place, history: Sequence[Turn], targe
     prompt = build_prompt(persona, place, history, max_turns=max_turns, token_budget=token_budget,
                           count_tokens=count_tokens, reply_to_id=target.reply_to_id, index=index)
     return [*prompt, {"role": "assistant", "content": target.text}]
-
-
-def turns_from_live(messages, **options) -> list[Turn]:
-    """Turns of the latest conversation in ``messages`` (discord.py ``Message``-like objects, any order).
-
-    Uses the same admission filters, mention names, scrubbing, threading and merging as ``prepare``; see
-    ``core.dataset.live.turns_from_live`` for the options. The bot's recipe, for prompts equal to training's::
-
-        persona = core.dataset.personas.load_persona(conn, persona_id)
-        turns = turns_from_live(history, **core.dataset.personas.live_options(conn),
-                                bot_user_id=client.user.id, persona=persona)
-        prompt = build_prompt(persona, core.dataset.live.make_place(guild.name, channel.name), turns,
-                              reply_to_id=trigger.id)
-    """
-    from core.dataset.live import turns_from_live as convert
-    return convert(messages, **options)

@@ -15,7 +15,7 @@ from typing import Callable, Iterator
 import ijson
 import orjson
 
-from core.import_sources import CountingReader, DceImportError, Source, one_line
+from core.ingest.sources import CountingReader, DceImportError, Source, one_line
 
 CHUNK = 4 << 20          # bytes per read; a message is a few KB, so one read holds about a thousand
 HEADER_LIMIT = 16 << 20  # a header (guild, channel) is tiny; past this the file is not laid out as DCE writes it

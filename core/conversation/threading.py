@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from core.prompt_builder import Turn
+from core.conversation.turns import Turn
 
 HISTORY_TURNS = 256       # context needs ~12 turns; reply chains may reach further back, rarely beyond this
 MAX_TURN_MESSAGES = 10

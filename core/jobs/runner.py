@@ -1,11 +1,11 @@
 """The job runner: starts workers as subprocesses, turns their output into events, stops them.
 
 One runner serves the CLI, the GUI and the tray. A job is an argv list (never a shell), run with unbuffered UTF-8
-pipes; two reader threads parse stdout/stderr with ``core.wire`` and publish events on the bus, a waiter thread
-publishes the ending event. Jobs with a run folder are recorded there (``core.runs.RunRecorder``) as events arrive,
+pipes; two reader threads parse stdout/stderr with ``core.jobs.wire`` and publish events on the bus, a waiter thread
+publishes the ending event. Jobs with a run folder are recorded there (``core.jobs.runs.RunRecorder``) as events arrive,
 so the log and metrics survive the app. Stop is cooperative first (a stop line on stdin plus the run's STOP file,
 honoured at the worker's next step boundary), then terminate, then kill (the whole process tree), each after its
-grace period. The worker watches its stdin and our pid and exits when we die (see ``core.wire``).
+grace period. The worker watches its stdin and our pid and exits when we die (see ``core.jobs.wire``).
 """
 from __future__ import annotations
 
@@ -20,13 +20,13 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Iterable
 
-from core import wire
-from core.advice import advice_for
-from core.bus import EventBus
-from core.events import (ENDING_EVENTS, Event, JobFailed, JobFinished, JobLaunched, KillJob, LogLine,
+from core.jobs import wire
+from core.jobs.advice import advice_for
+from core.jobs.bus import EventBus
+from core.jobs.events import (ENDING_EVENTS, Event, JobFailed, JobFinished, JobLaunched, KillJob, LogLine,
                          ProgressReported, StopJob)
-from core.eta import EtaEstimator
-from core.resources import PROJECT_ROOT
+from core.jobs.eta import EtaEstimator
+from core.config.resources import PROJECT_ROOT
 
 TAIL_LINES = 40           # log lines kept in memory for a failure report
 FAILURE_LINES = 20        # of those, how many a JobFailed carries
@@ -70,7 +70,7 @@ class Job:
         self.started_at = clock()
         self.recorder = None
         if spec.run_dir is not None:
-            from core.runs import RunRecorder
+            from core.jobs.runs import RunRecorder
             self.recorder = RunRecorder(spec.run_dir)
 
     # -- lifecycle -------------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from core.events import Event, LogLine, from_dict, to_dict
+from core.jobs.events import Event, LogLine, from_dict, to_dict
 
 MARKER = "@@dps-event@@ "
 STOP_LINE = "stop"
@@ -156,7 +156,7 @@ def stop_requested() -> bool:
 def report_unexpected(link: WorkerLink, exc: BaseException, what: str, advice: str) -> int:
     """A worker's last word on an unexpected error: the traceback to the log, one JobFailed line to the runner."""
     import traceback
-    from core.events import JobFailed
+    from core.jobs.events import JobFailed
     traceback.print_exception(exc)
     sys.stderr.flush()
     message = " ".join(str(exc).split())[:300] or type(exc).__name__

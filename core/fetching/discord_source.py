@@ -1,7 +1,7 @@
-"""The discord.py adapter: maps discord.py messages and channels to stored rows and serves ``core.fetch``.
+"""The discord.py adapter: maps discord.py messages and channels to stored rows and serves ``core.fetching.fetch``.
 
 Only the REST API is used (``Client.login`` then HTTP calls; no gateway connection), and the token is passed in
-memory only. discord.py's errors become ``core.fetch`` errors here (403 → ChannelForbidden, 5xx/timeouts →
+memory only. discord.py's errors become ``core.fetching.fetch`` errors here (403 → ChannelForbidden, 5xx/timeouts →
 TransientError), with messages that never carry the token. discord.py itself sleeps through 429 rate limits.
 """
 from __future__ import annotations
@@ -13,11 +13,11 @@ from typing import Callable
 import aiohttp
 import discord
 
-from core.fetch import (AuthenticationFailed, ChannelForbidden, ChannelNotFound, SourceChannel, SourceError,
+from core.fetching.fetch import (AuthenticationFailed, ChannelForbidden, ChannelNotFound, SourceChannel, SourceError,
                         TransientError)
-from core.records import (ChannelRow, GuildRow, MessageRow, UserRow, mentioned_user_ids, normalize_message_type,
+from core.ingest.records import (ChannelRow, GuildRow, MessageRow, UserRow, mentioned_user_ids, normalize_message_type,
                           normalize_timestamp)
-from core.secrets import redact
+from core.config.secrets import redact
 
 # discord.ChannelType values → the channel kind names DiscordChatExporter writes (the importer stores those).
 CHANNEL_KINDS = {
@@ -86,7 +86,7 @@ def describe(exc: BaseException) -> str:
 
 
 async def guarded(awaitable):
-    """Await a discord.py call, turning its errors into core.fetch errors."""
+    """Await a discord.py call, turning its errors into core.fetching.fetch errors."""
     try:
         return await awaitable
     except discord.LoginFailure:
@@ -109,7 +109,7 @@ async def collect(iterator) -> list:
 
 
 class DiscordSource:
-    """``core.fetch.MessageSource`` over a logged-in discord.py Client."""
+    """``core.fetching.fetch.MessageSource`` over a logged-in discord.py Client."""
 
     def __init__(self, client, on_notice: Callable[[str], None] | None = None):
         self.client = client

@@ -19,8 +19,8 @@ from datetime import datetime, timezone
 from pathlib import PurePath
 from typing import Iterator
 
-from core.import_sources import CHUNK_BYTES, CountingReader, DceImportError, ExportFile, Source, one_line
-from core.records import RecordError, mentioned_user_ids, normalize_timestamp
+from core.ingest.sources import CHUNK_BYTES, CountingReader, DceImportError, ExportFile, Source, one_line
+from core.ingest.records import RecordError, mentioned_user_ids, normalize_timestamp
 from storage.rows import ChannelRow, MessageRow, UserRow
 
 CSV_HEADER = ["AuthorID", "Author", "Date", "Content", "Attachments", "Reactions"]
@@ -127,7 +127,7 @@ class CsvConverter:
 
 
 def parse_csv_date(text: str, line: int) -> str:
-    """A CSV date in any of DCE's formats → UTC ISO with microseconds (as core.records stores timestamps)."""
+    """A CSV date in any of DCE's formats → UTC ISO with microseconds (as core.ingest.records stores timestamps)."""
     value = text.strip()
     try:
         if value.isdigit():  # DCE's "unix" / "unixms" date formats

@@ -1,7 +1,7 @@
 """The events and requests that flow between jobs, the job runner, the CLI and the GUI.
 
 Events are small frozen dataclasses named in the past tense (something happened); requests are imperative (please do
-something). Workers send events over the wire protocol (``core.wire``) without a ``job_id``; the job runner stamps
+something). Workers send events over the wire protocol (``core.jobs.wire``) without a ``job_id``; the job runner stamps
 the id of the job they came from. Every class is registered under a short wire name so the protocol and
 ``metrics.jsonl`` can carry them as plain JSON objects and a restarted app can rebuild them.
 """

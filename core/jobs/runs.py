@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.events import (CheckpointSaved, Event, EvalReported, JobFailed, JobFinished, JobLaunched, JobStarted,
+from core.jobs.events import (CheckpointSaved, Event, EvalReported, JobFailed, JobFinished, JobLaunched, JobStarted,
                          LogLine, ProgressReported, from_dict, to_dict)
-from core.workspace import atomic_write_text
+from core.config.workspace import atomic_write_text
 
 CONFIG_FILE = "config.json"
 STATE_FILE = "state.json"

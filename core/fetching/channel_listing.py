@@ -1,14 +1,14 @@
 """The channel listing behind ``channels list|add``: live channels merged with stored ones, and storing live ones.
 
-Plain functions over ``core.fetch.SourceChannel`` and ``storage.channels.StoredChannel``, so they are testable
+Plain functions over ``core.fetching.fetch.SourceChannel`` and ``storage.channels.StoredChannel``, so they are testable
 without Discord.
 """
 from __future__ import annotations
 
 import sqlite3
 
-from core.fetch import ChannelForbidden, ChannelNotFound, MessageSource, SourceChannel
-from core.records import MessageBatch
+from core.fetching.fetch import ChannelForbidden, ChannelNotFound, MessageSource, SourceChannel
+from core.ingest.records import MessageBatch
 from storage.channels import StoredChannel
 from storage.messages import write_batch
 

@@ -14,9 +14,9 @@ import re
 from collections import Counter, deque
 from datetime import datetime
 
-from core.dataset.text import ATTACHMENT_MARKER, TextCleaner
-from core.dataset.threading import SourceMessage
-from core.records import USER_MESSAGE_TYPES
+from core.conversation.text import ATTACHMENT_MARKER, TextCleaner
+from core.conversation.threading import SourceMessage
+from core.ingest.records import USER_MESSAGE_TYPES
 
 COMMAND_TYPES = frozenset({"ChatInputCommand", "ContextMenuCommand"})
 COMMAND = re.compile(r"[!?/$;%][A-Za-z][\w-]*")  # "!play", "?rank", "/shrug", "$help"; not "> quote" or "..."

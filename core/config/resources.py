@@ -8,7 +8,7 @@ import os
 import sys
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 BUNDLE_ROOT = Path(getattr(sys, "_MEIPASS", PROJECT_ROOT))  # PyInstaller unpacks data files here
 ASSETS_DIR = BUNDLE_ROOT / "assets"
 THIRD_PARTY = (Path(sys.executable).parent if getattr(sys, "frozen", False) else PROJECT_ROOT) / "third_party"

@@ -10,7 +10,7 @@ import queue
 import threading
 from typing import Callable
 
-from core.events import Event
+from core.jobs.events import Event
 
 DEFAULT_BATCH = 200  # events per drain: enough to keep up with a chatty worker, small enough for a 50 ms GUI tick
 

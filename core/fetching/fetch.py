@@ -1,6 +1,6 @@
 """Live fetch logic: which channels and threads to fetch, in which order, and how to resume after a crash.
 
-It works over plain rows and the small ``MessageSource`` protocol below; ``core.discord_source`` adapts discord.py
+It works over plain rows and the small ``MessageSource`` protocol below; ``core.fetching.discord_source`` adapts discord.py
 to it, and the tests use fakes, so nothing here talks to Discord. Every page (at most 100 messages) is written
 together with the channel's checkpoint in one transaction: a killed fetch loses nothing and a rerun duplicates
 nothing. Per channel: incremental (``after`` the newest stored id, oldest first), then backfill (``before`` the
@@ -14,8 +14,8 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Awaitable, Callable, Protocol
 
-from core.config import FetchConfig
-from core.records import ChannelRow, GuildRow, MessageBatch, MessageRow, UserRow
+from core.config.app_config import FetchConfig
+from core.ingest.records import ChannelRow, GuildRow, MessageBatch, MessageRow, UserRow
 from storage.channels import FetchState, fetch_state
 from storage.messages import Checkpoint, write_batch
 

@@ -45,7 +45,7 @@ class ExportFile:
     channels: list[ChannelRow]      # the file's channel last; a thread's parent placeholder before it
     channel_id: int
     items: Iterator[Any]
-    convert: Callable[[Any, int], tuple[MessageRow, list[UserRow]]]  # raises core.records.RecordError
+    convert: Callable[[Any, int], tuple[MessageRow, list[UserRow]]]  # raises core.ingest.records.RecordError
     position: Callable[[], int]     # bytes of the file read so far, for progress
 
 
