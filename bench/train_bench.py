@@ -100,10 +100,11 @@ def run_worker(model: Path, data: Path, work: Path, args, packing: bool) -> dict
              "precision": "fp32" if args.tiny else "auto"}  # the CPU baselines run fp32 too
     planned = plan_new_run(workspace, base=str(model), data=str(data), preset=args.preset, flags=flags)
     bus = EventBus()
+    subscription = bus.subscribe("bench")
     job = JobRunner(bus).start(training_job(planned))
     samples, backend, deadline = [], None, time.monotonic() + args.timeout
     while time.monotonic() < deadline:
-        for event in bus.drain(timeout=0.5):
+        for event in subscription.drain(timeout=0.5):
             if isinstance(event, JobStarted):
                 backend = event.backend
             elif isinstance(event, ProgressReported) and not event.is_phase and event.tokens is not None:

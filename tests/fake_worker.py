@@ -1,7 +1,9 @@
 """A tiny stand-in for a training worker, for the job runner's tests: it speaks the real wire protocol.
 
 Usage: python tests/fake_worker.py [--steps N] [--step-seconds S] [--ignore-stop] [--fail-at STEP] [--oom-at STEP]
-[--ignore-term] [--garbage] [--run-dir DIR] [--start-step N]
+[--ignore-term] [--garbage] [--run-dir DIR] [--start-step N] [--print-requests] [--chatty N]
+
+It answers a ``ping`` request (``Ping``, registered here) with a ``pong TEXT`` line on stdout.
 """
 from __future__ import annotations
 
@@ -14,7 +16,24 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from core.jobs import wire  # noqa: E402
-from core.jobs.events import CheckpointSaved, JobFailed, JobFinished, JobStarted, ProgressReported  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+from core.jobs.events import (CheckpointSaved, JobFailed, JobFinished, JobStarted, JobStateChanged,  # noqa: E402
+                              ProgressReported, Request, StopJob, register_request)
+
+
+@register_request("ping")
+@dataclass(frozen=True)
+class Ping(Request):
+    text: str = ""
+
+
+def print_requests() -> None:
+    """Lines that look like requests or runner events: the runner must take them for log lines."""
+    print(wire.encode_request(StopJob()), flush=True)
+    print(wire.MARKER + '{"event": "stop"}', flush=True)
+    print(wire.MARKER + '{"event": "kill"}', flush=True)
+    print(wire.encode(JobStateChanged(name="fake", state="failed", previous="running")), flush=True)
 
 
 def main(argv: list[str]) -> int:
@@ -28,7 +47,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--ignore-term", action="store_true", help="ignore SIGTERM (POSIX) to test the kill step")
     parser.add_argument("--garbage", action="store_true")
     parser.add_argument("--run-dir", type=Path)
+    parser.add_argument("--print-requests", action="store_true")
+    parser.add_argument("--chatty", type=int, default=0, help="log lines of 200 bytes printed per step")
     args = parser.parse_args(argv)
+    wire.link().on_request("ping", lambda request: print(f"pong {request.text}", flush=True))
     if args.ignore_term and hasattr(signal, "SIGTERM") and sys.platform != "win32":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     print("fake worker: loading", flush=True)
@@ -52,6 +74,10 @@ def main(argv: list[str]) -> int:
                                 last_lines=("torch.OutOfMemoryError: CUDA out of memory",)))
             return 1
         print(f"step {step} done", flush=True)
+        for line in range(args.chatty):
+            print(f"chatter {step}.{line} " + "x" * 200, flush=True)
+        if args.print_requests and step == 1:
+            print_requests()
         wire.emit(ProgressReported(step=step, total=args.steps, loss=round(3.0 / step, 4), learning_rate=1e-4))
         if not args.ignore_stop and wire.stop_requested():
             path = str(args.run_dir / "checkpoints" / f"checkpoint-{step}") if args.run_dir else ""

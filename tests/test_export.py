@@ -95,11 +95,12 @@ def test_a_stop_request_ends_the_export_between_steps(exported, tmp_path):
     run, _ = exported
     out = tmp_path / "export"
     bus = EventBus()
+    subscription = bus.subscribe("test")
     job = JobRunner(bus).start(JobSpec(name="export", run_dir=tmp_path, argv=worker_argv(
         "export", "--run-dir", str(run.run_dir), "--out", str(out))))
     seen, ending = [], None
     while ending is None:
-        for event in bus.drain(timeout=1.0):
+        for event in subscription.drain(timeout=1.0):
             if isinstance(event, ProgressReported):
                 seen.append(event.step)
                 if event.step == 0:

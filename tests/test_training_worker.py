@@ -45,8 +45,9 @@ def trained(tmp_path_factory):
 
     planned = plan_new_run(workspace, data=data, preset="cpu-tiny", flags={"max_steps": TOTAL_STEPS})
     bus = EventBus()
+    subscription = bus.subscribe("test")
     job = JobRunner(bus).start(training_job(planned))
-    first = follow(bus, job, stop_after_step=2)
+    first = follow(subscription, job, stop_after_step=2)
     job.wait(60)
     code, out, err = run_cli("train", "--resume", planned.run_id, "--json", workspace=workspace)
     assert code == 0, err
@@ -63,10 +64,10 @@ def small_subset(prepared: str, folder):
     return folder
 
 
-def follow(bus, job, stop_after_step: int, timeout: float = 600) -> list:
+def follow(subscription, job, stop_after_step: int, timeout: float = 600) -> list:
     events, deadline = [], time.monotonic() + timeout
     while time.monotonic() < deadline:
-        for event in bus.drain(timeout=0.5):
+        for event in subscription.drain(timeout=0.5):
             events.append(event)
             if isinstance(event, ProgressReported) and event.loss is not None and event.step >= stop_after_step:
                 job.stop()

@@ -87,6 +87,7 @@ def test_worker_link_reads_stop_lines_and_survives_a_closed_stream():
 
 def test_bus_drains_in_bounded_batches_from_many_threads():
     bus = EventBus()
+    sub = bus.subscribe("test")
     threads = [threading.Thread(target=lambda n=n: [bus.publish(LogLine(text=f"{n}-{i}")) for i in range(250)])
                for n in range(4)]
     for thread in threads:
@@ -94,13 +95,13 @@ def test_bus_drains_in_bounded_batches_from_many_threads():
     for thread in threads:
         thread.join()
     batches = []
-    while bus.pending():
-        batches.append(bus.drain(max_items=300))
+    while sub.pending():
+        batches.append(sub.drain(max_items=300))
     assert [len(batch) for batch in batches] == [300, 300, 300, 100]
     texts = [event.text for batch in batches for event in batch]
     assert len(set(texts)) == 1000
     assert [t for t in texts if t.startswith("2-")] == [f"2-{i}" for i in range(250)]  # per-thread order kept
-    assert bus.drain(timeout=0.01) == []
+    assert sub.drain(timeout=0.01) == []
 
 
 class FakeClock:
@@ -143,3 +144,86 @@ def test_run_folders_list_find_and_replay(tmp_path):
     assert info.status == "finished" and info.step == 4 and info.final_loss == 2.0
     runs.write_state(second, status="running", pid=2 ** 22 + 12345)  # a pid that is not alive
     assert runs.run_info(second).status == "interrupted"
+
+
+def test_requests_never_come_out_of_the_event_parser():
+    from core.jobs.events import KillJob, StopJob
+    for request in (StopJob(job_id="j"), KillJob()):
+        line = wire.encode_request(request)
+        assert line.startswith(wire.REQUEST_MARKER)
+        assert wire.parse_line(line) == [LogLine(text=line)]  # printed by a worker: a log line
+        assert wire.parse_request(line) == request               # on the worker's stdin: the request
+        forged = wire.MARKER + json.dumps({"event": "stop" if isinstance(request, StopJob) else "kill"})
+        assert wire.parse_line(forged) == [LogLine(text=forged)]
+    assert wire.parse_request("stop\n") == StopJob()  # the old plain line still works
+    assert wire.parse_request(wire.encode(JobFinished())) is None  # an event is not a request
+    assert wire.parse_request(wire.REQUEST_MARKER + "{broken") is None
+
+
+def test_other_packages_register_events_and_requests():
+    import dataclasses
+    import pytest
+    from core.jobs.events import Event, Request, register_event, register_request, request_from_dict
+
+    @register_event("test-heartbeat")
+    @dataclasses.dataclass(frozen=True)
+    class Heartbeat(Event):
+        uptime: float = 0.0
+
+    @register_request("test-pause")
+    @dataclasses.dataclass(frozen=True)
+    class Pause(Request):
+        minutes: int = 0
+
+    event = Heartbeat(uptime=5.5)
+    assert wire.parse_line(wire.encode(event)) == [event]
+    assert request_from_dict(to_dict(Pause(minutes=3))) == Pause(minutes=3)
+    with pytest.raises(ValueError):
+        from_dict(to_dict(Pause(minutes=3)))  # a request is never an event
+    with pytest.raises(ValueError):
+        register_event("progress")(Heartbeat)  # names are unique across both registries
+    with pytest.raises(TypeError):
+        register_request("test-not-a-request")(Heartbeat)
+
+
+def test_worker_link_calls_request_handlers_and_survives_a_failing_one():
+    from core.jobs.events import Request, StopJob, register_request
+    import dataclasses
+
+    @register_request("test-settings")
+    @dataclasses.dataclass(frozen=True)
+    class Settings(Request):
+        value: str = ""
+
+    link = wire.WorkerLink(stream=io.StringIO())
+    seen = []
+    link.on_request("test-settings", lambda request: 1 / 0)
+    link.on_request("test-settings", seen.append)
+    link.on_request("stop", seen.append)
+    control = "".join(wire.encode_request(item) + "\n" for item in (Settings(value="a"), Settings(value="b")))
+    link._read_control(io.StringIO(control + "not a request\n" + wire.encode_request(StopJob()) + "\n"),
+                       grace=3600)
+    assert seen == [Settings(value="a"), Settings(value="b"), StopJob()]
+    assert link.stop_requested() and link.stop_reason == "stop requested"
+
+
+def test_a_failing_tap_never_reaches_the_publisher(caplog):
+    bus = EventBus()
+    sub = bus.subscribe("test")
+    recorded = []
+    bus.tap(lambda event: 1 / 0)
+    bus.tap(recorded.append)
+    for index in range(5):
+        bus.publish(LogLine(text=str(index)))
+    assert len(recorded) == 5 and len(sub.drain()) == 5
+    assert sum("failed on LogLine" in record.getMessage() for record in caplog.records) == 3  # then only counted
+
+
+def test_events_carry_their_time_and_keep_it_through_the_wire():
+    import time
+    before = time.time()
+    event = ProgressReported(step=1)
+    assert before <= event.time <= time.time()
+    (parsed,) = wire.parse_line(wire.encode(event))
+    assert parsed.time == event.time
+    assert ProgressReported(step=1) == event  # time is not part of what an event says

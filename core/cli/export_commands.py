@@ -44,19 +44,22 @@ def run_job(context, name: str, worker_args: list[str], job_dir: Path,
             on_event: Callable[[Event], None] | None = None) -> dict:
     """Run worker ``name`` to its end, showing progress on stderr; its JobFinished result, or CommandError."""
     from core.jobs.bus import EventBus
-    from core.jobs.runner import JobRunner, JobSpec, worker_argv
+    from core.jobs.runner import JobRunner, JobSpec, new_job_id, worker_argv
     from core.jobs.runs import effective_status, read_state
     state = read_state(job_dir)
     if effective_status(state) in ("running", "stopping"):  # two workers writing one folder would mix their files
         raise CommandError(f"a {name} job is already writing {job_dir} (pid {state.get('pid')}); wait for it to end")
     job_dir.mkdir(parents=True, exist_ok=True)
     bus = EventBus()
-    job = JobRunner(bus).start(JobSpec(name=name, argv=worker_argv(name, *worker_args), run_dir=job_dir))
+    job_id = new_job_id(name)
+    subscription = bus.subscribe("cli", job_id=job_id)
+    job = JobRunner(bus).start(JobSpec(name=name, argv=worker_argv(name, *worker_args), run_dir=job_dir),
+                               job_id=job_id)
     ending, interrupts = None, 0
-    with context.progress(description=name, unit="step") as bar:
-        while ending is None or bus.pending():
+    with context.progress(description=name, unit="step") as bar, subscription:
+        while ending is None or subscription.pending():
             try:
-                for event in bus.drain(timeout=0.5):
+                for event in subscription.drain(timeout=0.5):
                     ending = ending or (event if isinstance(event, (JobFinished, JobFailed)) else None)
                     show_event(context, name, event, bar)
                     if on_event:

@@ -15,7 +15,7 @@ from core.cli.base import CommandError, add_command, add_group
 from core.jobs.eta import format_eta
 from core.jobs.events import (CheckpointSaved, EvalReported, JobFailed, JobFinished, JobStarted, LogLine,
                          ProgressReported)
-from core.jobs.runner import JobRunner
+from core.jobs.runner import JobRunner, new_job_id
 from core.config.training import available_presets
 from core.training.launch import LaunchError, plan_new_run, plan_resume, training_job
 
@@ -67,13 +67,15 @@ def run_train(args, context) -> dict:
 def follow(context, spec, *, debug: bool):
     """Run the job and show its events until it ends; returns the ending event."""
     bus = EventBus()
-    job = JobRunner(bus).start(spec)
+    job_id = new_job_id(spec.name)
+    subscription = bus.subscribe("cli", job_id=job_id)
+    job = JobRunner(bus).start(spec, job_id=job_id)
     view = ProgressView(context, debug)
     interrupts = 0
     try:
         while True:
             try:
-                for event in bus.drain(timeout=0.5):
+                for event in subscription.drain(timeout=0.5):
                     view.show(event)
                     if isinstance(event, (JobFinished, JobFailed)):
                         job.wait(30)
@@ -87,6 +89,7 @@ def follow(context, spec, *, debug: bool):
                     job.kill()
     finally:
         view.close()
+        subscription.close()
         if job.running:
             job.kill()
 

@@ -4,19 +4,41 @@ Events are small frozen dataclasses named in the past tense (something happened)
 something). Workers send events over the wire protocol (``core.jobs.wire``) without a ``job_id``; the job runner stamps
 the id of the job they came from. Every class is registered under a short wire name so the protocol and
 ``metrics.jsonl`` can carry them as plain JSON objects and a restarted app can rebuild them.
+
+Events and requests live in two registries: ``from_dict`` (what the worker -> runner parser uses) only ever builds
+events, ``request_from_dict`` (the runner -> worker direction) only requests, so a worker that prints a request line
+cannot make the app stop or kill anything. Other packages add their own types with ``register_event(name)`` and
+``register_request(name)``. Every message carries ``time`` (wall clock at creation); it is left out of equality so
+two events that say the same thing compare equal.
 """
 from __future__ import annotations
 
 import dataclasses
+import time as _time
 import types
 import typing
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable, TypeVar
+
+JOB_STATES = ("starting", "running", "stopping", "finished", "stopped", "failed")
+ENDED_STATES = ("finished", "stopped", "failed")
 
 
 @dataclass(frozen=True)
-class Event:
+class Message:
+    """What events and requests share: the job they concern and when they were made."""
     job_id: str = ""
+    time: float = field(default_factory=_time.time, compare=False)
+
+
+@dataclass(frozen=True)
+class Event(Message):
+    """Something that happened (worker -> app, or inside the app)."""
+
+
+@dataclass(frozen=True)
+class Request(Message):
+    """Something asked of a job (app -> runner -> worker); never parsed from a worker's output."""
 
 
 @dataclass(frozen=True)
@@ -100,32 +122,74 @@ class JobFailed(Event):
 
 
 @dataclass(frozen=True)
-class StopJob(Event):
+class JobStateChanged(Event):
+    """The runner moved a job to ``state`` (one of JOB_STATES) from ``previous`` ("" for the first)."""
+    name: str = ""
+    state: str = ""
+    previous: str = ""
+
+
+@dataclass(frozen=True)
+class StopJob(Request):
     """Request: stop the job cooperatively (save at the next step boundary), escalating after grace periods."""
 
 
 @dataclass(frozen=True)
-class KillJob(Event):
+class KillJob(Request):
     """Request: end the job now, without waiting for it to save."""
 
 
 WIRE_NAMES: dict[str, type[Event]] = {
     "launched": JobLaunched,
     "started": JobStarted,
+    "state": JobStateChanged,
     "log": LogLine,
     "progress": ProgressReported,
     "eval": EvalReported,
     "checkpoint": CheckpointSaved,
     "finished": JobFinished,
     "failed": JobFailed,
+}
+REQUEST_NAMES: dict[str, type[Request]] = {
     "stop": StopJob,
     "kill": KillJob,
 }
-NAME_OF = {cls: name for name, cls in WIRE_NAMES.items()}
+NAME_OF: dict[type, str] = {cls: name for name, cls in [*WIRE_NAMES.items(), *REQUEST_NAMES.items()]}
 ENDING_EVENTS = (JobFinished, JobFailed)
+_T = TypeVar("_T")
 
 
-def to_dict(event: Event) -> dict[str, Any]:
+def _registrar(registry: dict, base: type, kind: str, name: str) -> Callable[[_T], _T]:
+    def decorate(cls):
+        if not (isinstance(cls, type) and issubclass(cls, base) and dataclasses.is_dataclass(cls)):
+            raise TypeError(f"{kind} {name!r}: {cls!r} is not a {base.__name__} dataclass")
+        taken = WIRE_NAMES.get(name) or REQUEST_NAMES.get(name)
+        # the same class registered twice (a module imported under two names, a reload) is harmless
+        if taken is not None and _identity(taken) != _identity(cls):
+            raise ValueError(f"{kind} name {name!r} is already taken by {_identity(taken)}")
+        if taken is not None:
+            NAME_OF.pop(taken, None)
+        registry[name] = cls
+        NAME_OF[cls] = name
+        return cls
+    return decorate
+
+
+def _identity(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def register_event(name: str) -> Callable[[_T], _T]:
+    """Class decorator: add an Event subclass to the wire registry under ``name`` (worker -> app direction)."""
+    return _registrar(WIRE_NAMES, Event, "event", name)
+
+
+def register_request(name: str) -> Callable[[_T], _T]:
+    """Class decorator: add a Request subclass under ``name`` (app -> worker direction only)."""
+    return _registrar(REQUEST_NAMES, Request, "request", name)
+
+
+def to_dict(event: Message) -> dict[str, Any]:
     """A JSON-ready dict: ``{"event": wire name, ...fields}``; None values and an empty job id are left out, which
     keeps ``metrics.jsonl`` lines short (``from_dict`` fills the defaults back in)."""
     data = {"event": NAME_OF[type(event)]}
@@ -138,14 +202,24 @@ def to_dict(event: Event) -> dict[str, Any]:
 
 
 def from_dict(data: dict[str, Any]) -> Event:
-    """The event described by ``data``; raises ValueError for an unknown name or fields of the wrong kind.
+    """The event described by ``data``; raises ValueError for an unknown name (a request name included) or fields
+    of the wrong kind.
 
     Unknown fields are ignored, so an older app can read a newer worker's events.
     """
+    return _build(WIRE_NAMES, "event", data)
+
+
+def request_from_dict(data: dict[str, Any]) -> Request:
+    """The request described by ``data`` (the worker's side of a request line); never an event."""
+    return _build(REQUEST_NAMES, "request", data)
+
+
+def _build(registry: dict, kind: str, data: dict[str, Any]):
     name = data.get("event")
-    cls = WIRE_NAMES.get(name) if isinstance(name, str) else None
+    cls = registry.get(name) if isinstance(name, str) else None
     if cls is None:
-        raise ValueError(f"unknown event {name!r}")
+        raise ValueError(f"unknown {kind} {name!r}")
     hints = typing.get_type_hints(cls)
     values = {}
     for key, value in data.items():

@@ -3,14 +3,22 @@
 One runner serves the CLI, the GUI and the tray. A job is an argv list (never a shell), run with unbuffered UTF-8
 pipes; two reader threads parse stdout/stderr with ``core.jobs.wire`` and publish events on the bus, a waiter thread
 publishes the ending event. Jobs with a run folder are recorded there (``core.jobs.runs.RunRecorder``) as events arrive,
-so the log and metrics survive the app. Stop is cooperative first (a stop line on stdin plus the run's STOP file,
-honoured at the worker's next step boundary), then terminate, then kill (the whole process tree), each after its
+so the log and metrics survive the app. Stop is cooperative first (a StopJob request on stdin plus the run's STOP
+file, honoured at the worker's next step boundary), then terminate, then kill (the whole process tree), each after its
 grace period. The worker watches its stdin and our pid and exits when we die (see ``core.jobs.wire``).
+
+A job has a state (``starting`` until the worker's JobStarted, ``running``, ``stopping``, then ``finished``,
+``stopped`` or ``failed``); each change is published as JobStateChanged just before the event that caused it, so
+the ending event stays the last event of a job. Nothing here lets a callback stop a reader thread: the recorder and
+the bus are guarded, because a reader that dies leaves the worker blocked on a full pipe. Writes to the worker's
+stdin go through one writer thread, so neither ``stop()`` nor ``send_request()`` can block the caller (a UI thread).
 """
 from __future__ import annotations
 
 import collections
+import logging
 import os
+import queue
 import subprocess
 import sys
 import threading
@@ -23,14 +31,17 @@ from typing import Callable, Iterable
 from core.jobs import wire
 from core.jobs.advice import advice_for
 from core.jobs.bus import EventBus
-from core.jobs.events import (ENDING_EVENTS, Event, JobFailed, JobFinished, JobLaunched, KillJob, LogLine,
-                         ProgressReported, StopJob)
+from core.jobs.events import (ENDED_STATES, ENDING_EVENTS, Event, JobFailed, JobFinished, JobLaunched, JobStarted,
+                              JobStateChanged, KillJob, LogLine, Message, ProgressReported, Request, StopJob)
 from core.jobs.eta import EtaEstimator
 from core.config.resources import PROJECT_ROOT
 
 TAIL_LINES = 40           # log lines kept in memory for a failure report
 FAILURE_LINES = 20        # of those, how many a JobFailed carries
 SECRET_ENV = ("DPS_BOT_TOKEN",)  # workers never need the bot token; keep it out of their environment
+SHUTDOWN_KILL_WAIT = 10.0  # after a kill at shutdown, how long to wait for the ending to be published
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -42,6 +53,13 @@ class JobSpec:
     env: dict[str, str] = field(default_factory=dict)  # extra environment for the worker
     stop_grace: float = 120.0          # a training step plus a checkpoint save on a slow machine
     terminate_grace: float = 10.0      # after terminate, before kill
+    # A secret (the bot token) written as the first stdin line: never in argv, env, repr or logs.
+    secret_stdin: str | None = field(default=None, repr=False, compare=False)
+
+
+def new_job_id(name: str) -> str:
+    """A fresh job id for a job named ``name``: pass it to ``JobRunner.start`` after subscribing to it."""
+    return f"{name}-{uuid.uuid4().hex[:8]}"
 
 
 def worker_argv(name: str, *args: str) -> tuple[str, ...]:
@@ -54,8 +72,9 @@ def worker_argv(name: str, *args: str) -> tuple[str, ...]:
 class Job:
     """One running (or ended) worker process. Created by ``JobRunner.start``."""
 
-    def __init__(self, spec: JobSpec, publish: Callable[[Event], None], clock: Callable[[], float]) -> None:
-        self.id = f"{spec.name}-{uuid.uuid4().hex[:8]}"
+    def __init__(self, spec: JobSpec, publish: Callable[[Event], None], clock: Callable[[], float],
+                 job_id: str | None = None) -> None:
+        self.id = job_id or new_job_id(spec.name)
         self.spec = spec
         self._publish_raw = publish
         self._clock = clock
@@ -68,6 +87,8 @@ class Job:
         self.forced: str = ""          # "terminated" or "killed" when we had to end it
         self.process: subprocess.Popen | None = None
         self.started_at = clock()
+        self.state = "starting"
+        self._requests: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self.recorder = None
         if spec.run_dir is not None:
             from core.jobs.runs import RunRecorder
@@ -81,6 +102,10 @@ class Job:
         self.process = subprocess.Popen(
             list(spec.argv), cwd=spec.cwd, env=self._environment(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
             stderr=subprocess.PIPE, **_platform_options())
+        if spec.secret_stdin is not None:
+            self._requests.put(spec.secret_stdin.strip() + "\n")  # first line, before any request
+        threading.Thread(target=self._write_requests, daemon=True, name=f"{self.id}-stdin").start()
+        self._set_state("starting")
         self._publish(JobLaunched(name=spec.name, pid=self.process.pid,
                                   run_dir=str(spec.run_dir) if spec.run_dir else None))
         readers = [threading.Thread(target=self._read, args=(self.process.stdout, "stdout"), daemon=True,
@@ -102,24 +127,43 @@ class Job:
 
     def _read(self, pipe, stream: str) -> None:
         for raw in iter(pipe.readline, b""):
-            text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
-            text = text.rsplit("\r", 1)[-1]  # a progress bar redraws with \r: keep what a terminal would show
-            for event in wire.parse_line(text, stream):
-                self._handle(event)
+            try:
+                text = raw.decode("utf-8", errors="replace").rstrip("\r\n")
+                text = text.rsplit("\r", 1)[-1]  # a progress bar redraws with \r: keep what a terminal would show
+                for event in wire.parse_line(text, stream):
+                    self._handle(event)
+            except Exception:  # keep reading whatever happens, or the worker blocks on a full pipe
+                log.exception("job %s: handling a %s line failed", self.id, stream)
         pipe.close()
 
     def _handle(self, event: Event) -> None:
+        if isinstance(event, (JobStateChanged, JobLaunched)):
+            event = LogLine(text=wire.encode(event), stream="stdout")  # the runner's own events, not a worker's
         if isinstance(event, LogLine):
             with self._lock:
                 self._tail.append(event.text)
         elif isinstance(event, ProgressReported):
             event = self._with_timing(event)
+        elif isinstance(event, JobStarted):
+            if self.state == "starting":
+                self._set_state("running")
         elif isinstance(event, ENDING_EVENTS):
             with self._lock:
                 if self.ending_event is not None:
                     return  # only one ending per job
                 self.ending_event = event
+            self._set_state("failed" if isinstance(event, JobFailed) else
+                            event.status if event.status in ENDED_STATES else "finished")
         self._publish(event)
+
+    def _set_state(self, state: str) -> None:
+        with self._lock:
+            previous = self.state
+            if previous in ENDED_STATES or (previous == state and state != "starting"):
+                return
+            self.state = state
+        self._publish(JobStateChanged(name=self.spec.name, state=state,
+                                      previous="" if state == "starting" else previous))
 
     def _with_timing(self, event: ProgressReported) -> ProgressReported:
         eta = None if event.is_phase else self._eta.observe(event.step, event.total)
@@ -138,13 +182,18 @@ class Job:
         with self._lock:
             ending = self.ending_event
             tail = list(self._tail)
-        if ending is None:
-            self._handle(self._ending_from_exit(code, tail))
-        if self.spec.run_dir is not None:
-            (self.spec.run_dir / wire.STOP_FILE_NAME).unlink(missing_ok=True)
-        if self.recorder is not None:
-            self.recorder.close()
-        self._ended.set()
+        try:
+            if ending is None:
+                self._handle(self._ending_from_exit(code, tail))
+            if self.spec.run_dir is not None:
+                (self.spec.run_dir / wire.STOP_FILE_NAME).unlink(missing_ok=True)
+            if self.recorder is not None:
+                self.recorder.close()
+        except Exception:
+            log.exception("job %s: finishing the record failed", self.id)
+        finally:
+            self._requests.put(None)  # ends the stdin writer
+            self._ended.set()
 
     def _ending_from_exit(self, code: int, tail: list[str]) -> Event:
         seconds = self._clock() - self.started_at
@@ -162,8 +211,26 @@ class Job:
     def _publish(self, event: Event) -> None:
         event = replace(event, job_id=self.id)
         if self.recorder is not None:
-            self.recorder.record(event)
-        self._publish_raw(event)
+            try:
+                self.recorder.record(event)
+            except Exception:  # a full disk or a bad event must not stop the job's reader threads
+                log.exception("job %s: recording %s failed", self.id, type(event).__name__)
+        try:
+            self._publish_raw(event)
+        except Exception:
+            log.exception("job %s: publishing %s failed", self.id, type(event).__name__)
+
+    def _write_requests(self) -> None:
+        """The one thread that writes the worker's stdin (a pipe write can block while the worker does not read)."""
+        while True:
+            line = self._requests.get()
+            if line is None:
+                return
+            try:
+                self.process.stdin.write(line.encode("utf-8"))
+                self.process.stdin.flush()
+            except (OSError, ValueError):
+                return  # the worker is going away; later requests have nobody to read them
 
     # -- control ---------------------------------------------------------------------------------------------------
     @property
@@ -181,18 +248,20 @@ class Job:
         if not self.running or self.stop_requested:
             return
         self.stop_requested = True
+        self._set_state("stopping")
         self._publish(LogLine(text="stop requested: the worker saves at its next step boundary", stream="runner"))
         if self.spec.run_dir is not None:
             try:
                 (self.spec.run_dir / wire.STOP_FILE_NAME).touch()
             except OSError:
                 pass
-        try:
-            self.process.stdin.write((wire.STOP_LINE + "\n").encode())
-            self.process.stdin.flush()
-        except (OSError, ValueError):
-            pass  # it is already going away
+        self.send_request(StopJob(job_id=self.id))
         threading.Thread(target=self._escalate, daemon=True, name=f"{self.id}-escalate").start()
+
+    def send_request(self, request: Request) -> None:
+        """Send ``request`` to the worker (``link().on_request`` handlers see it); returns at once."""
+        if self.running:
+            self._requests.put(wire.encode_request(request) + "\n")
 
     def _escalate(self) -> None:
         if self._ended.wait(self.spec.stop_grace):
@@ -237,7 +306,7 @@ def _platform_options() -> dict:
 
 
 class JobRunner:
-    """Starts jobs and routes requests (``StopJob``, ``KillJob``) to them; all events go to ``bus``."""
+    """Starts jobs and routes requests (``StopJob``, ``KillJob``, any other request) to them; events go to ``bus``."""
 
     def __init__(self, bus: EventBus, clock: Callable[[], float] = time.monotonic) -> None:
         self.bus = bus
@@ -245,9 +314,12 @@ class JobRunner:
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
 
-    def start(self, spec: JobSpec) -> Job:
-        job = Job(spec, self.bus.publish, self._clock)
+    def start(self, spec: JobSpec, job_id: str | None = None) -> Job:
+        """Launch ``spec``. Pass ``job_id`` (from ``new_job_id``) to subscribe to the job before its first event."""
+        job = Job(spec, self.bus.publish, self._clock, job_id)
         with self._lock:
+            if job.id in self._jobs:
+                raise ValueError(f"job id {job.id} is already in use")
             self._jobs[job.id] = job
         job.launch()
         return job
@@ -260,7 +332,7 @@ class JobRunner:
         with self._lock:
             return list(self._jobs.values())
 
-    def handle(self, request: Event) -> None:
+    def handle(self, request: Request) -> None:
         job = self.get(request.job_id)
         if job is None:
             return
@@ -268,14 +340,25 @@ class JobRunner:
             job.stop()
         elif isinstance(request, KillJob):
             job.kill()
+        else:
+            job.send_request(request)
 
-    def shutdown(self, jobs: Iterable[Job] | None = None, timeout: float = 30.0) -> None:
-        """Stop every running job (the app is closing): cooperative stop, then kill what is left after ``timeout``."""
+    def shutdown(self, jobs: Iterable[Job] | None = None, timeout: float = 30.0) -> threading.Thread:
+        """Stop every running job (the app is closing): cooperative stop, then kill what is left after ``timeout``.
+
+        Returns at once (the stop requests are queued, not written, on this thread); the waiting and killing run on
+        the returned thread, which a caller with nothing else to do (the CLI) may join."""
         targets = [job for job in (jobs if jobs is not None else self.jobs()) if job.running]
+        thread = threading.Thread(target=self._shut_down, args=(targets, timeout), daemon=True,
+                                  name="dps-runner-shutdown")
+        thread.start()
+        return thread
+
+    def _shut_down(self, targets: list[Job], timeout: float) -> None:
         for job in targets:
             job.stop()
         deadline = self._clock() + timeout
         for job in targets:
             if job.wait(max(0.0, deadline - self._clock())) is None:
                 job.kill()
-                job.wait(10.0)
+                job.wait(SHUTDOWN_KILL_WAIT)

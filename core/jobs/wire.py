@@ -4,8 +4,12 @@ Worker → runner: human log lines pass through as they are; machine events are 
 ``MARKER`` (``emit()``). Parsing is tolerant: a marker line that is not a valid event becomes a ``LogLine``, never a
 crash, and text printed just before a marker on the same line is kept as its own log line.
 
-Runner → worker: a ``stop`` line on the worker's stdin, or a ``STOP`` file in the run folder, asks the worker to stop
-at its next step boundary (``stop_requested()``). The worker is bound to its parent's lifetime: when stdin reaches
+Runner → worker: requests, one JSON object per line behind ``REQUEST_MARKER`` on the worker's stdin
+(``Job.send_request``); the worker's control thread rebuilds them with ``request_from_dict`` (requests only, never an
+event) and calls the handlers registered with ``link().on_request(name, callback)``. ``StopJob`` (or the older plain
+``stop`` line, or a ``STOP`` file in the run folder) asks the worker to stop at its next step boundary
+(``stop_requested()``). The directions never mix: ``parse_line`` only yields events, so a request line a worker
+prints is a log line. The worker is bound to its parent's lifetime: when stdin reaches
 EOF (the parent died and the pipe closed) or the parent pid disappears, the worker treats it as a stop request and
 exits on its own after ``ORPHAN_GRACE_SECONDS`` whatever it is doing — no orphan keeps a GPU busy.
 """
@@ -19,9 +23,10 @@ import time
 from pathlib import Path
 from typing import TextIO
 
-from core.jobs.events import Event, LogLine, from_dict, to_dict
+from core.jobs.events import Event, LogLine, NAME_OF, Request, StopJob, from_dict, request_from_dict, to_dict
 
 MARKER = "@@dps-event@@ "
+REQUEST_MARKER = "@@dps-request@@ "
 STOP_LINE = "stop"
 STOP_FILE_NAME = "STOP"
 # Environment the runner sets for its workers (a worker started by hand has none of them and is not watched).
@@ -36,8 +41,32 @@ EXIT_ORPHANED = 3
 
 def encode(event: Event) -> str:
     """The wire line for ``event`` (no newline)."""
-    return MARKER + json.dumps(to_dict(event), ensure_ascii=False, separators=(",", ":"), allow_nan=False,
-                               default=str)
+    return MARKER + _json(event)
+
+
+def encode_request(request: Request) -> str:
+    """The stdin line for ``request`` (no newline); requests never travel worker -> runner."""
+    if not isinstance(request, Request):
+        raise TypeError(f"{type(request).__name__} is not a request")
+    return REQUEST_MARKER + _json(request)
+
+
+def parse_request(line: str) -> Request | None:
+    """The request a control line carries (the plain ``stop`` line included); None for anything else."""
+    line = line.strip()
+    if line.lower() == STOP_LINE:
+        return StopJob()
+    if not line.startswith(REQUEST_MARKER.strip()):
+        return None
+    try:
+        data = json.loads(line[len(REQUEST_MARKER.strip()):])
+        return request_from_dict(data) if isinstance(data, dict) else None
+    except (ValueError, TypeError, RecursionError):
+        return None
+
+
+def _json(message) -> str:
+    return json.dumps(to_dict(message), ensure_ascii=False, separators=(",", ":"), allow_nan=False, default=str)
 
 
 def parse_line(line: str, stream: str = "stdout") -> list[Event]:
@@ -69,6 +98,7 @@ class WorkerLink:
         self.stop_reason = ""
         self.stop_file = stop_file
         self.detached = False  # the parent is gone: nobody reads what we write
+        self._handlers: dict[str, list] = {}
 
     def emit(self, event: Event) -> None:
         line = encode(event) + "\n"
@@ -93,6 +123,23 @@ class WorkerLink:
             self.request_stop("stop file")
         return self._stop.is_set()
 
+    def on_request(self, name: str, callback) -> None:
+        """Call ``callback(request)`` on the control thread for every request registered as ``name`` ("stop",
+        or a name given to ``register_request``). Keep it quick; an exception is printed to stderr and ignored."""
+        self._handlers.setdefault(name, []).append(callback)
+
+    def handle_request(self, request: Request) -> None:
+        """What the control thread does with a request: stop requests set the stop flag, then the handlers run."""
+        if isinstance(request, StopJob):
+            self.request_stop("stop requested")
+        for callback in list(self._handlers.get(NAME_OF.get(type(request), ""), ())):
+            try:
+                callback(request)
+            except Exception:  # a broken handler must not end the control thread (stop would stop working)
+                import traceback
+                print(f"request handler for {NAME_OF.get(type(request))} failed:", file=sys.stderr)
+                traceback.print_exc()
+
     def watch_parent(self, environ: dict[str, str] | None = None) -> None:
         """Start the stdin reader and the parent-pid poller when the runner asked for them (see module doc)."""
         environ = os.environ if environ is None else environ
@@ -109,8 +156,9 @@ class WorkerLink:
     def _read_control(self, stdin: TextIO, grace: float) -> None:
         try:
             for line in stdin:
-                if line.strip().lower() == STOP_LINE:
-                    self.request_stop("stop requested")
+                request = parse_request(line)
+                if request is not None:
+                    self.handle_request(request)
         except (OSError, ValueError):
             pass
         self._orphaned(grace)  # EOF: the parent closed our stdin by dying
