@@ -48,11 +48,14 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--garbage", action="store_true")
     parser.add_argument("--run-dir", type=Path)
     parser.add_argument("--print-requests", action="store_true")
+    parser.add_argument("--say", default="", help="a line to print on stderr first (e.g. a secret to redact)")
     parser.add_argument("--chatty", type=int, default=0, help="log lines of 200 bytes printed per step")
     args = parser.parse_args(argv)
     wire.link().on_request("ping", lambda request: print(f"pong {request.text}", flush=True))
     if args.ignore_term and hasattr(signal, "SIGTERM") and sys.platform != "win32":
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    if args.say:
+        print(args.say, file=sys.stderr, flush=True)
     print("fake worker: loading", flush=True)
     wire.emit(ProgressReported(step=0, message="loading the fake model"))  # a phase, not a step
     print("fake worker: a warning on stderr ünïcødé 🎉", file=sys.stderr, flush=True)

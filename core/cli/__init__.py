@@ -64,19 +64,27 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except CommandError as exc:
         if debug:
-            traceback.print_exc()
+            print_traceback()
         from core.config.secrets import redact
         print(f"error: {redact(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except Exception as exc:  # anything unexpected still ends in one clear line
         if debug:
-            traceback.print_exc()
+            print_traceback()
         from core.config.secrets import redact
         message = redact(" ".join(str(exc).split())) or type(exc).__name__
         print(f"error: {type(exc).__name__}: {message} (run with --debug for details)", file=sys.stderr)
         return 1
     emit_result(args, result)
     return 0
+
+
+def print_traceback() -> None:
+    """The current exception's traceback on stderr, with the bot token (and anything shaped like one) redacted:
+    exception messages and frames' source lines can carry it."""
+    from core.config.secrets import redact
+    sys.stderr.write(redact(traceback.format_exc()))
+    sys.stderr.flush()
 
 
 def emit_result(args, result) -> None:

@@ -17,6 +17,7 @@ from core.jobs.events import (CheckpointSaved, EvalReported, JobFailed, JobFinis
                          ProgressReported)
 from core.jobs.runner import JobRunner, new_job_id
 from core.config.training import available_presets
+from core.training import vram
 from core.training.launch import LaunchError, plan_new_run, plan_resume, training_job
 
 LINE_SECONDS = 10.0  # without a terminal, a progress line at most this often (each step goes to run.log anyway)
@@ -49,6 +50,7 @@ def run_train(args, context) -> dict:
             planned = plan_resume(context.workspace, args.resume, max_steps=args.max_steps)
         else:
             context.config  # validates config.toml (one clear line when it is wrong)
+            vram.detect_gpu_memory_gb(wait=vram.CLI_PROBE_WAIT_SECONDS)  # warm the cache plan_new_run reads
             planned = plan_new_run(context.workspace, base=args.base, data=args.data, preset=args.preset,
                                    flags={"max_steps": args.max_steps})
     except LaunchError as exc:

@@ -86,6 +86,27 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 
 def current_umask() -> int:
-    mask = os.umask(0)
+    """The process umask, read without changing it: ``os.umask`` can only be read by setting it, and flipping it to
+    0 even for an instant lets another thread create a world-writable file. Linux reports it in /proc/self/status;
+    elsewhere on POSIX it is read once, at import (before the app starts its threads); Windows has no umask."""
+    if os.name == "nt":
+        return 0
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    return _UMASK_AT_IMPORT
+
+
+def _read_umask_once() -> int:
+    if os.name == "nt" or os.path.exists("/proc/self/status"):
+        return 0o022  # not used: Windows has no umask, Linux reads /proc each time
+    mask = os.umask(0o022)  # macOS and BSDs: once, at import, while the process has no other threads yet
     os.umask(mask)
     return mask
+
+
+_UMASK_AT_IMPORT = _read_umask_once()

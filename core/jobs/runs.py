@@ -27,6 +27,7 @@ from typing import Any
 
 from core.jobs.events import (CheckpointSaved, Event, EvalReported, JobFailed, JobFinished, JobLaunched, JobStarted,
                          LogLine, ProgressReported, from_dict, to_dict)
+from core.config.secrets import redact
 from core.config.workspace import atomic_write_text
 
 CONFIG_FILE = "config.json"
@@ -207,6 +208,8 @@ class RunRecorder:
         self._pending_state: dict[str, Any] = {}
 
     def record(self, event: Event) -> None:
+        """Append ``event`` to run.log or metrics.jsonl (and state.json), redacted: a worker that prints the bot
+        token (a library's error message, a traceback) must not put it in a file."""
         with self._lock:
             if self._log.closed:
                 return
@@ -214,14 +217,15 @@ class RunRecorder:
                 self._write_log(event.text if event.stream != "runner" else f"[runner] {event.text}")
                 return
             if isinstance(event, METRIC_EVENTS):
-                line = {"time": round(time.time(), 3), **to_dict(event)}
+                line = {"time": round(event.time, 3), **to_dict(event)}
+                line["time"] = round(event.time, 3)
                 line.pop("job_id", None)
-                self._metrics.write(json.dumps(line, ensure_ascii=False, default=str) + "\n")
+                self._metrics.write(redact(json.dumps(line, ensure_ascii=False, default=str)) + "\n")
                 self._metrics.flush()
             self._update_state(event)
 
     def _write_log(self, text: str) -> None:
-        self._log.write(text + "\n")
+        self._log.write(redact(text) + "\n")
         self._log.flush()
 
     def _update_state(self, event: Event) -> None:
@@ -245,7 +249,8 @@ class RunRecorder:
             self._write_log(f"[runner] {now_iso()} failed: {event.message}" + (f" | {event.advice}"
                                                                                 if event.advice else ""))
             changes = {"status": "failed", "ended_at": now_iso(), "message": event.message, "advice": event.advice}
-        self._pending_state.update(changes)
+        self._pending_state.update({key: redact(value) if isinstance(value, str) else value
+                                    for key, value in changes.items()})
         now = time.monotonic()
         if self._pending_state and (urgent or now - self._last_state_write >= STATE_WRITE_SECONDS):
             write_state(self.run_dir, **self._pending_state)

@@ -9,14 +9,19 @@ QLoRA r=64, batch 8 x 1024 packed: measured 4.1 GB, estimated 5.0 GB: on the saf
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
 GIB = 1024 ** 3
 CUDA_CONTEXT_GB = 0.5     # the CUDA context and allocator slack, whatever the model
 LOSS_CHUNK_TOKENS = 512   # TRL computes the loss over the vocabulary in chunks rather than whole-batch logits
+PROBE_WAIT_SECONDS = 0.5     # the most a caller (a UI thread) waits for nvidia-smi; the query goes on behind it
+PROBE_TIMEOUT_SECONDS = 10.0  # a first nvidia-smi call without persistence mode can take a few seconds
+CLI_PROBE_WAIT_SECONDS = PROBE_TIMEOUT_SECONDS + 1  # the CLI has nothing better to do than wait for the answer
 
 
 @dataclass(frozen=True)
@@ -136,17 +141,52 @@ def estimate(config, shape: ModelShape, device: str, available_gb: float | None 
                         device=device, available_gb=available_gb)
 
 
-def detect_gpu_memory_gb() -> float | None:
-    """Total memory of the first NVIDIA GPU via nvidia-smi (no torch in the app process); None without one."""
+class _GpuProbe:
+    """One nvidia-smi query on a background thread; its answer is kept for the life of the process."""
+
+    def __init__(self, tool: str) -> None:
+        self.tool, self.result, self.hung = tool, None, False
+        self.done = threading.Event()
+        threading.Thread(target=self._run, name="dps-gpu-probe", daemon=True).start()
+
+    def _run(self) -> None:
+        try:
+            result = subprocess.run([self.tool, "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
+                                    capture_output=True, text=True, timeout=PROBE_TIMEOUT_SECONDS,
+                                    **_no_window())
+            if result.returncode == 0:
+                self.result = round(float(result.stdout.split()[0]) / 1024, 1)
+        except subprocess.TimeoutExpired:
+            self.hung = True
+        except (OSError, ValueError, IndexError):
+            pass
+        finally:
+            self.done.set()
+
+
+_probes: dict[str, _GpuProbe] = {}
+_probes_lock = threading.Lock()
+
+
+def detect_gpu_memory_gb(wait: float | None = PROBE_WAIT_SECONDS) -> float | None:
+    """Total memory of the first NVIDIA GPU via nvidia-smi (no torch in the app process); None without one.
+
+    The query runs on a background thread and is asked once per process: a caller (a UI thread) waits at most
+    ``wait`` seconds and gets None while the answer is not in yet (a hung driver, a first slow call). A caller with
+    nothing else to do (the CLI) passes a longer ``wait``, or None to wait for the query's own timeout."""
     tool = shutil.which("nvidia-smi")
     if not tool:
         return None
-    try:
-        result = subprocess.run([tool, "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
-                                capture_output=True, text=True, timeout=10)
-        return round(float(result.stdout.split()[0]) / 1024, 1) if result.returncode == 0 else None
-    except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
-        return None
+    with _probes_lock:
+        probe = _probes.get(tool)
+        if probe is None or (probe.done.is_set() and probe.hung):  # a hung query is retried on a later call
+            probe = _probes[tool] = _GpuProbe(tool)
+    probe.done.wait(wait)
+    return probe.result if probe.done.is_set() else None
+
+
+def _no_window() -> dict:
+    return {"creationflags": subprocess.CREATE_NO_WINDOW} if os.name == "nt" else {}
 
 
 def available_ram_gb() -> float:
