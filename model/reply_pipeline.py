@@ -1,0 +1,160 @@
+"""The bot's reply pipeline, the same for the Discord bot, the ``chat`` playground and evaluation:
+prompt (the shared prompt builder, plus top-k memories) → generation (``ReplyEngine``) → post-processing.
+
+Prompt: ``core.prompting.builder.build_prompt`` exactly as training built examples (same system message, speaker
+labels, context selection, with the trigger's reply chain first), its token budget counted with the loaded model's
+own tokenizer so that prompt plus reply fit ``n_ctx``. Memories (when a memory store and an embedder are given):
+the ``memory_k`` stored messages nearest to the latest turns, never an excluded (opted-out) author's, never one
+already in the context; they are appended to the system message, inside ``memory_share`` of the budget, so the
+system prompt and every context turn keep the shape training saw (the KV prefix cache still covers the system
+message up to the memories).
+
+Post-processing (``core.prompting.reply``): stop at other speakers' turns and the template's turn tokens, strip a
+leading ``Name:``, split at 2000 characters; a reply that contains a blocklisted word, quotes the system prompt,
+looks like an internal error, or comes out empty is regenerated once, then dropped (``dropped_reason``). An
+exception in generation never becomes reply text: the Reply is dropped with the error in ``dropped_reason``.
+
+Thread-safety: ``reply`` may be called from any thread; the engine serialises generation.
+"""
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+from core.conversation.turns import Persona, Place, Turn
+from core.prompting.builder import build_prompt
+from core.prompting.reply import (ReplySettings, blocked_word, clean_reply, leaks_internals, speakers_in_prompt,
+                                  split_message, stop_sequences)
+from model.inference import Generation
+
+LOG = logging.getLogger(__name__)
+ATTEMPTS = 2             # the first reply, and one regeneration
+PROMPT_MARGIN = 8        # tokens kept free of the budget: rounding between turn costs and the rendered template
+MEMORY_HEADER = "Earlier messages in this server that may be relevant:"
+MEMORY_QUERY_TURNS = 3   # the latest turns make the memory query
+
+
+@dataclass(frozen=True)
+class Reply:
+    text: str                          # the whole reply after post-processing ("" when dropped)
+    parts: list[str]                   # ``text`` split into Discord messages (empty when dropped)
+    generation: Generation | None      # the accepted (or last) generation; None when generation failed
+    dropped_reason: str | None = None  # "blocked word: X", "leaked internals", "empty", "error: ..."
+    attempts: int = 0
+    memories: list[str] = field(default_factory=list)
+    prompt_tokens: int = 0
+
+
+class ReplyPipeline:
+    def __init__(self, engine, memory=None, embedder=None, settings: ReplySettings | None = None) -> None:
+        self.engine = engine
+        self.memory = memory          # storage.memory.MemoryStore, or None
+        self.embedder = embedder      # model.embedding.Embedder, or None
+        self.settings = settings or ReplySettings()
+
+    # -- prompt -------------------------------------------------------------------------------------------------
+    def build(self, persona: Persona, place: Place, turns: Sequence[Turn], trigger_message_id: int | None = None,
+              *, exclude_authors: Iterable[int] = ()) -> tuple[list[dict], list[str]]:
+        """The messages for ``persona``'s reply after ``turns`` and the memories they include."""
+        available = self.engine.n_ctx - self.settings.max_tokens - PROMPT_MARGIN
+        bare = build_prompt(persona, place, [], max_turns=0)
+        system_cost = self.engine.prompt_tokens(bare)
+        memories = self.recall(turns, exclude_authors)
+        block = self._memory_block(memories, int((available - system_cost) * self.settings.memory_share))
+        budget = available - system_cost - (self.engine.count_tokens(block) if block else 0)
+        while True:
+            messages = build_prompt(persona, place, turns, max_turns=self.settings.max_turns,
+                                    token_budget=max(0, budget), count_tokens=self.engine.count_tokens,
+                                    reply_to_id=trigger_message_id)
+            if block:
+                messages[0] = {"role": "system", "content": f"{messages[0]['content']}\n\n{block}"}
+            over = self.engine.prompt_tokens(messages) - available if len(messages) > 1 else 0
+            if over <= 0:
+                return messages, memories if block else []
+            budget -= over  # the template costs more than the turn estimate: drop the oldest turns that overflow
+
+    def recall(self, turns: Sequence[Turn], exclude_authors: Iterable[int] = ()) -> list[str]:
+        """Texts of the top-k stored messages nearest to the latest turns (none without a memory store)."""
+        if self.memory is None or self.embedder is None or not turns or self.settings.memory_k <= 0:
+            return []
+        excluded = {int(author) for author in exclude_authors}
+        in_context = {mid for turn in turns for mid in (turn.message_ids or (turn.message_id,)) if mid is not None}
+        query = "\n".join(turn.text for turn in turns[-MEMORY_QUERY_TURNS:])
+        vector = self.embedder.encode([query])[0]
+        hits = self.memory.search(vector, k=self.settings.memory_k + len(in_context),
+                                  exclude_authors=tuple(excluded))
+        texts: list[str] = []
+        for hit in hits:
+            if getattr(hit, "author_id", None) in excluded or getattr(hit, "message_id", None) in in_context:
+                continue  # the store filters authors too; a stale index must not leak an opted-out user
+            text = " ".join(str(getattr(hit, "text", "")).split())
+            if text and text not in texts:
+                texts.append(text)
+            if len(texts) == self.settings.memory_k:
+                break
+        return texts
+
+    def _memory_block(self, memories: list[str], budget: int) -> str:
+        lines, spent = [MEMORY_HEADER], self.engine.count_tokens(MEMORY_HEADER)
+        for text in memories:
+            cost = self.engine.count_tokens(text) + 2
+            if spent + cost > budget:
+                break
+            lines.append(f"- {text}")
+            spent += cost
+        return "\n".join(lines) if len(lines) > 1 else ""
+
+    # -- reply --------------------------------------------------------------------------------------------------
+    def reply(self, persona: Persona, place: Place, turns: Sequence[Turn], trigger_message_id: int | None = None,
+              speaker_names: Iterable[str] | None = None, *, exclude_authors: Iterable[int] = ()) -> Reply:
+        """``persona``'s reply to the conversation ``turns`` (oldest first, from ``turns_from_live``)."""
+        try:
+            messages, memories = self.build(persona, place, turns, trigger_message_id,
+                                            exclude_authors=exclude_authors)
+        except Exception as exc:
+            LOG.exception("building the prompt failed")
+            return Reply("", [], None, f"error: {_one_line(exc)}")
+        if speaker_names is None:
+            speaker_names = [turn.speaker_name for turn in turns if turn.speaker_id != persona.id]
+        result = self.complete(messages, persona.name, speaker_names)
+        return Reply(result.text, result.parts, result.generation, result.dropped_reason, result.attempts,
+                     memories, result.prompt_tokens)
+
+    def complete(self, messages: list[dict], persona_name: str, speaker_names: Iterable[str] | None = None) -> Reply:
+        """Generate and post-process a reply to already built ``messages`` (evaluation's dataset prompts)."""
+        names = list(dict.fromkeys([*(speaker_names or ()), *speakers_in_prompt(messages, persona_name)]))
+        names = [name for name in names if name.strip().casefold() != persona_name.strip().casefold()]
+        stops = stop_sequences(names, self.engine.end_tokens)
+        system = messages[0]["content"] if messages and messages[0].get("role") == "system" else ""
+        settings, generation, reason = self.settings, None, None
+        for attempt in range(1, ATTEMPTS + 1):
+            seed = None if settings.seed is None else settings.seed + attempt - 1
+            try:
+                generation = self.engine.generate(messages, max_tokens=settings.max_tokens,
+                                                  temperature=settings.temperature, top_p=settings.top_p,
+                                                  stop=stops, repeat_penalty=settings.repeat_penalty, seed=seed)
+            except Exception as exc:
+                LOG.exception("generation failed")
+                return Reply("", [], None, f"error: {_one_line(exc)}", attempt)
+            text = clean_reply(generation.text, persona_name, names)
+            reason = rejection(text, system, settings.blocklist)
+            if reason is None:
+                return Reply(text, split_message(text, settings.message_limit), generation, None, attempt,
+                             prompt_tokens=generation.prompt_tokens)
+        return Reply("", [], generation, reason, ATTEMPTS,
+                     prompt_tokens=generation.prompt_tokens if generation else 0)
+
+
+def rejection(text: str, system_prompt: str, blocklist: Sequence[str]) -> str | None:
+    """Why a cleaned reply must not be sent, or None."""
+    if not text.strip():
+        return "empty"
+    if leaks_internals(text, system_prompt):
+        return "leaked internals"
+    word = blocked_word(text, blocklist)
+    return f"blocked word: {word}" if word else None
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {' '.join(str(exc).split())[:200]}"
