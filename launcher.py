@@ -14,6 +14,7 @@ WORKERS = {
     "train": "model.train_worker",
     "export": "model.export_worker",
     "eval": "model.eval_worker",
+    "embed": "model.embed_worker",
 }
 
 

@@ -76,6 +76,8 @@ def evaluate(args: argparse.Namespace, link: wire.WorkerLink) -> dict:
     records, stopped = score_examples(scorer, groups, args, link, total)
     print("embedding replies (all-MiniLM-L6-v2)", flush=True)
     report = build_report(records, training_targets(data_dir), with_base=not args.no_base_replies)
+    from model.eval_attribution import add_attribution  # which persona each reply sounds like
+    add_attribution(report, records, data_dir, with_base=not args.no_base_replies)
     report.update({"run_id": run_dir.name, "split": split_path.name, "data_dir": str(data_dir),
                    "adapter": scorer.adapter_note, "limit_per_persona": args.limit, "stopped_early": stopped})
     write_outputs(out, report, records, args.seed)

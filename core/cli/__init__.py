@@ -24,6 +24,7 @@ COMMAND_MODULES = (
     "core.cli.dataset_commands",   # personas, prepare, preview
     "core.cli.train_commands",     # train, runs
     "core.cli.export_commands",    # export, eval
+    "core.cli.memory_commands",    # embed
     "core.cli.demo_command",       # demo
 )
 

@@ -131,7 +131,8 @@ def handle_optout(args, context) -> dict:
     user_id = resolve(context, args.user, must_exist=False)
     stale = set_opted_out(context.db, user_id, True)
     marked = [path for _, path in stale if mark_stale(path, "a user opted out")]
-    return {"user_id": str(user_id), "opted_out": True, "stale_artifacts": marked}
+    return {"user_id": str(user_id), "opted_out": True, "stale_artifacts": marked,
+            "memories_deleted": forget_memories(context, user_id)}
 
 
 def handle_optin(args, context) -> dict:
@@ -150,7 +151,13 @@ def handle_forget(args, context) -> dict:
     result = forget_user(context.db, user_id)
     marked = [path for _, path in result.stale if mark_stale(path, "a user was forgotten")]
     return {"user_id": str(user_id), "messages_deleted": result.messages, "reactions_deleted": result.reactions,
-            "opted_out": True, "stale_artifacts": marked}
+            "opted_out": True, "stale_artifacts": marked, "memories_deleted": forget_memories(context, user_id)}
+
+
+def forget_memories(context, user_id: int) -> int:
+    """Delete the user's rows from the bot's memory (LanceDB), old versions included (``storage.memory``)."""
+    from storage.memory import forget_authors
+    return forget_authors(context.workspace.memory_dir, [user_id])
 
 
 def confirm_forget(context, user_id: int) -> None:

@@ -48,10 +48,23 @@ class DatasetConfig:
 
 
 @dataclass
+class MemoryConfig:
+    embedder: str = ""                  # a sentence-transformers folder or name; "" = the bundled all-MiniLM-L6-v2
+    #                                   (offline, 384 dimensions, fast on a CPU); changing it needs a fresh memory folder
+    top_k: int = 5                      # memories shown to the bot per reply: more crowds the short context window
+    recency_weight: float = 0.2         # share of a memory's score from how recent it is (0 = similarity only), so
+    #                                   that of two similar memories the newer (likelier still true) one wins
+    recency_half_life_days: float = 30.0  # a memory this old gets half the recency score of one written now
+    index_threshold: int = 5000         # rows before a vector index is built: below it a flat scan is exact and fast
+    batch_size: int = 512               # messages embedded and written per batch (a stop request is honoured between)
+
+
+@dataclass
 class AppConfig:
     fetch: FetchConfig = field(default_factory=FetchConfig)
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)  # core/training_config.py: knobs and presets
+    memory: MemoryConfig = field(default_factory=MemoryConfig)  # the bot's long-term memory (``launcher.py embed``)
 
 
 def load_config(path: Path) -> AppConfig:

@@ -1,0 +1,116 @@
+"""``embed`` end to end with the real parts: a SQLite workspace, the worker subprocess, all-MiniLM-L6-v2 from its
+package, a LanceDB folder. A second run embeds nothing new; bots, system messages, commands and opted-out users are
+never embedded; the stored text is scrubbed; forget and opt-out delete the rows (and forget the text from the
+folder's bytes); search finds the planted message; the bot's LiveMemory adds live messages once."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from core.config.app_config import MemoryConfig
+from core.memory.selection import MemoryMessage
+from storage.memory import MemoryStore
+from tests.conftest import run_cli
+from tests.test_dataset_support import History
+
+pytestmark = pytest.mark.slow
+
+ANN, CID, OLA, BOT = 401, 402, 403, 404
+ZEBRA = "the zebra herd migrates north across the river every spring"
+OLA_SECRET = "ola-private-words-marmoset"
+ANN_EMAIL = "ann.private@example.com"
+
+
+def seed(workspace) -> dict[str, int]:
+    history = History()
+    for user_id, name in ((ANN, "Ann"), (CID, "Cid"), (OLA, "Ola")):
+        history.user(user_id, name)
+    history.user(BOT, "Helper Bot", bot=True)
+    general = history.channel(8100, "general")
+    ids = {"zebra": history.say(general, ANN, ZEBRA)}
+    for number, line in enumerate(("pizza tonight?", "my cat knocked over a plant", "the build is broken again",
+                                   "who is playing later", "new keyboard arrived")):
+        history.say(general, CID, f"{line} ({number})")
+    ids["email"] = history.say(general, ANN, f"mail me at {ANN_EMAIL} about it")
+    ids["ola"] = history.say(general, OLA, f"{OLA_SECRET} and more")
+    ids["bot"] = history.say(general, BOT, "I am a bot and should be forgotten by memory")
+    ids["command"] = history.say(general, CID, "!play some song")
+    ids["pin"] = history.say(general, ANN, "Ann pinned a message", kind="ChannelPinnedMessage")
+    history.write(workspace.connect())
+    return ids
+
+
+def cli(workspace, *argv) -> dict:
+    code, out, err = run_cli(*argv, "--json", workspace=workspace)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def stored(workspace) -> dict[int, str]:
+    store = MemoryStore(workspace.memory_dir)
+    table = store._table.to_arrow() if store._table is not None else None
+    return {} if table is None else dict(zip(table.column("message_id").to_pylist(), table.column("text").to_pylist()))
+
+
+def folder_contains(folder, needle: str) -> bool:
+    return any(needle.encode() in path.read_bytes() for path in folder.rglob("*") if path.is_file())
+
+
+def test_embed_twice_embeds_nothing_new_and_forget_removes_the_rows_and_text(workspace):
+    ids = seed(workspace)
+    cli(workspace, "personas", "optout", str(CID))  # opted out before anything was embedded
+    first = cli(workspace, "embed")
+    assert first["embedded"] == 3 and first["rows"] == 3  # Ann's two, Ola's one; Cid opted out
+    assert first["skipped_by_reason"] == {"opted_out": 6, "bot": 1, "system": 1, "command": 0, "empty": 0,
+                                          "attachment_only": 0}  # the command is Cid's: opted out comes first
+    assert first["skipped"] == 8 and first["seconds"] > 0
+    rows = stored(workspace)
+    assert set(rows) == {ids["zebra"], ids["email"], ids["ola"]}
+    assert ANN_EMAIL not in rows[ids["email"]] and "[EMAIL]" in rows[ids["email"]]
+    second = cli(workspace, "embed")
+    assert second["embedded"] == 0 and second["already_embedded"] == 3 and second["rows"] == 3
+    assert folder_contains(workspace.memory_dir, OLA_SECRET)
+    result = cli(workspace, "personas", "forget", str(OLA), "--yes")
+    assert result["memories_deleted"] == 1
+    assert ids["ola"] not in stored(workspace) and not folder_contains(workspace.memory_dir, OLA_SECRET)
+    assert cli(workspace, "personas", "optout", str(ANN))["memories_deleted"] == 2
+    assert stored(workspace) == {}
+    third = cli(workspace, "embed")  # nobody left who may be remembered
+    assert third["embedded"] == 0 and third["rows"] == 0 and third["skipped_by_reason"]["opted_out"] == 9
+
+
+@pytest.fixture(scope="module")
+def embedder():
+    from model.embedding import Embedder
+    return Embedder()
+
+
+def test_embedder_vectors_are_unit_float32_and_similar_texts_are_close(embedder):
+    vectors = embedder.encode(["zebras migrate in spring", "in spring the zebra herds move", "my printer is jammed"])
+    assert vectors.dtype == np.float32 and vectors.shape == (3, embedder.dim) == (3, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2] + 0.2
+    assert embedder.encode([]).shape == (0, 384)
+
+
+def test_live_memory_adds_live_messages_once_and_recalls_the_planted_one(workspace, embedder):
+    from model.embedding import LiveMemory
+    ids = seed(workspace)
+    cli(workspace, "personas", "optout", str(OLA))
+    memory = LiveMemory.open(workspace, MemoryConfig(recency_weight=0.0), embedder=embedder)
+
+    def live(message_id, author, text, **extra):
+        return MemoryMessage(message_id, 8100, author, "2026-11-30T10:00:00+00:00", text, **extra)
+    messages = [live(ids["zebra"], ANN, ZEBRA), live(7001, CID, "lunch was great today"),
+                live(7002, BOT, "beep boop", is_bot=True), live(7003, OLA, f"{OLA_SECRET} live"),
+                live(7004, CID, "Ann joined the server", message_type="GuildMemberJoin"),
+                live(7005, ANN, f"new address {ANN_EMAIL}")]
+    assert memory.add_messages(messages) == 3
+    assert memory.add_messages(messages) == 0
+    rows = stored(workspace)
+    assert set(rows) == {ids["zebra"], 7001, 7005} and ANN_EMAIL not in rows[7005]
+    hits = memory.recall("when do the zebras cross the river?", k=2)
+    assert hits[0].message_id == ids["zebra"] and hits[0].similarity > hits[1].similarity
+    assert [h.channel_id for h in memory.recall("anything", channel_id=9999)] == []
