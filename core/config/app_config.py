@@ -15,6 +15,7 @@ from pathlib import Path
 import tomli_w
 
 from core.config.strict import ConfigError, from_dict
+from core.config.supervisor import SupervisorConfig
 from core.config.training import TrainingConfig
 from core.config.workspace import atomic_write_text
 
@@ -65,6 +66,7 @@ class AppConfig:
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)  # core/training_config.py: knobs and presets
     memory: MemoryConfig = field(default_factory=MemoryConfig)  # the bot's long-term memory (``launcher.py embed``)
+    supervisor: SupervisorConfig = field(default_factory=SupervisorConfig)  # the bot's supervisor (bot_controller)
 
 
 def load_config(path: Path) -> AppConfig:
