@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 from storage.rows import MessageBatch, MessageRow
 
@@ -24,21 +25,31 @@ class WriteResult:
     new: int = 0
     updated: int = 0
     unchanged: int = 0
+    conflicts: list[int] = field(default_factory=list)  # ids stored with another author: left as they were
 
     def add(self, other: "WriteResult") -> None:
         self.new += other.new
         self.updated += other.updated
         self.unchanged += other.unchanged
+        self.conflicts += other.conflicts
 
 
 MESSAGE_COLUMNS = ("id", "channel_id", "author_id", "created_at", "edited_at", "type", "content", "reply_to_id",
-                   "mentions", "attachment_count", "attachment_urls", "pinned")
+                   "mentions", "attachment_count", "attachment_urls", "pinned", "reference_id", "reference_kind",
+                   "forwarded_content", "visible_text", "seen_at")
+PAYLOAD = slice(4, 16)  # edited_at .. visible_text: what an update compares and writes
 INSERT_MESSAGE = f"INSERT INTO messages ({', '.join(MESSAGE_COLUMNS)}) VALUES ({', '.join('?' * len(MESSAGE_COLUMNS))})"
-UPDATE_MESSAGE = ("UPDATE messages SET edited_at=?, type=?, content=?, reply_to_id=?, mentions=?, attachment_count=?, "
-                  "attachment_urls=?, pinned=? WHERE id=?")
+UPDATE_MESSAGE = (f"UPDATE messages SET {', '.join(f'{name}=?' for name in MESSAGE_COLUMNS[PAYLOAD])}, "
+                  f"channel_id=?, seen_at=? WHERE id=?")
+STORED_COLUMNS = ("id", "author_id", "channel_id", "seen_at") + MESSAGE_COLUMNS[PAYLOAD]
+THREAD_STARTER_STUB = "ThreadStarterMessage"  # a thread's copy of its starter message: no content of its own
+# A user whose bot flag the source does not know (a CSV export) keeps the stored flag.
 UPSERT_USER = ("INSERT INTO users (id, name, display_name, is_bot) VALUES (?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
                "name=excluded.name, display_name=COALESCE(excluded.display_name, users.display_name), "
                "is_bot=excluded.is_bot")
+UPSERT_USER_FLAG_UNKNOWN = ("INSERT INTO users (id, name, display_name, is_bot) VALUES (?, ?, ?, 0) "
+                            "ON CONFLICT(id) DO UPDATE SET name=excluded.name, "
+                            "display_name=COALESCE(excluded.display_name, users.display_name)")
 UPSERT_GUILD = ("INSERT INTO guilds (id, name, icon_url) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
                 "name=excluded.name, icon_url=COALESCE(excluded.icon_url, guilds.icon_url)")
 # A channel already known keeps its allowlist flag and checkpoint; a placeholder (a thread's parent named only by
@@ -51,20 +62,24 @@ UPSERT_CHANNEL = ("INSERT INTO channels (id, guild_id, parent_id, kind, name, ca
                   "topic=COALESCE(excluded.topic, channels.topic)")
 
 
-def message_values(row: MessageRow) -> tuple:
+def message_values(row: MessageRow, seen_at: str) -> tuple:
     # most messages mention nobody and attach nothing: skip the encoder for those (same text as json.dumps)
     mentions = json.dumps(list(row.mentions)) if row.mentions else "[]"
     urls = json.dumps(list(row.attachment_urls), ensure_ascii=False) if row.attachment_urls else "[]"
     return (row.id, row.channel_id, row.author_id, row.created_at, row.edited_at, row.type, row.content,
-            row.reply_to_id, mentions, len(row.attachment_urls), urls, int(row.pinned))
+            row.reply_to_id, mentions, len(row.attachment_urls), urls, int(row.pinned), row.reference_id,
+            row.reference_kind, row.forwarded_content, row.visible_text, seen_at)
 
 
 def write_batch(conn: sqlite3.Connection, batch: MessageBatch, checkpoint: Checkpoint | None = None) -> WriteResult:
     """Upsert the batch (new rows inserted, changed rows updated, reactions replaced) and its checkpoint atomically.
 
-    A stored message that was edited later than the incoming copy (an older export imported after a newer one)
-    is left as it is and counted unchanged.
+    A stored copy newer than the incoming one (edited later, or the same edit seen by a later export: an older
+    export imported after a newer one) is left as it is, reactions included, and counted unchanged. An update never
+    changes a message's author (such ids are returned as conflicts) and a thread's stub copy of its starter never
+    overwrites the starter's text.
     """
+    seen_at = batch.seen_at or datetime.now(timezone.utc).isoformat(timespec="microseconds")
     conn.execute("BEGIN IMMEDIATE")
     try:
         if batch.guilds:
@@ -73,10 +88,10 @@ def write_batch(conn: sqlite3.Connection, batch: MessageBatch, checkpoint: Check
             conn.executemany(UPSERT_CHANNEL, [(c.id, c.guild_id, c.parent_id, c.kind, c.name, c.category, c.topic)
                                               for c in batch.channels.values()])
         if batch.users:
-            conn.executemany(UPSERT_USER, [(u.id, u.name, u.display_name, int(u.is_bot)) for u in batch.users.values()])
+            write_users(conn, batch.users.values())
         rows = deduplicate(batch.messages)
         existing = stored_versions(conn, [row.id for row in rows])
-        inserts, updates, current, result = classify(rows, existing)
+        inserts, updates, current, result = classify(rows, existing, seen_at)
         conn.executemany(INSERT_MESSAGE, inserts)
         conn.executemany(UPDATE_MESSAGE, updates)
         replace_reactions(conn, current, existing)
@@ -89,24 +104,58 @@ def write_batch(conn: sqlite3.Connection, batch: MessageBatch, checkpoint: Check
     return result
 
 
-def classify(rows: list[MessageRow], existing: dict[int, tuple]) -> tuple[list, list, list[MessageRow], WriteResult]:
+def write_users(conn: sqlite3.Connection, users) -> None:
+    known = [(u.id, u.name, u.display_name, int(u.is_bot)) for u in users if u.is_bot is not None]
+    unknown = [(u.id, u.name, u.display_name) for u in users if u.is_bot is None]
+    if known:
+        conn.executemany(UPSERT_USER, known)
+    if unknown:
+        conn.executemany(UPSERT_USER_FLAG_UNKNOWN, unknown)
+
+
+def classify(rows: list[MessageRow], existing: dict[int, tuple], seen_at: str
+             ) -> tuple[list, list, list[MessageRow], WriteResult]:
     """Insert values, update values, the rows whose reactions to (re)write, and the counts."""
     result, inserts, updates, current = WriteResult(), [], [], []
     for row in rows:
-        values = message_values(row)
+        values = message_values(row, seen_at)
         stored = existing.get(row.id)
         if stored is None:
             inserts.append(values)
-        elif stored[0] is not None and (row.edited_at is None or row.edited_at < stored[0]):
-            result.unchanged += 1  # the stored copy is the newer edit
+            current.append(row)
             continue
-        elif stored != values[4:]:
-            updates.append(values[4:] + (row.id,))
+        author_id, channel_id, stored_seen, payload = stored[0], stored[1], stored[2], stored[3:]
+        if author_id != row.author_id:
+            result.conflicts.append(row.id)
+            continue
+        # a thread starter lives in its thread (the thread's id is the starter's), whichever file came first
+        place = row.id if row.id in (channel_id, row.channel_id) else channel_id
+        newest_seen = max(seen_at, stored_seen or seen_at)
+        if not is_newer(row, payload, seen_at, stored_seen):
+            if place != channel_id:
+                updates.append(payload + (place, stored_seen, row.id))
+            result.unchanged += 1
+            continue
+        if payload != values[PAYLOAD] or place != channel_id:
+            updates.append(values[PAYLOAD] + (place, newest_seen, row.id))
+            result.updated += 1
         else:
+            if newest_seen != stored_seen:
+                updates.append(payload + (place, newest_seen, row.id))
             result.unchanged += 1
         current.append(row)
-    result.new, result.updated = len(inserts), len(updates)
+    result.new = len(inserts)
     return inserts, updates, current, result
+
+
+def is_newer(row: MessageRow, payload: tuple, seen_at: str, stored_seen: str | None) -> bool:
+    """Whether the incoming copy may replace the stored one: a later edit, else a copy seen no earlier."""
+    stored_type, stored_edit = payload[1], payload[0]
+    if (row.type == THREAD_STARTER_STUB) != (stored_type == THREAD_STARTER_STUB):
+        return stored_type == THREAD_STARTER_STUB  # the full copy always wins over the thread's stub
+    if row.edited_at != stored_edit:
+        return stored_edit is None or (row.edited_at is not None and row.edited_at > stored_edit)
+    return stored_seen is None or seen_at >= stored_seen
 
 
 def deduplicate(rows: list[MessageRow]) -> list[MessageRow]:
@@ -121,9 +170,7 @@ def stored_versions(conn: sqlite3.Connection, ids: list[int]) -> dict[int, tuple
         chunk = ids[start:start + SQLITE_MAX_VARIABLES]
         marks = ",".join("?" * len(chunk))
         for record in conn.execute(
-                f"SELECT id, edited_at, type, content, reply_to_id, mentions, attachment_count, attachment_urls, "
-                f"pinned "
-                f"FROM messages WHERE id IN ({marks})", chunk):
+                f"SELECT {', '.join(STORED_COLUMNS)} FROM messages WHERE id IN ({marks})", chunk):
             found[record[0]] = tuple(record[1:])
     return found
 

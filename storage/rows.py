@@ -27,7 +27,7 @@ class UserRow:
     id: int
     name: str
     display_name: str | None
-    is_bot: bool = False
+    is_bot: bool | None = False   # None: the source does not say (a CSV export), so a stored flag stays
 
 
 @dataclass(frozen=True)
@@ -44,6 +44,10 @@ class MessageRow:
     attachment_urls: tuple[str, ...] = ()
     pinned: bool = False
     reactions: tuple[tuple[str, int], ...] = field(default=())  # (emoji, count)
+    reference_id: int | None = None         # the referenced message of any reference (reply, pin, forward...)
+    reference_kind: str | None = None       # core.ingest.records.reference_kind; None without a reference
+    forwarded_content: str | None = None    # a forward's forwarded text (content stays what the author wrote)
+    visible_text: str | None = None         # embed titles/descriptions and sticker names the message shows
 
     @property
     def attachment_count(self) -> int:
@@ -57,6 +61,7 @@ class MessageBatch:
     users: dict[int, UserRow] = field(default_factory=dict)
     channels: dict[int, ChannelRow] = field(default_factory=dict)
     guilds: dict[int, GuildRow] = field(default_factory=dict)
+    seen_at: str | None = None  # when the source saw these messages (export time); None: now (a live fetch)
 
     def __len__(self) -> int:
         return len(self.messages)

@@ -66,7 +66,11 @@ def rest_payload(raw: dict, channel_id: int) -> dict:
         "mention_everyone": False, "mentions": [user(u) for u in raw["mentions"]], "mention_roles": [],
         "attachments": [{"id": a["id"], "filename": a["fileName"], "size": a["fileSizeBytes"], "url": a["url"],
                          "proxy_url": a["url"]} for a in raw["attachments"]],
-        "embeds": [], "pinned": raw["isPinned"],
+        # embeds and stickers as Discord sends them: the text both sides keep is titles, descriptions, names
+        "embeds": [{"type": "rich", "title": e.get("title") or None, "description": e.get("description") or None}
+                   for e in raw["embeds"]],
+        "sticker_items": [{"id": s["id"], "name": s["name"], "format_type": 1} for s in raw["stickers"]],
+        "pinned": raw["isPinned"],
         "reactions": [{"emoji": {"id": r["emoji"]["id"] or None, "name": r["emoji"]["name"],
                                  "animated": r["emoji"]["isAnimated"]}, "count": r["count"], "me": False}
                       for r in raw["reactions"]],

@@ -71,11 +71,13 @@ def test_a_file_failing_midway_keeps_its_committed_batches_and_a_rerun_completes
     full = json.dumps(export(messages), indent=2).encode()
     damaged = tmp_path / "export.json"
     damaged.write_bytes(full[:int(len(full) * 0.7)])
+    complete = full[:int(len(full) * 0.7)].count(b"\n    }")  # messages whose closing line is before the cut
     conn = connect(tmp_path / "db")
     report = import_paths(conn, [damaged], batch_size=500)
     assert len(report.errors) == 1 and "truncated" in report.errors[0]
+    assert f"the {complete} complete messages before it were imported" in report.errors[0]
     committed = conn.execute("SELECT count(*) FROM messages").fetchone()[0]
-    assert committed % 500 == 0 and 0 < committed < 2500  # whole batches only
+    assert committed == complete and 0 < committed < 2500  # every complete message before the cut
     damaged.write_bytes(full)
     report = import_paths(conn, [damaged], batch_size=500)
     assert report.errors == [] and report.messages_new == 2500 - committed

@@ -126,21 +126,21 @@ CSV_TEXT = (
 def test_csv_import_is_deterministic(workspace, tmp_path):
     path = tmp_path / "Test guild - Text - general [900000000000000010].csv"
     path.write_text(CSV_TEXT, encoding="utf-8")
-    code, out, err = run_cli("import", str(path), "--json", workspace=workspace)
+    code, out, err = run_cli("import", str(path), "--json", "--csv-timezone", "UTC", workspace=workspace)
     assert code == 0, err
     assert json.loads(out)["messages_new"] == 3
     conn = workspace.connect()
     rows = stored(conn)
     assert [row[3] for row in rows] == ["2024-03-01T13:06:30.250000+00:00", "2024-03-01T14:05:00.000000+00:00",
                                         "2024-03-01T14:05:00.000000+00:00"]
-    assert rows[1][0] + 1 == rows[2][0]  # the collision counter
+    assert rows[1][0] + 1 == rows[2][0]  # the collision counter (the same author's second message that minute)
     assert {row[1] for row in rows} == {900000000000000010}
     assert rows[2][6] == "second in the same minute\nwith a newline\u2028sep" and rows[2][9] == 2
     assert json.loads(rows[0][8]) == [800000000000000001]
     assert sorted(conn.execute("SELECT emoji, count FROM reactions").fetchall()) == [("pepe", 1), ("🔥", 3)]
     assert conn.execute("SELECT name, display_name FROM users WHERE id=800000000000000001").fetchone() == (
-        "alice", "alice")
-    code, out, _ = run_cli("import", str(path), "--json", workspace=workspace)
+        "alice", None)  # a CSV names the account, not the nickname
+    code, out, _ = run_cli("import", str(path), "--json", "--csv-timezone", "UTC", workspace=workspace)
     assert (json.loads(out)["messages_new"], json.loads(out)["messages_updated"]) == (0, 0)
     assert conn.execute("SELECT count(*) FROM messages").fetchone()[0] == 3
 

@@ -58,4 +58,4 @@ def test_kill_during_import_then_rerun_completes_exactly(tmp_path):
     assert conn.execute("SELECT count(*), sum(count) FROM reactions").fetchone() == (
         sum(len(m["reactions"]) for m in raw), sum(r["count"] for m in raw for r in m["reactions"]))
     assert conn.execute("SELECT count(*) FROM messages WHERE reply_to_id IS NOT NULL").fetchone()[0] == sum(
-        bool((m.get("reference") or {}).get("messageId")) for m in raw)
+        bool((m.get("reference") or {}).get("messageId")) and m["type"] == "Reply" for m in raw)  # pins are no replies

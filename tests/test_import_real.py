@@ -25,7 +25,13 @@ def raw_messages(folder) -> dict[str, dict]:
 
 def expected_counts(folder) -> dict:
     messages = raw_messages(folder)
-    replies = [m for m in messages.values() if (m.get("reference") or {}).get("messageId")]
+    exports = [json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.rglob("*.json"))]
+    channel_of = {message["id"]: export["channel"]["id"] for export in exports for message in export["messages"]}
+    # replies as DCE means them: type Reply, or (hand-made/very old exports) a Default message with text that
+    # points into its own channel; the empty Default messages pointing elsewhere are forwards, not replies
+    replies = [m for m in messages.values() if (m.get("reference") or {}).get("messageId")
+               and (m["type"] == "Reply" or (m["type"] == "Default" and (m["content"] or m["attachments"]))
+                    and m["reference"]["channelId"] in (None, channel_of.get(m["id"])))]
     return {
         "messages": len(messages),
         "authors": len({m["author"]["id"] for m in messages.values()}),

@@ -10,13 +10,22 @@ def register(subparsers) -> None:
     parser = add_command(subparsers, "import", run_import, human=describe_import,
                          help="import DiscordChatExporter exports: JSON or CSV files, folders, .zip archives")
     parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="export file, folder or .zip archive")
+    parser.add_argument("--csv-timezone", metavar="ZONE", default=None,
+                        help="timezone of CSV dates written without one (DCE before 2.42.3 wrote the exporting "
+                             "machine's local time): an IANA name like Europe/Berlin, UTC or +02:00; "
+                             "default: this machine's")
     add_command(subparsers, "stats", run_stats, human=describe_stats,
                 help="counts of the stored history: messages, authors, channels, replies, top authors")
 
 
 def run_import(args, context: Context) -> dict:
+    from core.ingest.dce_csv import parse_timezone
     from core.ingest.importer import import_paths
 
+    try:
+        zone = parse_timezone(args.csv_timezone)
+    except ValueError as exc:
+        raise CommandError(f"--csv-timezone: {exc}") from None
     with context.progress(total=0, description="import", unit="B") as bar:
         bar.unit_scale = True  # bytes of export read: kB, MB, GB
         def on_progress(event) -> None:
@@ -24,7 +33,7 @@ def run_import(args, context: Context) -> dict:
             bar.set_postfix_str(f"{event.messages_seen} messages", refresh=False)
             bar.update(event.bytes_done - bar.n)
 
-        report = import_paths(context.db, args.paths, on_progress=on_progress)
+        report = import_paths(context.db, args.paths, on_progress=on_progress, csv_timezone=zone)
     for line in report.errors:
         context.say(f"error: {line}")
     for line in report.warnings:

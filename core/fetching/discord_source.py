@@ -15,16 +15,11 @@ import discord
 
 from core.fetching.fetch import (AuthenticationFailed, ChannelForbidden, ChannelNotFound, SourceChannel, SourceError,
                         TransientError)
-from core.ingest.records import (ChannelRow, GuildRow, MessageRow, UserRow, mentioned_user_ids, normalize_message_type,
-                          normalize_timestamp)
+from core.ingest.records import (CHANNEL_KINDS, ChannelRow, GuildRow, MessageRow, UserRow, mentioned_user_ids,
+                                 normalize_message_type, normalize_timestamp, reference_kind, shown_text)
 from core.config.secrets import redact
 
-# discord.ChannelType values → the channel kind names DiscordChatExporter writes (the importer stores those).
-CHANNEL_KINDS = {
-    0: "GuildTextChat", 1: "DirectTextChat", 2: "GuildVoiceChat", 3: "DirectGroupTextChat", 4: "GuildCategory",
-    5: "GuildNews", 10: "GuildNewsThread", 11: "GuildPublicThread", 12: "GuildPrivateThread",
-    13: "GuildStageVoice", 14: "GuildDirectory", 15: "GuildForum", 16: "GuildMedia",
-}
+# CHANNEL_KINDS: discord.ChannelType values → the channel kind names DiscordChatExporter writes (the importer's).
 # Kinds with a message history of their own (voice and stage channels have a text chat).
 HISTORY_KINDS = frozenset({"GuildTextChat", "GuildVoiceChat", "GuildNews", "GuildStageVoice", "GuildNewsThread",
                            "GuildPublicThread", "GuildPrivateThread"})
@@ -46,26 +41,58 @@ def reaction_emoji(emoji) -> str:
 def message_from_discord(message) -> tuple[MessageRow, list[UserRow]]:
     """The stored row of a discord.py Message (duck-typed) and its users: the author first, then those mentioned."""
     content = message.content or ""
-    reference = getattr(message, "reference", None)
     mentions = list(getattr(message, "mentions", None) or [])
     explicit_ids = [int(user.id) for user in mentions] + [int(i) for i in getattr(message, "raw_mentions", ())]
+    kind = normalize_message_type(getattr(message.type, "value", message.type))
+    reference_id, link = reference_from_discord(message, kind, content)
+    snapshots = list(getattr(message, "message_snapshots", None) or ())
+    forwarded = snapshots[0] if snapshots else None
+    parts = visible_parts(message)
+    if forwarded is not None:
+        parts += visible_parts(forwarded)
     row = MessageRow(
         id=int(message.id),
         channel_id=int(message.channel.id),
         author_id=int(message.author.id),
         created_at=normalize_timestamp(message.created_at),
         edited_at=normalize_timestamp(message.edited_at),
-        type=normalize_message_type(getattr(message.type, "value", message.type)),
+        type=kind,
         content=content,
-        reply_to_id=int(reference.message_id) if reference is not None and reference.message_id else None,
+        reply_to_id=reference_id if link == "Reply" else None,
         mentions=tuple(mentioned_user_ids(explicit_ids, content)),
         attachment_urls=tuple(str(attachment.url) for attachment in message.attachments),
         pinned=bool(message.pinned),
         reactions=tuple((reaction_emoji(reaction.emoji), int(reaction.count)) for reaction in message.reactions),
+        reference_id=reference_id, reference_kind=link,
+        forwarded_content=None if forwarded is None else (forwarded.content or ""),
+        visible_text=shown_text(parts),
     )
     users = [user_from_discord(message.author)]
     users += [user_from_discord(user) for user in mentions]
     return row, users
+
+
+def reference_from_discord(message, kind: str, content: str) -> tuple[int | None, str | None]:
+    """(referenced message id, reference kind), by the same rule as the importer (core.ingest.records)."""
+    reference = getattr(message, "reference", None)
+    if reference is None:
+        return None, None
+    forward = getattr(reference, "type", None) == discord.MessageReferenceType.forward \
+        or bool(getattr(message, "message_snapshots", None))
+    bare = not content and not message.attachments and not getattr(message, "embeds", None) \
+        and not getattr(message, "stickers", None)
+    target_channel = getattr(reference, "channel_id", None)
+    link = reference_kind(kind, forward=forward, bare=bare,
+                          same_channel=target_channel is None or int(target_channel) == int(message.channel.id))
+    return (int(reference.message_id) if reference.message_id else None), link
+
+
+def visible_parts(message) -> list:
+    """Embed titles and descriptions, then sticker names (of a message or a forward's snapshot)."""
+    parts = []
+    for embed in getattr(message, "embeds", None) or ():
+        parts += [embed.title, embed.description]
+    return parts + [sticker.name for sticker in getattr(message, "stickers", None) or ()]
 
 
 def channel_kind(channel) -> str:

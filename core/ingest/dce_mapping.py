@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from core.ingest.records import (MESSAGE_TYPES, RecordError, mentioned_user_ids, normalize_message_type,
-                                 normalize_timestamp, snowflake)
+from core.ingest.records import (MESSAGE_TYPES, THREAD_KINDS, RecordError, mentioned_user_ids,
+                                 normalize_channel_kind, normalize_message_type, normalize_timestamp, reference_kind,
+                                 shown_text, snowflake)
 from storage.rows import ChannelRow, GuildRow, MessageRow, UserRow
 
-THREAD_KINDS = frozenset({"GuildPublicThread", "GuildPrivateThread", "GuildNewsThread"})
 USER_CACHE_LIMIT = 100_000  # distinct (id, name, nickname, bot) seen; authors repeat, so most lookups hit
 CANONICAL_TYPES = frozenset(MESSAGE_TYPES.values())
 _users: dict[tuple, UserRow] = {}
@@ -31,24 +31,62 @@ def message_from_dce(raw: dict, channel_id: int) -> tuple[MessageRow, list[UserR
         # mentioned_user_ids also reads raw <@id> markup; most messages have neither
         mentions = tuple(mentioned_user_ids([user.id for user in mentioned], content)) \
             if mentioned or "<@" in content else ()
-        reference = raw.get("reference")
-        if reference is not None and not isinstance(reference, dict):
-            raise RecordError("reference is not an object")
-        reply_to = reference.get("messageId") if reference else None
+        kind = message_type(raw.get("type"))
+        urls = tuple(attachment_url(item) for item in listed(raw, "attachments"))
+        embeds, stickers, forwarded = listed(raw, "embeds"), listed(raw, "stickers"), raw.get("forwardedMessage")
+        if forwarded is not None and not isinstance(forwarded, dict):
+            raise RecordError("forwardedMessage is not an object")
+        reference_id, link = reference_of(raw.get("reference"), kind, channel_id, forward=forwarded is not None,
+                                          bare=not content and not urls and not embeds and not stickers)
+        shown = None
+        if embeds or stickers or forwarded:
+            parts = visible_parts(embeds, stickers)
+            if forwarded:
+                parts += visible_parts(listed(forwarded, "embeds"), listed(forwarded, "stickers"))
+            shown = shown_text(parts)
         row = MessageRow(
             id=message_id, channel_id=channel_id, author_id=author.id,
             created_at=timestamp(raw.get("timestamp"), "timestamp") or missing("timestamp"),
             edited_at=timestamp(raw.get("timestampEdited"), "timestampEdited"),
-            type=message_type(raw.get("type")),
-            content=content,
-            reply_to_id=None if reply_to is None else snowflake(reply_to, "reference.messageId"),
-            mentions=mentions,
-            attachment_urls=tuple(attachment_url(item) for item in listed(raw, "attachments")),
-            pinned=raw.get("isPinned") is True,
-            reactions=tuple(reaction_from_dce(item) for item in listed(raw, "reactions")))
+            type=kind, content=content,
+            reply_to_id=reference_id if link == "Reply" else None,
+            mentions=mentions, attachment_urls=urls, pinned=raw.get("isPinned") is True,
+            reactions=tuple(reaction_from_dce(item) for item in listed(raw, "reactions")),
+            reference_id=reference_id, reference_kind=link,
+            forwarded_content=forwarded_text(forwarded), visible_text=shown)
     except RecordError as exc:
         raise RecordError(f"message {message_id}: {exc}") from None
     return row, [author, *mentioned]
+
+
+def reference_of(reference, kind: str, channel_id: int, *, forward: bool, bare: bool) -> tuple[int | None, str | None]:
+    """(referenced message id, reference kind) of DCE's ``reference`` object (type, messageId, channelId, guildId)."""
+    if reference is None:
+        return None, None
+    if not isinstance(reference, dict):
+        raise RecordError("reference is not an object")
+    target, target_channel = reference.get("messageId"), reference.get("channelId")
+    link = reference_kind(kind, forward=forward or reference.get("type") == "Forward", bare=bare,
+                          same_channel=target_channel is None or str(target_channel) == str(channel_id))
+    return (None if target is None else snowflake(target, "reference.messageId")), link
+
+
+def visible_parts(embeds: list, stickers: list) -> list:
+    """Embed titles and descriptions, then sticker names, as DCE writes them (markdown already formatted)."""
+    parts = []
+    for embed in embeds:
+        if isinstance(embed, dict):
+            parts += [embed.get("title"), embed.get("description")]
+    return parts + [sticker.get("name") for sticker in stickers if isinstance(sticker, dict)]
+
+
+def forwarded_text(forwarded: dict | None) -> str | None:
+    if forwarded is None:
+        return None
+    content = forwarded.get("content")
+    if content is not None and not isinstance(content, str):
+        raise RecordError("forwardedMessage.content is not text")
+    return content or ""
 
 
 def user_from_dce(raw, what: str) -> UserRow:
@@ -98,8 +136,8 @@ def attachment_url(raw) -> str:
     return url
 
 
-def listed(raw: dict, key: str) -> list:
-    value = raw.get(key)
+def listed(raw: dict | None, key: str) -> list:
+    value = raw.get(key) if raw is not None else None
     if value is None:
         return []
     if not isinstance(value, list):
@@ -146,9 +184,9 @@ def rows_from_header(header: dict) -> tuple[GuildRow | None, list[ChannelRow], i
                              text(guild.get("iconUrl")) or None)
     guild_id = guild_row.id if guild_row else None
     channel_id = snowflake(channel.get("id"), "channel id")
-    kind = text(channel.get("type")) or "Unknown"
+    kind = normalize_channel_kind(channel.get("type"))
     rows, parent_id, category = [], None, text(channel.get("category")) or None
-    if kind in THREAD_KINDS and channel.get("categoryId"):
+    if kind in THREAD_KINDS and channel.get("categoryId") and str(channel["categoryId"]) != "0":
         # DCE names a thread's parent channel in the category fields; the parent's own file may come later
         parent_id = snowflake(channel["categoryId"], "thread parent id")
         rows.append(ChannelRow(parent_id, guild_id, "Unknown", category or str(parent_id)))

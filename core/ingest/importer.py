@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import tzinfo
 from pathlib import Path
 from typing import Callable, Iterable
 
-from core.ingest.dce_csv import read_csv_export
+from core.ingest.dce_csv import CsvConverter, parse_timezone, read_csv_export
 from core.ingest.dce_json import read_json_export
 from core.ingest.sources import DceImportError, ExportFile, Source, discover, one_line
 from core.ingest.dce_mapping import message_from_dce, rows_from_header
-from core.ingest.records import RecordError
+from core.ingest.records import RecordError, normalize_timestamp
 from storage.messages import write_batch
 from storage.rows import MessageBatch
 
@@ -35,6 +36,7 @@ class ImportReport:
     channels: int = 0             # distinct channels of the files read
     authors: int = 0              # distinct authors of the messages read
     skipped: int = 0              # message records that could not be stored (see warnings)
+    conflicts: int = 0            # messages stored with another author, left as they were (see warnings)
     errors: list[str] = field(default_factory=list)    # one line per file or path that failed
     seconds: float = 0.0
     files_failed: int = 0
@@ -56,17 +58,23 @@ class ImportProgress:
 
 # --- reading -----------------------------------------------------------------------------------------------------
 
-def open_export(source: Source) -> ExportFile:
-    """Open one export file (JSON or CSV, told by its name or else by its first bytes)."""
+def open_export(source: Source, *, csv_zone: tzinfo | None = None,
+                csv_converters: dict[int, CsvConverter] | None = None) -> ExportFile:
+    """Open one export file (JSON or CSV, told by its name or else by its first bytes). ``csv_zone``: the timezone
+    of CSV dates without an offset (None: this machine's); ``csv_converters``: shared across one run's files."""
     kind = source.suffix or sniff(source)
     if kind == ".csv":
-        return read_csv_export(source)
+        export = read_csv_export(source, zone=csv_zone, converters=csv_converters)
+        export.seen_at = source.modified
+        return export
     header, messages, position = read_json_export(source)
     try:
         guild, channels, channel_id = rows_from_header(header)
+        exported_at = header.get("exportedAt")  # DCE 2.40.1+; older exports: the file's time
+        seen_at = normalize_timestamp(exported_at) if isinstance(exported_at, str) and exported_at else None
     except RecordError as exc:
         raise DceImportError(f"bad export header: {exc}") from None
-    return ExportFile(guild, channels, channel_id, messages, message_from_dce, position)
+    return ExportFile(guild, channels, channel_id, messages, message_from_dce, position, seen_at or source.modified)
 
 
 def sniff(source: Source) -> str:
@@ -82,12 +90,18 @@ def sniff(source: Source) -> str:
 # --- importing ---------------------------------------------------------------------------------------------------
 
 def import_paths(conn, paths: Iterable[Path | str], *, on_progress: Callable[[ImportProgress], None] | None = None,
-                 batch_size: int = BATCH_SIZE) -> ImportReport:
-    """Import every export under ``paths``; a file that fails is reported (one line) and the others go on."""
+                 batch_size: int = BATCH_SIZE, csv_timezone: str | tzinfo | None = None) -> ImportReport:
+    """Import every export under ``paths``; a file that fails is reported (one line) and the others go on.
+
+    ``csv_timezone``: the zone of CSV dates written without an offset (DCE before 2.42.3 wrote local times): a
+    tzinfo, a name for ``core.ingest.dce_csv.parse_timezone``, or None for this machine's zone. Raises ValueError
+    for an unknown name, before anything is read."""
     started = time.perf_counter()
+    zone = parse_timezone(csv_timezone) if isinstance(csv_timezone, str) or csv_timezone is None else csv_timezone
     sources, errors = discover([Path(path) for path in paths])
     run = ImportRun(conn, ImportReport(files=len(sources), errors=errors, files_failed=len(errors)),
                     sum(source.size for source in sources), len(sources), on_progress, batch_size)
+    run.csv_zone = zone
     for source in sources:
         try:
             run.import_source(source)
@@ -108,32 +122,42 @@ class ImportRun:
         self.bytes_total, self.files_total, self.bytes_done, self.files_done = bytes_total, files_total, 0, 0
         self.channels: set[int] = set()
         self.authors: set[int] = set()
+        self.csv_zone: tzinfo | None = None
+        self.csv_converters: dict[int, CsvConverter] = {}  # a channel's CSV partitions count ids on
 
     def import_source(self, source: Source) -> None:
-        export = open_export(source)
+        export = open_export(source, csv_zone=self.csv_zone, csv_converters=self.csv_converters)
         self.channels.add(export.channel_id)
         batch, convert, channel_id, report = self.new_batch(export), export.convert, export.channel_id, self.report
         messages, users = batch.messages, batch.users
-        for item in export.items:
-            report.messages_seen += 1
-            try:
-                row, named = convert(item, channel_id)
-            except RecordError as exc:
-                self.skip(source, exc)
-                continue
-            messages.append(row)
-            for user in named:
-                users[user.id] = user
-            if len(messages) >= self.batch_size:
+        read = 0
+        try:
+            for item in export.items:
+                report.messages_seen += 1
+                read += 1
+                try:
+                    row, named = convert(item, channel_id)
+                except RecordError as exc:
+                    self.skip(source, exc)
+                    continue
+                messages.append(row)
+                for user in named:
+                    users[user.id] = user
+                if len(messages) >= self.batch_size:
+                    self.write(batch, source, export)
+                    batch = self.new_batch(export)
+                    messages, users = batch.messages, batch.users
+        except DceImportError as exc:
+            # a file cut short or damaged midway: every complete message before the damage is stored
+            if messages:
                 self.write(batch, source, export)
-                batch = self.new_batch(export)
-                messages, users = batch.messages, batch.users
+            raise DceImportError(f"{one_line(exc)}; the {read} complete messages before it were imported") from None
         if messages:
             self.write(batch, source, export)
 
     @staticmethod
     def new_batch(export: ExportFile) -> MessageBatch:
-        batch = MessageBatch(channels={channel.id: channel for channel in export.channels})
+        batch = MessageBatch(channels={channel.id: channel for channel in export.channels}, seen_at=export.seen_at)
         if export.guild is not None:
             batch.guilds[export.guild.id] = export.guild
         return batch
@@ -142,6 +166,10 @@ class ImportRun:
         result = write_batch(self.conn, batch)
         self.report.messages_new += result.new
         self.report.messages_updated += result.updated
+        self.report.conflicts += len(result.conflicts)
+        for message_id in result.conflicts[:max(0, MAX_WARNINGS - len(self.report.warnings))]:
+            self.report.warnings.append(f"{source.name}: message {message_id} is stored with another author; "
+                                        f"left as it was")
         self.authors.update(row.author_id for row in batch.messages)
         self.progress(source, self.bytes_done + min(export.position(), source.size))
 

@@ -27,6 +27,18 @@ MESSAGE_TYPES = {
 TYPE_BY_LOWER_NAME = {name.lower(): name for name in MESSAGE_TYPES.values()}
 # Types whose content a person wrote; everything else is a system message.
 USER_MESSAGE_TYPES = frozenset({"Default", "Reply", "ChatInputCommand", "ContextMenuCommand"})
+# Discord's channel type numbers with DCE's ChannelKind names: DCE before 2.35 had no thread kinds and wrote a
+# thread's type as its number ("11"); live fetch maps discord.ChannelType values through the same table.
+CHANNEL_KINDS = {
+    0: "GuildTextChat", 1: "DirectTextChat", 2: "GuildVoiceChat", 3: "DirectGroupTextChat", 4: "GuildCategory",
+    5: "GuildNews", 6: "GuildStore", 10: "GuildNewsThread", 11: "GuildPublicThread", 12: "GuildPrivateThread",
+    13: "GuildStageVoice", 14: "GuildDirectory", 15: "GuildForum", 16: "GuildMedia",
+}
+THREAD_KINDS = frozenset({"GuildPublicThread", "GuildPrivateThread", "GuildNewsThread"})
+# What a message's reference means, by message type (MessageReference is written for all of them). Only "Reply"
+# fills reply_to_id; the others keep the referenced id in reference_id.
+REFERENCE_KIND_BY_TYPE = {"Reply": "Reply", "ChannelPinnedMessage": "Pin", "ThreadStarterMessage": "ThreadStarter",
+                          "ThreadCreated": "ThreadCreated", "ChannelFollowAdd": "ChannelFollow"}
 
 ISO_TIMESTAMP = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:[.,](\d+))?)?\s*(Z|[+-]\d{2}(?::?\d{2})?)?$",
@@ -81,6 +93,40 @@ def normalize_message_type(value: str | int | None) -> str:
         return MESSAGE_TYPES.get(number, f"Type{number}")
     text = str(value).strip()
     return TYPE_BY_LOWER_NAME.get(text.lower().replace("_", ""), text)
+
+
+def normalize_channel_kind(value) -> str:
+    """DCE's ChannelKind name, from a name or a (numeric string) number; "Unknown" when there is none."""
+    text = "" if value is None else str(value).strip()
+    if text.isdigit():
+        return CHANNEL_KINDS.get(int(text), f"Type{text}")
+    return text or "Unknown"
+
+
+def reference_kind(message_type: str, *, forward: bool, bare: bool, same_channel: bool) -> str:
+    """What a message's reference is: Reply, Forward, Pin, ThreadStarter, ThreadCreated, ChannelFollow, Crosspost,
+    Other. ``forward``: the reference says so (DCE 2026+: reference.type "Forward", or a forwardedMessage);
+    ``bare``: the message has no content, attachment, embed or sticker (how older DCE versions wrote a forward);
+    ``same_channel``: the referenced message is in the message's own channel."""
+    if forward:
+        return "Forward"
+    kind = REFERENCE_KIND_BY_TYPE.get(message_type)
+    if kind is not None:
+        return kind
+    if message_type != "Default":
+        return "Other"
+    if bare:
+        return "Forward"
+    # a crosspost (a followed channel's announcement) points to its source channel; a Default message with text
+    # pointing into its own channel is a reply as hand-made and very old exports write one
+    return "Reply" if same_channel else "Crosspost"
+
+
+def shown_text(parts) -> str | None:
+    """The text a message shows besides its content (embed titles and descriptions, sticker names), one part a
+    line; None when there is none."""
+    lines = [part.strip() for part in parts if isinstance(part, str) and part.strip()]
+    return "\n".join(lines) if lines else None
 
 
 def is_user_message(message_type: str) -> bool:

@@ -6,10 +6,12 @@ the bytes read, for progress and for error positions.
 """
 from __future__ import annotations
 
+import re
 import zipfile
 import zlib
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import datetime, timezone
+from pathlib import Path, PurePosixPath
 from typing import Any, BinaryIO, Callable, Iterator
 
 from storage.rows import ChannelRow, GuildRow, MessageRow, UserRow
@@ -18,6 +20,12 @@ EXPORT_SUFFIXES = (".json", ".csv")
 ARCHIVE_SUFFIX = ".zip"
 UTF8_BOM = b"\xef\xbb\xbf"
 CHUNK_BYTES = 1 << 20  # read size for text formats
+# DCE downloads media (--media) into "<export file>_Files/" (or a --media-dir); the files there are named
+# "<name>-<hash>.<ext>" with a 16 (older: 5) hex digit hash, and some are .json or .csv attachments, not exports.
+MEDIA_FOLDER = re.compile(r"\.(?:json|csv|html?|txt)_Files$", re.IGNORECASE)
+MEDIA_FILE = re.compile(r"-(?:[0-9a-f]{16}|[0-9a-f]{5})\.[A-Za-z0-9]+$")
+# DCE names the second and later partitions of an export "<name> [part N].<ext>" (the first has no suffix).
+PART_SUFFIX = re.compile(r" \[part (\d+)\]$")
 
 
 class DceImportError(Exception):
@@ -30,6 +38,7 @@ class Source:
     size: int                       # bytes (uncompressed for archive members)
     opener: Callable[[], BinaryIO]
     suffix: str                     # ".json", ".csv" or "" when the content must tell
+    modified: str | None = None     # the file's time (UTC ISO): when it was exported, if the export does not say
 
     def open(self) -> "CountingReader":
         try:
@@ -47,6 +56,7 @@ class ExportFile:
     items: Iterator[Any]
     convert: Callable[[Any, int], tuple[MessageRow, list[UserRow]]]  # raises core.ingest.records.RecordError
     position: Callable[[], int]     # bytes of the file read so far, for progress
+    seen_at: str | None = None      # when the export was made (exportedAt, else the file's time), UTC ISO
 
 
 class CountingReader:
@@ -85,13 +95,33 @@ def one_line(error: BaseException | str) -> str:
     return " ".join(first.split())[:200] or (type(error).__name__ if isinstance(error, BaseException) else "")
 
 
+def is_media(relative: PurePosixPath) -> bool:
+    """Whether a path inside an export folder or archive is downloaded media rather than an export file."""
+    return (any(MEDIA_FOLDER.search(part) for part in relative.parts[:-1])
+            or bool(MEDIA_FILE.search(relative.name)))
+
+
+def export_order(relative: PurePosixPath) -> tuple:
+    """Folder, then the export's name, then its partition (1 for the unsuffixed first part, then 2, 3, ... 10)."""
+    stem, suffix = relative.stem, relative.suffix
+    match = PART_SUFFIX.search(stem)
+    part = int(match.group(1)) if match else 1
+    base = stem[:match.start()] if match else stem
+    return relative.parent.as_posix(), base, suffix.lower(), part, relative.name
+
+
 def discover(paths: list[Path]) -> tuple[list[Source], list[str]]:
-    """The export files under ``paths`` (folders walked in name order), plus one error line per unusable path."""
+    """The export files under ``paths`` (folders walked in name order, an export's partitions in part order;
+    media folders skipped), plus one error line per unusable path."""
     sources, errors = [], []
     for path in map(Path, paths):
         if path.is_dir():
             found = len(sources) + len(errors)
-            for child in sorted(p for p in path.rglob("*") if p.is_file()):
+            children = [(PurePosixPath(child.relative_to(path).as_posix()), child)
+                        for child in path.rglob("*") if child.is_file()]
+            for relative, child in sorted(children, key=lambda item: export_order(item[0])):
+                if is_media(relative):
+                    continue
                 suffix = child.suffix.lower()
                 if suffix in EXPORT_SUFFIXES:
                     sources.append(file_source(child, suffix))
@@ -112,22 +142,34 @@ def discover(paths: list[Path]) -> tuple[list[Source], list[str]]:
 
 
 def file_source(path: Path, suffix: str) -> Source:
-    return Source(str(path), path.stat().st_size, lambda: path.open("rb"), suffix)
+    stat = path.stat()
+    modified = datetime.fromtimestamp(stat.st_mtime, timezone.utc).isoformat(timespec="microseconds")
+    return Source(str(path), stat.st_size, lambda: path.open("rb"), suffix, modified)
 
 
 def archive_sources(path: Path, sources: list[Source], errors: list[str]) -> None:
     try:
         with zipfile.ZipFile(path) as archive:
             members = [info for info in archive.infolist()
-                       if not info.is_dir() and Path(info.filename).suffix.lower() in EXPORT_SUFFIXES]
+                       if not info.is_dir() and Path(info.filename).suffix.lower() in EXPORT_SUFFIXES
+                       and not is_media(PurePosixPath(info.filename.replace("\\", "/")))]
     except (zipfile.BadZipFile, OSError, ValueError, NotImplementedError, EOFError) as exc:
         errors.append(f"{path}: not a readable .zip archive ({one_line(exc)})")
         return
     if not members:
         errors.append(f"{path}: the archive holds no .json or .csv export")
-    for info in sorted(members, key=lambda member: member.filename):
+    for info in sorted(members, key=lambda member: export_order(PurePosixPath(member.filename.replace("\\", "/")))):
         sources.append(Source(f"{path}:{info.filename}", info.file_size, member_opener(path, info.filename),
-                              Path(info.filename).suffix.lower()))
+                              Path(info.filename).suffix.lower(), member_time(info)))
+
+
+def member_time(info: zipfile.ZipInfo) -> str | None:
+    """A member's stored time (the zip format keeps local time without a zone: taken as this machine's)."""
+    try:
+        moment = datetime(*info.date_time).astimezone(timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return moment.isoformat(timespec="microseconds")
 
 
 def member_opener(path: Path, member: str) -> Callable[[], BinaryIO]:
