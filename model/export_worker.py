@@ -5,7 +5,8 @@
 Steps, each reported as a progress event: merge the LoRA adapter into the base (``export_merge``), convert to an f16
 GGUF with llama.cpp's converter and quantize (``export_gguf``), smoke-test the file in llama.cpp (``export_smoke``),
 write an Ollama Modelfile (``export_modelfile``). Outputs go to ``RUN/export/``; ``export.json`` is written last, so
-its presence means the export is complete. A stop request is honoured between steps.
+its presence means the export is complete. A stop request is honoured between steps. A stale run is refused, and the
+output folder is registered as an artifact built from the run before anything is written.
 """
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from core.jobs import wire
 from core.jobs.events import JobFailed, JobFinished, JobStarted, ProgressReported
 from core.config.resources import ResourceMissing, llama_cpp_dir
 from core.jobs.runs import read_config
+from core.training.artifacts import register_run_output
 from core.config.workspace import atomic_write_text
 from model.export_gguf import QUANTS, QuantizeReport, convert_to_gguf, quantize
 from model.export_merge import ExportError, merge_and_save
@@ -81,6 +83,9 @@ def export(args: argparse.Namespace, out: Path, link: wire.WorkerLink) -> dict:
     config = read_config(run_dir)
     if not config:
         raise ExportError(f"{run_dir} is not a training run (no readable config.json)")
+    refusal = register_run_output(run_dir, "export", out)  # before any file is written: a crash stays covered
+    if refusal:
+        raise ExportError(refusal)
     converter = llama_cpp_dir()
     (out / MANIFEST).unlink(missing_ok=True)  # an interrupted re-export must not look complete
 

@@ -1,9 +1,11 @@
 """Personas, consent and artifacts in SQLite: profile edits, opt-out (any user), forget, stale markers.
 
 Personas are discovered from message counts (``author_message_counts``); ``persona_profiles`` holds the owner's edits.
-``consent`` holds opt-outs for any user id and the names to hide. ``forget_user`` deletes a user's messages (their
-reactions cascade), their user row and profile, keeps them opted out, and marks every artifact stale, in one
-transaction with SQLite's secure_delete on so the deleted text is overwritten in the file.
+``consent`` holds opt-outs for any user id and the names to hide. An opt-out marks stale the artifacts that hold the
+user's text (``storage.artifacts``). ``forget_user`` deletes a user's messages (their reactions cascade), their user
+row and profile, keeps them opted out and marks the artifacts holding their text, in one transaction with SQLite's
+secure_delete on so the deleted text is overwritten in the file, then empties the WAL (``storage.wal``). The files
+built from their text are core's to clean (``core.dataset.privacy``).
 """
 from __future__ import annotations
 
@@ -15,13 +17,17 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from storage import artifacts, wal
+from storage.artifacts import Artifact
+
 
 @dataclass(frozen=True)
 class ForgetResult:
     user_id: int
     messages: int
     reactions: int
-    stale: list[tuple[str, str]]  # (kind, path) of the artifacts marked stale
+    stale: list[Artifact]            # every artifact holding their text, now stale
+    checkpoint: tuple[int, int, int]  # the final PRAGMA wal_checkpoint(TRUNCATE) row: (busy, log, checkpointed)
 
 
 def now_iso() -> str:
@@ -52,6 +58,11 @@ def author_message_counts(conn: sqlite3.Connection, user_types: Iterable[str], m
     bots = {user_id for (user_id,) in conn.execute("SELECT id FROM users WHERE is_bot = 1")}
     counts = [(int(user_id), int(count)) for user_id, count in rows if user_id not in bots]
     return sorted(counts, key=lambda item: (-item[1], item[0]))
+
+
+def message_authors(conn: sqlite3.Connection) -> set[int]:
+    """Every author with a stored message (bots included): whose text a dataset built now may hold."""
+    return {int(user_id) for (user_id,) in conn.execute("SELECT DISTINCT author_id FROM messages")}
 
 
 def user_names(conn: sqlite3.Connection, user_id: int) -> tuple[str | None, str | None] | None:
@@ -115,12 +126,26 @@ def current_aliases(conn: sqlite3.Connection, user_id: int) -> list[str]:
     return list(dict.fromkeys(n for n in names if n))
 
 
-def set_opted_out(conn: sqlite3.Connection, user_id: int, opted_out: bool, *,
-                  reason: str = "") -> list[tuple[str, str]]:
-    """Record consent; an opt-out marks every artifact stale (returned as (kind, path))."""
+def set_opted_out(conn: sqlite3.Connection, user_id: int, opted_out: bool) -> list[Artifact]:
+    """Record consent; an opt-out marks stale every artifact that holds (or was trained on) the user's text."""
     with transaction(conn):
         save_consent(conn, user_id, opted_out)
-        return mark_artifacts_stale(conn, reason or "a user opted out") if opted_out else []
+        if not opted_out:
+            return []
+        return artifacts.mark_stale_for_user(conn, user_id, opted_out_reason(user_id))
+
+
+def mark_opted_out_artifacts(conn: sqlite3.Connection, user_id: int) -> list[Artifact]:
+    """Mark stale what holds an opted-out user's text (a dataset registered while they opted out)."""
+    return artifacts.mark_stale_for_user(conn, user_id, opted_out_reason(user_id))
+
+
+def opted_out_reason(user_id: int) -> str:
+    return f"built from the messages of user {user_id}, who opted out"
+
+
+def forgotten_reason(user_id: int) -> str:
+    return f"built from the messages of user {user_id}, who was forgotten"
 
 
 def save_consent(conn: sqlite3.Connection, user_id: int, opted_out: bool, *, forgotten: bool = False) -> None:
@@ -133,8 +158,17 @@ def save_consent(conn: sqlite3.Connection, user_id: int, opted_out: bool, *, for
          stamp, stamp if forgotten else None))
 
 
-def forget_user(conn: sqlite3.Connection, user_id: int) -> ForgetResult:
-    """Delete the user's messages, reactions on them, user row and profile; keep them opted out; mark artifacts."""
+def user_message_texts(conn: sqlite3.Connection, user_id: int) -> list[str]:
+    """The text of every stored message the user wrote (what ``forget`` must find and remove from files)."""
+    return [content for (content,) in conn.execute(
+        "SELECT content FROM messages WHERE author_id = ? AND content != ''", (user_id,))]
+
+
+def forget_user(conn: sqlite3.Connection, user_id: int, *,
+                checkpoint_timeout: float = wal.DEFAULT_TIMEOUT_S) -> ForgetResult:
+    """Delete the user's messages, reactions on them, user row and profile; keep them opted out; mark every
+    artifact holding their text stale. secure_delete overwrites the freed space, and the WAL is checkpointed and
+    truncated (retried while readers hold old snapshots): ``wal.CheckpointIncomplete`` when it cannot finish."""
     conn.execute("PRAGMA secure_delete = ON")  # overwrite the freed pages: the text must not linger in the file
     try:
         with transaction(conn):
@@ -144,36 +178,20 @@ def forget_user(conn: sqlite3.Connection, user_id: int) -> ForgetResult:
             messages = conn.execute("DELETE FROM messages WHERE author_id = ?", (user_id,)).rowcount
             conn.execute("DELETE FROM persona_profiles WHERE user_id = ?", (user_id,))
             conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
-            stale = mark_artifacts_stale(conn, "a user was forgotten")
-        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # and must not linger in the write-ahead log either
+            stale = artifacts.mark_stale_for_user(conn, user_id, forgotten_reason(user_id), include_stale=True)
+        checkpoint = wal.checkpoint_wal(conn, checkpoint_timeout)  # the old pages must leave the WAL too
     finally:
         conn.execute("PRAGMA secure_delete = OFF")
-    return ForgetResult(user_id, messages, int(reactions), stale)
+    return ForgetResult(user_id, messages, int(reactions), stale, checkpoint)
 
 
-def register_artifact(conn: sqlite3.Connection, kind: str, path: Path | str) -> None:
-    """Record (or refresh) something built from the messages; a rebuild clears its stale mark."""
-    conn.execute("INSERT INTO artifacts (kind, path, built_at) VALUES (?1, ?2, ?3) ON CONFLICT(path) DO UPDATE SET "
-                 "kind = ?1, built_at = ?3, stale_since = NULL, stale_reason = NULL",
-                 (kind, str(Path(path).resolve()), now_iso()))
-
-
-def mark_artifacts_stale(conn: sqlite3.Connection, reason: str) -> list[tuple[str, str]]:
-    """Mark every artifact built so far stale; returns (kind, path) of those newly marked."""
-    fresh = [(kind, path) for kind, path in conn.execute(
-        "SELECT kind, path FROM artifacts WHERE stale_since IS NULL ORDER BY id")]
-    conn.execute("UPDATE artifacts SET stale_since = ?, stale_reason = ? WHERE stale_since IS NULL",
-                 (now_iso(), reason))
-    return fresh
+# The artifact API as it was, for callers written before storage.artifacts (the bot, the embed worker).
+def register_artifact(conn: sqlite3.Connection, kind: str, path: Path | str, *,
+                      users: Iterable[int] | None = None, built_from: Path | str | None = None) -> None:
+    """Record (or refresh) something built from the messages; ``users`` whose text it holds (None: anyone's)."""
+    artifacts.register(conn, kind, path, users=users, built_from=built_from)
 
 
 def artifact_stale_reason(conn: sqlite3.Connection, path: Path | str) -> str | None:
-    row = conn.execute("SELECT stale_since, stale_reason FROM artifacts WHERE path = ?",
-                       (str(Path(path).resolve()),)).fetchone()
-    return f"{row[1]} (since {row[0]})" if row and row[0] else None
-
-
-def stale_artifacts(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
-    """(kind, path, reason) of every stale artifact."""
-    return [(kind, path, reason) for kind, path, reason in conn.execute(
-        "SELECT kind, path, stale_reason FROM artifacts WHERE stale_since IS NOT NULL ORDER BY id")]
+    """Why the artifact at ``path`` (or a registered folder holding it, e.g. a GGUF in a run) is stale, or None."""
+    return artifacts.stale_reason(conn, path)

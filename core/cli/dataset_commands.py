@@ -1,7 +1,8 @@
 """Dataset commands: ``personas list|rename|describe|optout|optin|forget``, ``prepare`` and ``preview``.
 
 A persona (or user) argument is an id or a name. ``optout``/``forget`` apply to any user, not only personas, and mark
-every dataset or memory built before them stale (a row in ``artifacts`` plus a STALE file in the folder).
+stale what holds that user's text (a row in ``artifacts`` plus a STALE file in the folder); ``forget`` also deletes
+the files holding it (``core.dataset.privacy``).
 """
 from __future__ import annotations
 
@@ -27,12 +28,15 @@ def register(subparsers) -> None:
                            help="set the description added to the persona's system prompt ('' clears it)")
     describe.add_argument("persona", metavar="ID|NAME")
     describe.add_argument("text", metavar="TEXT")
-    for name, handler, text in (("optout", handle_optout, "exclude a user's messages from every output"),
-                                ("optin", handle_optin, "undo an opt-out")):
-        parser = add_command(personas, name, handler, help=text)
+    for name, handler, human, text in (
+            ("optout", handle_optout, human_optout, "exclude a user's messages from every output; marks what holds "
+                                                    "their text stale"),
+            ("optin", handle_optin, None, "undo an opt-out")):
+        parser = add_command(personas, name, handler, human=human, help=text)
         parser.add_argument("user", metavar="ID|NAME")
-    forget = add_command(personas, "forget", handle_forget,
-                         help="delete a user's messages and reactions for good; marks datasets built from them stale")
+    forget = add_command(personas, "forget", handle_forget, human=human_forget,
+                         help="delete a user's messages and reactions for good, and every file holding their text; "
+                              "marks models trained on them stale")
     forget.add_argument("user", metavar="ID|NAME")
     forget.add_argument("--yes", action="store_true", help="do not ask for confirmation (for scripts)")
 
@@ -126,13 +130,12 @@ def handle_describe(args, context) -> dict:
 
 
 def handle_optout(args, context) -> dict:
-    from core.dataset.writer import mark_stale
-    from storage.personas import set_opted_out
+    from core.dataset.privacy import opt_out, rebuild_command
     user_id = resolve(context, args.user, must_exist=False)
-    stale = set_opted_out(context.db, user_id, True)
-    marked = [path for _, path in stale if mark_stale(path, "a user opted out")]
-    return {"user_id": str(user_id), "opted_out": True, "stale_artifacts": marked,
-            "memories_deleted": forget_memories(context, user_id)}
+    marked = opt_out(context.db, user_id)
+    return {"user_id": str(user_id), "opted_out": True, "stale_artifacts": [artifact.path for artifact in marked],
+            "stale": [{"kind": a.kind, "path": a.path, "reason": a.stale_reason, "rebuild": rebuild_command(a.kind)}
+                      for a in marked]}
 
 
 def handle_optin(args, context) -> dict:
@@ -143,21 +146,35 @@ def handle_optin(args, context) -> dict:
 
 
 def handle_forget(args, context) -> dict:
-    from core.dataset.writer import mark_stale
-    from storage.personas import forget_user
+    from core.dataset.privacy import PrivacyError, forget
+    from storage.wal import CheckpointIncomplete
     user_id = resolve(context, args.user, must_exist=False)
     if not args.yes:
         confirm_forget(context, user_id)
-    result = forget_user(context.db, user_id)
-    marked = [path for _, path in result.stale if mark_stale(path, "a user was forgotten")]
-    return {"user_id": str(user_id), "messages_deleted": result.messages, "reactions_deleted": result.reactions,
-            "opted_out": True, "stale_artifacts": marked, "memories_deleted": forget_memories(context, user_id)}
+    try:
+        report = forget(context.db, context.workspace.root, user_id)
+    except PrivacyError as exc:
+        raise CommandError(str(exc)) from None
+    except CheckpointIncomplete as exc:
+        raise CommandError(f"user {user_id}'s messages are deleted, but {exc}; close the panel and the bot, then run "
+                           f"`launcher.py personas forget {user_id} --yes` again") from None
+    return report.as_json()
 
 
-def forget_memories(context, user_id: int) -> int:
-    """Delete the user's rows from the bot's memory (LanceDB), old versions included (``storage.memory``)."""
-    from storage.memory import forget_authors
-    return forget_authors(context.workspace.memory_dir, [user_id])
+def human_forget(result: dict) -> str:
+    lines = [f"user {result['user_id']}: {result['messages_deleted']} messages and {result['reactions_deleted']} "
+             f"reactions deleted; they stay opted out"]
+    lines += [f"deleted (held their text): {path}" for path in result["deleted_files"]]
+    lines += [f"stale {item['kind']}: {item['path']} (rebuild: {item['rebuild']})" for item in result["stale"]]
+    lines += [f"model weights trained on their text, kept but stale (delete them or rebuild): {path}"
+              for path in result["stale_weights"]]
+    return "\n".join(lines)
+
+
+def human_optout(result: dict) -> str:
+    lines = [f"user {result['user_id']} opted out: their messages are left out of everything built from now on"]
+    lines += [f"stale {item['kind']}: {item['path']} (rebuild: {item['rebuild']})" for item in result["stale"]]
+    return "\n".join(lines)
 
 
 def confirm_forget(context, user_id: int) -> None:

@@ -40,6 +40,14 @@ def resolve_run(context, reference: str) -> Path:
         raise CommandError(str(exc)) from None
 
 
+def refuse_stale(context, run_dir: Path, action: str) -> None:
+    """A run built from text of someone who opted out or was forgotten is not exported or evaluated (one line)."""
+    from core.training.artifacts import run_stale_message
+    refusal = run_stale_message(context.db, run_dir)
+    if refusal:
+        raise CommandError(f"cannot {action}: {refusal}")
+
+
 def run_job(context, name: str, worker_args: list[str], job_dir: Path,
             on_event: Callable[[Event], None] | None = None) -> dict:
     """Run worker ``name`` to its end, showing progress on stderr; its JobFinished result, or CommandError."""
@@ -100,6 +108,7 @@ def show_event(context, name: str, event: Event, bar) -> None:
 
 def handle_export(args, context) -> dict:
     run_dir = resolve_run(context, args.run)
+    refuse_stale(context, run_dir, "export")
     context.say(f"exporting run {run_dir.name} ({args.quant})")
     worker_args = ["--run-dir", str(run_dir), "--quant", args.quant] + (["--keep-f16"] if args.keep_f16 else [])
     result = run_job(context, "export", worker_args, run_dir / "export")
@@ -127,6 +136,7 @@ def handle_eval(args, context) -> dict:
     if args.limit < 0 or args.max_new_tokens < 1:
         raise CommandError("--limit must be 0 or more and --max-new-tokens at least 1", exit_code=2)
     run_dir = resolve_run(context, args.run)
+    refuse_stale(context, run_dir, "evaluate")
     context.say(f"evaluating run {run_dir.name}")
     worker_args = ["--run-dir", str(run_dir), "--limit", str(args.limit), "--max-new-tokens", str(args.max_new_tokens)]
     if args.no_base_replies:

@@ -3,18 +3,20 @@
 ``plan_new_run`` resolves the base model and the dataset, builds the layered config (``core.config.training``),
 estimates memory, and writes the run folder's config.json before anything is launched; ``plan_resume`` reopens a
 stopped or interrupted run. ``training_job`` turns either into a ``JobSpec`` for ``core.jobs.runner.JobRunner``.
+A stale dataset or run (an opt-out or a forget since it was built) is refused; a new run is registered as an
+artifact built from its dataset (``core.training.artifacts``).
 """
 from __future__ import annotations
 
 import json
 import tomllib
+from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.jobs import runs
-
-from core.training import vram
+from core.training import artifacts, vram
 from core.jobs.runner import JobSpec, worker_argv
 from core.config.resources import ResourceMissing, default_base_model
 from core.config.training import (PresetError, TrainingConfig, build_training_config, from_snapshot,
@@ -55,15 +57,21 @@ def user_training_table(workspace: Workspace) -> dict[str, Any]:
 
 
 def resolve_data_dir(workspace: Workspace, data: str | Path | None) -> Path:
+    """The dataset to train on; refused when it is stale (its STALE file or its artifact row says so)."""
+    from core.dataset.privacy import stale_message
     from core.dataset.writer import latest_dataset, stale_reason
     folder = Path(data).expanduser().resolve() if data else latest_dataset(workspace.datasets_dir)
     if folder is None:
         raise LaunchError("no prepared dataset yet: run `launcher.py prepare` first (or pass --data DIR)")
-    if not (folder / "train.jsonl").is_file():
-        raise LaunchError(f"{folder} has no train.jsonl: pass a folder written by `launcher.py prepare`")
-    reason = stale_reason(folder)
+    reason = stale_reason(folder)  # before the train.jsonl check: forget empties a stale dataset's folder
     if reason:
         raise LaunchError(f"the dataset {folder} is stale: {reason.strip()}")
+    with closing(workspace.connect()) as conn:
+        refusal = stale_message(conn, folder, f"the dataset {folder}")
+    if refusal:
+        raise LaunchError(refusal)
+    if not (folder / "train.jsonl").is_file():
+        raise LaunchError(f"{folder} has no train.jsonl: pass a folder written by `launcher.py prepare`")
     return folder
 
 
@@ -85,8 +93,11 @@ def plan_new_run(workspace: Workspace, *, base: str | None = None, data: str | P
     estimate = memory_estimate(config, base_model, gpu_gb)
     snapshot = {"kind": "train", "preset": preset, "training": to_dict(config), "base_model": base_model,
                 "data_dir": str(data_dir), "backend": config.backend,
-                "memory_estimate": estimate.__dict__ if estimate else None}
+                "memory_estimate": estimate.__dict__ if estimate else None,
+                artifacts.DATABASE_KEY: str(workspace.database_path)}  # where workers register their outputs
     run_dir = runs.create_run(workspace.runs_dir, snapshot)
+    with closing(workspace.connect()) as conn:
+        artifacts.register_run(conn, run_dir, data_dir)  # before launch: a crash mid-run still leaves it covered
     warning = estimate.warning() if estimate else None
     return PlannedRun(run_dir, config, preset, resume=False, estimate=estimate, warnings=[warning] if warning else [])
 
@@ -109,6 +120,10 @@ def plan_resume(workspace: Workspace, reference: str, *, max_steps: int | None =
     info = runs.run_info(run_dir)
     if info.status == "running":
         raise LaunchError(f"run {run_dir.name} is still running (pid {runs.read_state(run_dir).get('pid')})")
+    with closing(workspace.connect()) as conn:
+        refusal = artifacts.run_stale_message(conn, run_dir)
+    if refusal:
+        raise LaunchError(refusal)
     if runs.latest_checkpoint(run_dir) is None:
         raise LaunchError(f"run {run_dir.name} has no checkpoint to resume from; start a new run")
     snapshot = runs.read_config(run_dir)

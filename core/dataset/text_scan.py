@@ -1,0 +1,91 @@
+"""Finding a person's message text in files: the backstop ``forget`` runs over the whole workspace.
+
+The files ``forget`` knows to be built from messages (dataset splits, previews, evaluation and smoke-test outputs)
+are deleted whatever they hold, because cleaning and scrubbing change the text on the way in. Every other file
+(logs, metrics, state, configs, stray copies) is searched for the person's text as stored: each line of each message
+with at least ``MIN_FRAGMENT_CHARS`` characters is a fragment, found raw or as JSON writes it (escaped, with or
+without ``ensure_ascii``). A shorter message ("ok", "lol") is not searched for: it cannot identify anyone and would
+match everywhere.
+
+Speed: one regular expression with thousands of alternatives takes minutes per megabyte, so the search indexes
+every run of up to ``GRAM_WORDS`` consecutive words of each fragment and walks each line's words once; only a line
+sharing a run of words with a fragment is then checked for the exact fragment.
+"""
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+MIN_FRAGMENT_CHARS = 16
+GRAM_WORDS = 4
+WORD = re.compile(r"\w+")
+ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|.)")  # JSON escapes split words the same way in fragments and lines
+
+
+def words_of(text: str) -> list[str]:
+    return WORD.findall(ESCAPE.sub(" ", text))
+
+
+def fragments(texts: Iterable[str]) -> set[str]:
+    """The searchable lines of the messages (stripped, at least MIN_FRAGMENT_CHARS long)."""
+    found = set()
+    for text in texts:
+        for line in text.splitlines():
+            line = line.strip()
+            if len(line) >= MIN_FRAGMENT_CHARS:
+                found.add(line)
+    return found
+
+
+def encodings(fragment: str) -> set[str]:
+    """The fragment as it can appear in a file: raw, and escaped the two ways ``json.dumps`` writes it."""
+    return {fragment, json.dumps(fragment, ensure_ascii=False)[1:-1], json.dumps(fragment)[1:-1]}
+
+
+class TextFinder:
+    """Does a file hold any of these texts? Built once per ``forget`` from the person's messages."""
+
+    def __init__(self, texts: Iterable[str]):
+        self.index: dict[tuple[str, ...], set[int]] = {}
+        self.variants: list[set[str]] = []
+        self.sizes: set[int] = set()
+        for fragment in sorted(fragments(texts)):
+            variants = encodings(fragment)
+            grams = set()
+            for variant in variants:
+                words = words_of(variant)
+                size = min(GRAM_WORDS, len(words))
+                grams.update((size, tuple(words[start:start + size])) for start in range(len(words) - size + 1)
+                             if size)
+            if not grams:  # no word characters (a row of emoji): it names no one, and matches nothing sensibly
+                continue
+            number = len(self.variants)
+            self.variants.append(variants)
+            for size, gram in grams:
+                self.sizes.add(size)
+                self.index.setdefault(gram, set()).add(number)
+
+    def __bool__(self) -> bool:
+        return bool(self.variants)
+
+    def found_in_line(self, line: str) -> bool:
+        candidates: set[int] = set()
+        words = words_of(line)
+        for size in self.sizes:
+            for start in range(len(words) - size + 1):
+                hits = self.index.get(tuple(words[start:start + size]))
+                if hits:
+                    candidates.update(hits)
+        return any(variant in line for number in candidates for variant in self.variants[number])
+
+    def found_in(self, path: Path) -> bool:
+        """Whether the file holds any of the texts (read line by line: a file of any size fits)."""
+        if not self.variants:
+            return False
+        with path.open("rb") as handle:
+            for raw in handle:
+                if self.found_in_line(raw.decode("utf-8", errors="replace")):
+                    return True
+        return False
