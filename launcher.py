@@ -1,7 +1,8 @@
 """Discord Persona Studio entry point.
 
 ``python launcher.py COMMAND ...`` runs the command line (``core.cli``); ``python launcher.py --worker NAME ...``
-runs a worker process (training, export, evaluation) — frozen builds re-launch their own executable that way.
+runs a worker process (training, export, evaluation; the light import, prepare and fetch jobs) — frozen builds
+re-launch their own executable that way.
 """
 from __future__ import annotations
 
@@ -14,6 +15,9 @@ WORKERS = {
     "train": "model.train_worker",
     "export": "model.export_worker",
     "eval": "model.eval_worker",
+    "import": "core.ingest.import_worker",      # the light workers: no ML stack, same code as the CLI commands
+    "prepare": "core.dataset.prepare_worker",
+    "fetch": "core.fetching.fetch_worker",
     "embed": "model.embed_worker",
 }
 

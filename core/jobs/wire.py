@@ -202,11 +202,13 @@ def stop_requested() -> bool:
 
 
 def report_unexpected(link: WorkerLink, exc: BaseException, what: str, advice: str) -> int:
-    """A worker's last word on an unexpected error: the traceback to the log, one JobFailed line to the runner."""
+    """A worker's last word on an unexpected error: the traceback to the log, one JobFailed line to the runner
+    (both redacted: an exception can quote the bot token)."""
     import traceback
+    from core.config.secrets import redact
     from core.jobs.events import JobFailed
-    traceback.print_exception(exc)
+    sys.stderr.write(redact("".join(traceback.format_exception(exc))))
     sys.stderr.flush()
-    message = " ".join(str(exc).split())[:300] or type(exc).__name__
+    message = redact(" ".join(str(exc).split())[:300]) or type(exc).__name__
     link.emit(JobFailed(message=f"{what} failed: {type(exc).__name__}: {message}", advice=advice, exit_code=1))
     return 1
