@@ -2,9 +2,15 @@
 
 Each line is ``{"messages": [system, user/assistant..., final assistant], "meta": {...}}``. It becomes TRL's
 conversational prompt/completion form (prompt = every message but the last, completion = the last), so SFTTrainer
-masks the prompt and the loss falls only on the target reply and its end-of-turn token. Examples longer than
-``max_length`` lose their oldest context turns (the system message and the target always stay), the same rule the
-prompt builder applies at inference, instead of TRL's truncation, which would cut the target off the end.
+masks the prompt and the loss falls only on the target reply and its end-of-turn token.
+
+Every line must have the prompt builder's shape (``core.prompting.builder``), which strict chat templates (Mistral,
+Gemma) require: an optional system message, then roles alternating user/assistant starting with user, ending with
+the assistant target (a DPO prompt ends with user). A line that breaks it is named and refused (prepare the dataset
+again); only consecutive user messages are joined, one per line, as the builder merges other speakers' turns.
+Examples longer than ``max_length`` lose their oldest context *pairs* (a user message and the assistant message
+after it), so the context still starts with a user message; the system message, the last user message and the
+target always stay. TRL's own truncation would cut the target off the end instead.
 """
 from __future__ import annotations
 
@@ -52,7 +58,24 @@ def check_messages(messages: Any, where: str) -> list[dict[str, str]]:
             raise WorkerError(f"{where}: every message needs a role ({'/'.join(ROLES)}) and text content")
     if messages[-1]["role"] != "assistant":
         raise WorkerError(f"{where}: the last message must be the assistant's reply (the training target)")
-    return [{"role": message["role"], "content": message["content"]} for message in messages]
+    shaped = [{"role": message["role"], "content": message["content"]} for message in messages[:1]]
+    for message in messages[1:]:
+        if message["role"] == "user" and shaped[-1]["role"] == "user":
+            shaped[-1]["content"] += "\n" + message["content"]
+        else:
+            shaped.append({"role": message["role"], "content": message["content"]})
+    check_order([message["role"] for message in shaped], where)
+    return shaped
+
+
+def check_order(roles: list[str], where: str) -> None:
+    """Optional system, then user/assistant alternating from user (what strict chat templates accept)."""
+    body = roles[1:] if roles[0] == "system" else roles
+    for number, role in enumerate(body):
+        if role != ("user" if number % 2 == 0 else "assistant"):
+            raise WorkerError(f"{where}: after the system message, roles must alternate user/assistant starting "
+                              f"with user (message {number + 1 + (len(roles) - len(body))} is {role})",
+                              "prepare the dataset again with `launcher.py prepare`")
 
 
 def token_count(tokenizer, messages: list[dict[str, str]]) -> int:
@@ -60,13 +83,14 @@ def token_count(tokenizer, messages: list[dict[str, str]]) -> int:
 
 
 def fit(tokenizer, messages: list[dict[str, str]], max_length: int) -> tuple[list[dict[str, str]] | None, bool]:
-    """``messages`` with the oldest context turns dropped until they fit; (None, _) when even the shortest won't."""
+    """``messages`` with the oldest user+assistant context pairs dropped until they fit; (None, _) when even the
+    system message, the last user message and the target won't."""
     trimmed = False
+    first_context = 1 if messages[0]["role"] == "system" else 0
     while token_count(tokenizer, messages) > max_length:
-        first_context = 1 if messages[0]["role"] == "system" else 0
-        if len(messages) - first_context <= 1:
+        if len(messages) - first_context <= 2:
             return None, trimmed
-        messages = messages[:first_context] + messages[first_context + 1:]
+        messages = messages[:first_context] + messages[first_context + 2:]
         trimmed = True
     return messages, trimmed
 

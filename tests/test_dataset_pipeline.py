@@ -184,19 +184,39 @@ def test_per_persona_strategy_writes_one_set_per_persona(workspace):
     assert f"personas/{ALICE}/train.jsonl" in stats["files"]
 
 
-def test_cap_with_few_personas_becomes_one_over_n_and_says_so(workspace):
+def three_voices(carol_every: int) -> History:
     history = History()
     general = people(history)
     for number in range(30):
         history.say(general, BOB, f"bob {number}")
         history.say(general, ALICE, f"alice {number}")
-        if number % 3 == 0:
+        if number % carol_every == 0:
             history.say(general, CAROL, f"carol {number}")
+    return history
+
+
+def test_cap_with_few_personas_becomes_one_over_n_and_says_so(workspace):
+    history = three_voices(carol_every=1)
     stats, examples = prepared(workspace, history, DatasetConfig(**{**CONFIG.__dict__, "max_share": 0.12}))
     counts = Counter(example["meta"]["persona_id"] for example in examples)
-    assert len(set(counts.values())) == 1                      # 1/3 each: equal counts
+    assert len(set(counts.values())) == 1 and len(counts) == 3  # 1/3 each: equal counts
     assert stats["balance"]["applied_share"] == pytest.approx(1 / 3, abs=1e-6)
-    assert "1/3" in stats["balance"]["note"]
+    assert "1/3" in stats["balance"]["note"] and stats["balance"]["relaxed"] == []
+
+
+def test_a_small_persona_is_relaxed_instead_of_collapsing_the_others(workspace, caplog):
+    history = three_voices(carol_every=3)  # Carol: 10 messages, Alice and Bob 30 each
+    stats, examples = prepared(workspace, history, DatasetConfig(**{**CONFIG.__dict__, "max_share": 0.12}))
+    counts = Counter(example["meta"]["persona_id"] for example in examples)
+    assert counts[str(CAROL)] == 10                               # keeps every example
+    assert counts[str(ALICE)] > 2 * 10 and counts[str(BOB)] > 2 * 10  # not dragged down to Carol's 10
+    balance = stats["balance"]
+    assert [(entry["id"], entry["name"]) for entry in balance["relaxed"]] == [(str(CAROL), "Carol")]
+    assert balance["relaxed"][0]["cap_with"] == 10 and balance["relaxed"][0]["cap_without"] > 20
+    assert balance["applied_share"] == pytest.approx(1 / 2, abs=1e-6)
+    assert all(count <= balance["applied_share"] * len(examples) for count in counts.values())
+    assert "left out of the cap" in balance["note"] and balance["warnings"]
+    assert any("left out of the cap" in record.getMessage() for record in caplog.records)  # a visible warning
 
 
 def test_reacted_targets_are_preferred_when_downsampling(workspace):
@@ -207,7 +227,8 @@ def test_reacted_targets_are_preferred_when_downsampling(workspace):
         history.say(general, ALICE, f"alice line {number}", reactions=1 if number % 2 else 0)
         if number % 4 == 0:
             history.say(general, CAROL, f"carol line {number}")
-    config = DatasetConfig(**{**CONFIG.__dict__, "max_share": 0.34, "reaction_boost": 1.5})
+    # the per-persona maximum downsamples Alice to about a quarter (the share cap would relax Carol instead)
+    config = DatasetConfig(**{**CONFIG.__dict__, "per_persona_max": 106, "reaction_boost": 1.5})
     stats, examples = prepared(workspace, history, config)
     kept = [int(e["messages"][-1]["content"].split()[-1]) for e in examples if e["meta"]["persona_id"] == str(ALICE)]
     reacted = sum(1 for number in kept if number % 2)
@@ -243,6 +264,25 @@ def test_a_failed_run_leaves_the_previous_dataset_complete(workspace, monkeypatc
     with pytest.raises(OSError):
         prepare_dataset(workspace.connect(), CONFIG, out)
     assert not (out / "stats.json").exists()  # half-replaced files never look like a complete dataset
+
+
+def test_the_cap_check_reads_the_written_train_file_back(workspace, monkeypatch):
+    from core.dataset import writer
+    history = History()
+    general = people(history)
+    for number in range(6):
+        history.say(general, BOB, f"ping {number}")
+        history.say(general, ALICE, f"pong {number}")
+    real_write = writer.OutputFile.write
+
+    def lose_alices_lines(self, payload):  # a write that silently loses lines the routing loop counted
+        if self.path.name == "train.jsonl" and b'"persona_id":"%d"' % ALICE in payload:
+            return
+        real_write(self, payload)
+    monkeypatch.setattr(writer.OutputFile, "write", lose_alices_lines)
+    with pytest.raises(DatasetError, match=f"persona {ALICE} has 0 training examples .* its quota is"):
+        prepared(workspace, history)
+    assert not (workspace.root / "out" / "stats.json").exists()
 
 
 def test_stats_describe_the_files_and_cli_prepare_preview_latest(workspace):

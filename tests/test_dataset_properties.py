@@ -39,13 +39,41 @@ def test_the_plan_meets_quotas_and_cap_exactly(counts, max_share, upsample, per_
     total = sum(kept.values())
     assert +kept == Counter({p: q for p, q in plan.quotas.items() if q})
     assert all(count <= plan.share * total + 1e-9 for count in kept.values())
+    relaxed = {int(entry["id"]) for entry in plan.relaxed}
     if bins:
-        assert plan.share == max(max_share, 1 / len(bins))
+        assert plan.share == max(max_share, 1 / (len(bins) - len(relaxed)))
     for persona_id, keys in bins.items():
-        supply = min(len(keys), per_persona_max) if per_persona_max else len(keys)
-        assert kept[persona_id] <= supply * upsample  # never duplicated beyond the factor
-        if kept[persona_id] < supply * upsample:
-            assert kept[persona_id] == max(kept.values())  # only the largest are cut, all to the same level
+        supply = int(len(keys) * upsample)  # the true bound: upsampled, then never above per_persona_max
+        if per_persona_max:
+            supply = min(supply, per_persona_max)
+        assert kept[persona_id] <= supply
+        assert kept[persona_id] <= len(keys) * upsample  # never duplicated beyond the factor
+        if kept[persona_id] < supply:
+            assert persona_id not in relaxed and kept[persona_id] == max(kept.values())  # only the largest are cut
+    for entry in plan.relaxed:  # relaxed only when counting it would have more than halved the others' level,
+        persona_id = int(entry["id"])  # and then it keeps its whole supply
+        supply = int(len(bins[persona_id]) * upsample)
+        assert kept[persona_id] == (min(supply, per_persona_max) if per_persona_max else supply)
+        assert entry["cap_with"] * 2 < entry["cap_without"]
+
+
+def test_one_small_persona_is_relaxed_instead_of_dragging_everyone_to_its_size():
+    counting = Counting()
+    for persona_id, count in enumerate([1000] * 8 + [10]):
+        for number in range(count):
+            counting.observe(persona_id, number % KEY_BINS)
+    plan = make_plan(counting, max_share=0.12, max_upsample=1.0, per_persona_max=0)
+    # counted, the small one would cap everyone at 30: 0.12 * (8 * 30 + 10) = 30
+    assert plan.relaxed == [{"id": "8", "train_candidates": 10, "cap_with": 30, "cap_without": 1000}]
+    assert plan.quotas == {**{p: 1000 for p in range(8)}, 8: 10} and plan.share == 1 / 8
+    assert "left out of the cap" in plan.warnings[0]
+    # a persona half the others' size is counted (equal counts, as documented), not relaxed
+    counting = Counting()
+    for persona_id, count in enumerate([1000, 1000, 500]):
+        for number in range(count):
+            counting.observe(persona_id, number % KEY_BINS)
+    plan = make_plan(counting, max_share=0.12, max_upsample=1.0, per_persona_max=0)
+    assert plan.relaxed == [] and set(plan.quotas.values()) == {500} and "1/3" in plan.note
 
 
 @st.composite

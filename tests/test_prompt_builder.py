@@ -116,6 +116,12 @@ def parity_history() -> History:
         history.say(general, dave, f"hello @Eve and <@{alice}>", mentions=(eve, alice), after=40)
         history.say(general, bob, "that's it", reply_to=first, reactions=2, after=15)
         last = history.say(general, alice, f"ok {round_number}", after=5)
+    for round_number in range(3):  # the persona opens a conversation and speaks twice in a row: shaped prompts
+        history.say(general, alice, f"morning all {round_number}", after=4000)
+        history.say(general, alice, f"anyone up? {round_number}", after=300)
+        asked = history.say(general, bob, f"me, what's new {round_number}", after=60)
+        history.say(general, alice, f"new job {round_number}", reply_to=asked, after=10)
+        history.say(general, alice, f"starting monday {round_number}", after=300)
     return history
 
 
@@ -128,6 +134,9 @@ def test_prepare_and_live_messages_give_the_same_prompt(workspace):
     prepare_dataset(conn, config, workspace.root / "set")
     examples = read_jsonl(workspace.root / "set" / "train.jsonl")
     assert len(examples) >= 30
+    merged = [e["messages"][-1]["content"] for e in examples if "starting monday" in e["messages"][-1]["content"]]
+    assert sorted(merged) == [f"new job {n}\nstarting monday {n}" for n in range(3)]  # own turn + target, merged
+    assert all(e["messages"][1]["role"] == "user" and e["messages"][-2]["role"] == "user" for e in examples)
     options = live_options(conn)  # what the bot passes: persona names and opted-out users from the database
     place = make_place("Test Server", "general")
     for example in examples:

@@ -113,3 +113,25 @@ def test_imports_and_prepares_into_examples_for_every_persona(workspace):
     assert all(persona["train"] > 50 for persona in summary["personas"])
     first = json.loads((workspace.root / "data" / "train.jsonl").open(encoding="utf-8").readline())
     assert "of Moonbase Cafe" in first["messages"][0]["content"]
+
+
+def test_quiet_members_do_not_collapse_the_balance(workspace):
+    """With min_messages 5 the sample server's quiet member Ollie (one training example) becomes a persona: counted in
+    the share cap he would cut every other persona to one example; he is relaxed instead, and stats.json says so."""
+    from tests.conftest import run_cli
+    assert run_cli("import", str(EXPORT), "--json", workspace=workspace)[0] == 0
+    out = workspace.root / "data"
+    code, text, err = run_cli("prepare", "--min-messages", "5", "--out", str(out), workspace=workspace)
+    assert code == 0, err
+    assert "Ollie" in text and "left out of the cap" in text  # the human summary carries the warning
+    stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
+    balance = stats["balance"]
+    assert [entry["name"] for entry in balance["relaxed"]] == ["Ollie"] and balance["warnings"]
+    names = {persona["id"]: persona["name"] for persona in stats["personas"]}
+    written = Counter(json.loads(line)["meta"]["persona_id"]
+                      for line in (out / "train.jsonl").read_text(encoding="utf-8").splitlines())
+    total = sum(written.values())
+    assert written[balance["relaxed"][0]["id"]] == balance["relaxed"][0]["train_candidates"]
+    others = [count for persona_id, count in written.items() if names[persona_id] != "Ollie"]
+    assert len(others) >= 5 and min(others) > 100  # not dragged down to Ollie's size
+    assert all(count <= balance["applied_share"] * total + 1e-9 for count in written.values())

@@ -1,4 +1,5 @@
-"""Training data as the trainer sees it: loss only on the target reply, contexts trimmed oldest-first, bad lines named.
+"""Training data as the trainer sees it: loss only on the target reply, contexts trimmed by whole oldest pairs (never
+leaving an assistant message first), bad lines and bad role orders named.
 
 Uses the real SmolLM2 tokenizer (chat template included) and the real SFTTrainer data pipeline with our arguments,
 on a tiny random model of the same vocabulary (the weights do not matter for labels).
@@ -26,8 +27,13 @@ def tokenizer():
     return AutoTokenizer.from_pretrained(str(base.parent), gguf_file=base.name)
 
 
-def example(i: int, context_turns: int = 2) -> dict:
-    turns = [{"role": "user", "content": f"alice: message {i}-{k} about games"} for k in range(context_turns)]
+def example(i: int, context_pairs: int = 1) -> dict:
+    """system, (user, assistant) * context_pairs, user, target: the prompt builder's shape."""
+    turns = []
+    for k in range(context_pairs):
+        turns += [{"role": "user", "content": f"alice: message {i}-{k} about games"},
+                  {"role": "assistant", "content": f"sure {i}-{k}"}]
+    turns.append({"role": "user", "content": f"alice: and then {i}?"})
     return {"messages": [SYSTEM, *turns, {"role": "assistant", "content": f"lol ok {i} 🎉"}], "meta": {}}
 
 
@@ -73,16 +79,23 @@ def test_labels_are_ignored_everywhere_but_the_target(tokenizer, tmp_path, packi
         assert "position_ids" in batch and batch["input_ids"].shape[0] == 1
 
 
-def test_long_contexts_lose_their_oldest_turns_first(tokenizer):
+def test_long_contexts_lose_their_oldest_pairs_first(tokenizer):
     from model.training_data import fit, token_count
-    messages = example(1, context_turns=40)["messages"]
+    messages = example(1, context_pairs=20)["messages"]
     assert token_count(tokenizer, messages) > 200
     fitted, trimmed = fit(tokenizer, messages, 200)
     assert trimmed and token_count(tokenizer, fitted) <= 200
     assert fitted[0] == SYSTEM and fitted[-1] == messages[-1]
     assert fitted[1:-1] == messages[len(messages) - len(fitted) + 1:-1]  # the newest context turns are kept
+    assert fitted[1]["role"] == "user"
+    for max_length in range(40, 420, 20):  # whatever the cut, the context starts with user and alternates
+        fitted, _ = fit(tokenizer, messages, max_length)
+        if fitted is not None:
+            assert [m["role"] for m in fitted[1:]] == ["user", "assistant"] * ((len(fitted) - 1) // 2)
     too_short, _ = fit(tokenizer, messages, 20)
     assert too_short is None
+    shortest = [SYSTEM, *messages[-2:]]  # system, the last user message and the target: never cut further
+    assert fit(tokenizer, shortest, token_count(tokenizer, shortest) - 1)[0] is None
 
 
 def test_bad_dataset_lines_are_named(tokenizer, tmp_path):
@@ -100,6 +113,34 @@ def test_bad_dataset_lines_are_named(tokenizer, tmp_path):
     write_jsonl(data / "train.jsonl", [example(0), bad])
     with pytest.raises(WorkerError, match="line 2: the last message must be the assistant's reply"):
         load_training_data(data, tokenizer, 256, 10)
+    assistant_first = example(0)
+    assistant_first["messages"] = [SYSTEM, *assistant_first["messages"][2:]]
+    write_jsonl(data / "train.jsonl", [assistant_first])
+    with pytest.raises(WorkerError, match="line 1: after the system message, roles must alternate user/assistant"):
+        load_training_data(data, tokenizer, 256, 10)
     write_jsonl(data / "train.jsonl", [])
     with pytest.raises(WorkerError, match="no usable training examples"):
         load_training_data(data, tokenizer, 256, 10)
+
+
+def test_role_order_is_checked_and_consecutive_user_lines_are_joined(tokenizer, tmp_path):
+    from model.training_data import check_messages, load_preferences
+    from model.training_model import WorkerError
+    joined = check_messages([SYSTEM, {"role": "user", "content": "a: 1"}, {"role": "user", "content": "b: 2"},
+                             {"role": "assistant", "content": "ok"}], "x")
+    assert joined[1] == {"role": "user", "content": "a: 1\nb: 2"} and len(joined) == 3
+    twice = [SYSTEM, {"role": "user", "content": "a: 1"}, {"role": "assistant", "content": "hm"},
+             {"role": "assistant", "content": "ok"}]
+    with pytest.raises(WorkerError, match="x: after the system message.*message 4 is assistant"):
+        check_messages(twice, "x")
+    data = tmp_path / "data"
+    data.mkdir()
+    prompt = example(0)["messages"][:-1]
+    good = {"prompt": prompt, "chosen": [{"role": "assistant", "content": "yes"}],
+            "rejected": [{"role": "assistant", "content": "no"}]}
+    write_jsonl(data / "dpo.jsonl", [good])
+    rows = load_preferences(data, tokenizer, 256)
+    assert rows[0]["prompt"][-1]["role"] == "user" and rows[0]["chosen"] == [{"role": "assistant", "content": "yes"}]
+    write_jsonl(data / "dpo.jsonl", [good, {**good, "prompt": prompt + [{"role": "assistant", "content": "me"}]}])
+    with pytest.raises(WorkerError, match="dpo.jsonl line 2: after the system message, roles must alternate"):
+        load_preferences(data, tokenizer, 256)

@@ -5,10 +5,16 @@ message id and ``weight`` > 1 for targets that earned reactions (capped at ``rea
 are preferred when downsampling (Efraimidis-Spirakis weighted sampling). Keys go into a fixed histogram per persona
 (KEY_BINS bins): memory depends on the number of personas, not on the number of messages.
 
-Plan: quotas by water-filling. With supply ``a_p`` (candidates, after the optional per-persona maximum, times
-``max_upsample``), the cap C is the largest integer with ``C <= share * sum(min(a_p, C))`` and each persona keeps
-``min(a_p, C)``: dominant personas are cut to C, nobody else loses anything. With fewer than 1/max_share personas
-the share becomes 1/n (equal counts) and the plan says so.
+Plan: quotas by water-filling. With supply ``a_p`` (candidates times ``max_upsample``, then at most
+``per_persona_max`` when set, so the hard cap holds with upsampling too), the cap C is the largest integer with
+``C <= share * sum(min(a_p, C))`` and each persona keeps ``min(a_p, C)``: dominant personas are cut to C, nobody
+else loses anything. With fewer than 1/max_share personas the share becomes 1/n (equal counts) and the plan says so.
+
+Small personas are relaxed, not allowed to collapse the set: when counting the smallest persona in the share rule
+would more than halve the cap C the others get without it (``RELAX_FACTOR``), it is left out of the rule (it keeps
+all its examples, it no longer counts as a persona for the 1/n floor), and the next smallest is checked the same way.
+Its examples are fewer than C / RELAX_FACTOR, so the applied share still holds for it over the whole set. The plan
+lists every relaxed persona with a warning, and stats.json says so.
 
 Sampling pass: a persona keeps every example whose key bin is above its boundary bin and the first ``r`` in the
 boundary bin, so each persona gets exactly its quota; quotas above the candidates (``max_upsample`` > 1) repeat
@@ -24,6 +30,7 @@ from core.dataset import DatasetError
 from core.dataset.splits import unit_interval
 
 KEY_BINS = 1024  # fine enough that the boundary bin's order bias is negligible; 4 KB per persona
+RELAX_FACTOR = 2  # a persona counted in the share rule may cost the others at most this factor of their cap
 REACTION_STEP = 0.25  # each reaction adds this much weight, up to reaction_boost
 SAMPLING_SALT = 0x5A5A5A5A  # sampling keys must not correlate with the conversation split, which uses the bare seed
 
@@ -56,6 +63,8 @@ class Plan:
     candidates: dict[int, int]
     share: float                     # the cap applied (max_share, or 1/n with fewer personas)
     note: str | None
+    relaxed: list[dict] = field(default_factory=list)  # small personas left out of the share rule, and why
+    warnings: list[str] = field(default_factory=list)
     boundaries: dict[int, tuple[int, int]] = field(default_factory=dict)  # persona -> (bin, keep in that bin)
     _taken: dict[int, int] = field(default_factory=dict)
     _extra: dict[int, int] = field(default_factory=dict)
@@ -87,24 +96,57 @@ def make_plan(counting: Counting, *, max_share: float, max_upsample: float, per_
     if max_upsample < 1:
         raise DatasetError(f"dataset.max_upsample must be at least 1 (1 = never duplicate), not {max_upsample}")
     candidates = counting.counts()
-    supply = {p: min(n, per_persona_max) if per_persona_max > 0 else n for p, n in candidates.items()}
-    share, note = Fraction(max_share).limit_denominator(1_000_000), None
     if not capped:
-        quotas = dict(supply)
+        plan = Plan({p: limited(n, 1.0, per_persona_max) for p, n in candidates.items()}, candidates, 1.0, None)
     else:
-        active = [p for p, n in supply.items() if n > 0]
-        if active and len(active) * share < 1:
-            share = Fraction(1, len(active))
-            note = (f"only {len(active)} personas have training examples, fewer than 1/max_share = "
-                    f"{1 / max_share:g}: the cap is 1/{len(active)} (equal counts)")
-        available = {p: int(n * max_upsample) for p, n in supply.items()}
-        cap = water_level(list(available.values()), share)
-        quotas = {p: min(n, cap) for p, n in available.items()}
-    plan = Plan(quotas, candidates, float(share) if capped else 1.0, note)
-    for persona_id, quota in quotas.items():
+        plan = capped_plan(candidates, Fraction(max_share).limit_denominator(1_000_000), max_upsample,
+                           per_persona_max)
+    for persona_id, quota in plan.quotas.items():
         if quota < candidates[persona_id]:
             plan.boundaries[persona_id] = boundary(counting.histograms[persona_id], quota)
     return plan
+
+
+def limited(candidates: int, max_upsample: float, per_persona_max: int) -> int:
+    """A persona's supply: its candidates times the upsampling factor, never above the per-persona maximum."""
+    supply = int(candidates * max_upsample)
+    return min(supply, per_persona_max) if per_persona_max > 0 else supply
+
+
+def capped_plan(candidates: dict[int, int], max_share: Fraction, max_upsample: float, per_persona_max: int) -> Plan:
+    available = {p: limited(n, max_upsample, per_persona_max) for p, n in candidates.items()}
+    counted = sorted((p for p, n in available.items() if n > 0), key=lambda p: (available[p], p))
+    relaxed: list[dict] = []
+    share, cap = level(available, counted, max_share)
+    while len(counted) > 1:
+        smallest, rest = counted[0], counted[1:]
+        rest_share, rest_cap = level(available, rest, max_share)
+        if cap * RELAX_FACTOR >= rest_cap:
+            break
+        relaxed.append({"id": str(smallest), "train_candidates": candidates[smallest],
+                        "cap_with": cap, "cap_without": rest_cap})
+        counted, share, cap = rest, rest_share, rest_cap
+    quotas = {p: min(n, cap) for p, n in available.items()}
+    note = None
+    if counted and len(counted) * max_share < 1:
+        note = (f"only {len(counted)} personas count for the share cap, fewer than 1/max_share = "
+                f"{1 / float(max_share):g}: the cap is 1/{len(counted)} (equal counts)")
+    plan = Plan(quotas, candidates, float(share), note, relaxed)
+    plan.warnings.extend(relax_warning(entry) for entry in relaxed)
+    return plan
+
+
+def relax_warning(entry: dict, name: str = "") -> str:
+    who = f"{name} ({entry['id']})" if name else entry["id"]
+    return (f"persona {who} has only {entry['train_candidates']} training example(s): counting it in the share cap "
+            f"would cut every other persona to {entry['cap_with']} instead of {entry['cap_without']}, so it keeps "
+            f"its examples but is left out of the cap")
+
+
+def level(available: dict[int, int], counted: list[int], max_share: Fraction) -> tuple[Fraction, int]:
+    """(the share applied, the cap C) when only ``counted`` personas take part in the share rule."""
+    share = max(max_share, Fraction(1, len(counted))) if counted else max_share
+    return share, water_level([available[p] for p in counted], share)
 
 
 def water_level(available: list[int], share: Fraction) -> int:

@@ -2,9 +2,12 @@
 
 "Same prompt" is taken literally: both replies answer the same parent message, and the prompt is the context up to
 and including that parent (its reply chain first), the same for every reply. It is built only once a parent has
-both a possible chosen and a possible rejected reply (most never do), from the history cut at the parent. The chosen reply (reactions > 0) must be a selected persona's eligible turn; the rejected one (no
-reactions) any eligible turn. Pairs are written only for training-split conversations; where no parent has both
-kinds of replies no pair is made, and the stats say how many parents had several replies.
+both a possible chosen and a possible rejected reply (most never do), from the history cut at the parent. The
+chosen reply (reactions > 0) must be a selected persona's eligible turn; the rejected one (no reactions) any
+eligible turn. The prompt has the shared builder's shape, so it ends with a user turn: when the parent (and any
+turns just before it) are the chosen persona's own, the prompt ends before them. Pairs are written only for
+training-split conversations; where no parent has both kinds of replies no pair is made, and the stats say how
+many parents had several replies.
 """
 from __future__ import annotations
 
@@ -13,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from core.conversation.turns import Persona, Place, Turn
-from core.prompting.builder import build_prompt, select_context
+from core.prompting.builder import prompt_and_tail, select_context
 
 MAX_PENDING_PARENTS = 64  # parents with replies tracked per conversation; the oldest are settled first
 
@@ -31,6 +34,7 @@ class ParentReplies:
 class DpoCounts:
     pairs: int = 0
     parents_with_several_replies: int = 0
+    prompts_cut: int = 0      # prompts that end before the persona's own turns (the parent was the persona's turn)
 
 
 class DpoCollector:
@@ -92,8 +96,10 @@ class DpoCollector:
         for number, (turn, text) in enumerate(chosen):
             other, other_text = rejected[number % len(rejected)]
             persona = self.personas[turn.speaker_id]
-            prompt = build_prompt(persona, self.place, context, max_turns=self.max_turns,
-                                  token_budget=self.token_budget)
+            prompt, tail = prompt_and_tail(persona, self.place, context, max_turns=self.max_turns,
+                                           token_budget=self.token_budget)
+            if len(prompt) < 2:  # only the persona's own turns: no user turn for the replies to answer
+                continue
             written = self.emit(conversation, persona, turn, {
                 "prompt": prompt,
                 "chosen": [{"role": "assistant", "content": text}],
@@ -101,3 +107,4 @@ class DpoCollector:
                 "rejected_message_id": str(other.message_id),
             })
             self.counts.pairs += bool(written)
+            self.counts.prompts_cut += bool(written and tail)

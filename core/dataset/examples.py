@@ -1,7 +1,8 @@
 """Training examples from threaded turns: the listener ``prepare`` gives the threader, one per channel.
 
 For every closed turn of a selected persona that passes the target filters, the example is the shared prompt
-builder's prompt for the turn's conversation so far plus the turn as the final assistant message, with meta
+builder's prompt for the turn's conversation so far plus the turn as the final assistant message (merged with the
+persona's own turns right before it, which the prompt leaves out: ``core.prompting.builder.shape_context``), with meta
 ``persona_id``, ``conversation_id``, ``message_id``, ``channel_id`` (ids as strings: JSON numbers lose 64-bit ids in
 JavaScript and some JSON readers) and ``timestamp`` (UTC ISO 8601). Each example is serialised once and spooled with
 its split and sampling key; training candidates are also counted for balancing.
@@ -21,7 +22,7 @@ from core.dataset.splits import Splitter
 from core.conversation.threading import Conversation
 from core.dataset.writer import Spool
 from core.conversation.turns import Persona, Place, Turn
-from core.prompting.builder import build_prompt
+from core.prompting.builder import prompt_and_tail, target_message
 
 
 @dataclass
@@ -36,6 +37,7 @@ class BuildState:
     candidates: Counter = field(default_factory=Counter)      # examples built, by split
     conversations: Counter = field(default_factory=Counter)   # conversations that gave examples, by split
     dpo: DpoCounts = field(default_factory=DpoCounts)
+    merged_targets: int = 0   # targets the persona's own turns just before them were merged into (prompt shape)
 
 
 class ExampleBuilder:
@@ -74,12 +76,14 @@ class ExampleBuilder:
         return conversation.split
 
     def _example(self, conversation: Conversation, persona: Persona, turn: Turn, text: str) -> None:
-        messages = build_prompt(persona, self.place, conversation.history, max_turns=self.max_turns,
-                                token_budget=self.budget, reply_to_id=turn.reply_to_id, index=conversation.index)
-        if len(messages) < 2:
+        messages, tail = prompt_and_tail(persona, self.place, conversation.history, max_turns=self.max_turns,
+                                         token_budget=self.budget, reply_to_id=turn.reply_to_id,
+                                         index=conversation.index)
+        if len(messages) < 2:  # no other speaker's turn in the context: nothing for the target to answer
             self.state.filtered["no_context"] += 1
             return
-        messages.append({"role": "assistant", "content": text})
+        messages.append(target_message(tail, text))
+        self.state.merged_targets += bool(tail)
         split = self.split_of(conversation)
         record = {"messages": messages, "meta": self._meta(persona, conversation, turn)}
         key_bin = 0

@@ -1,12 +1,20 @@
 """The one prompt builder: the same template, speaker labels and truncation for training examples and for the bot.
 
-Shape of a prompt (a list of chat messages):
+Shape of a prompt (a list of chat messages), the same for training examples, DPO prompts and the bot:
 - a system message: "You are {name}, chatting in #{channel} of {server}." plus the persona's description when set;
 - the context turns in time order. The persona's own turns are ``assistant`` messages. Other speakers' turns are
   ``user`` messages whose lines read ``Name: text``; *consecutive* turns of other speakers are merged into one user
-  message, one ``Name: text`` line each (and consecutive persona turns into one assistant message). Merging keeps the
-  roles alternating, which strict chat templates require, and spends fewer template tokens on short Discord lines;
+  message, one ``Name: text`` line each (and consecutive persona turns into one assistant message);
 - a training example adds the target as the final ``assistant`` message; at inference the model writes that message.
+
+Role order (``shape_context``), so that every chat template accepts the prompt, strict ones included (Mistral's and
+Gemma's raise unless roles alternate user/assistant after the optional system message):
+- after the system message the roles alternate, starting with ``user``; a prompt ends with ``user``;
+- persona turns at the start of the selected context are dropped (there is no user turn for them to answer);
+- persona turns at the end of the context (the persona spoke just before the reply) leave the prompt: a training
+  example merges them into its target (the final assistant message is those turns and the target, one per line,
+  as the threader merges an author's consecutive messages), the bot's prompt and a DPO prompt just end before them;
+- a context left with no user turn gives no example (``no_context``).
 
 Context selection (``select_context``): the turns of the target's conversation before it, reply chain first (the
 message it replies to, that message's parent, ...), then the preceding turns newest first, up to ``max_turns`` turns
@@ -151,24 +159,60 @@ def render_turns(persona: Persona, turns: Sequence[Turn]) -> list[dict]:
     return messages
 
 
+def shape_context(persona: Persona, context: Sequence[Turn]) -> tuple[list[Turn], list[Turn]]:
+    """(the context without the persona's leading and trailing turns, those trailing turns).
+
+    Rendered, the first list starts and ends with a user message (or is empty), so after the system message roles
+    alternate user/assistant and the prompt ends with user. The trailing turns are what the persona said right before
+    the reply: a training example merges them into its target, a live or DPO prompt leaves them out.
+    """
+    persona_id = persona.id
+    start, end = 0, len(context)
+    while start < end and context[start].speaker_id == persona_id:
+        start += 1
+    while end > start and context[end - 1].speaker_id == persona_id:
+        end -= 1
+    body = list(context[start:end])
+    return body, (list(context[end:]) if body else [])
+
+
+def prompt_and_tail(persona: Persona, place: Place, history: Sequence[Turn], *,
+                    max_turns: int = DEFAULT_MAX_TURNS, token_budget: int = DEFAULT_TOKEN_BUDGET,
+                    count_tokens: Callable[[str], int] = estimate_tokens, reply_to_id: int | None = None,
+                    index: Mapping[int, Turn] | None = None) -> tuple[list[dict], list[Turn]]:
+    """``build_prompt``'s messages plus the persona's trailing turns it left out (see ``shape_context``)."""
+    context = select_context(history, reply_to_id=reply_to_id, max_turns=max_turns, token_budget=token_budget,
+                             count_tokens=count_tokens, index=index)
+    body, tail = shape_context(persona, context)
+    return [{"role": "system", "content": system_prompt(persona, place)}, *render_turns(persona, body)], tail
+
+
 def build_prompt(persona: Persona, place: Place, history: Sequence[Turn], *, max_turns: int = DEFAULT_MAX_TURNS,
                  token_budget: int = DEFAULT_TOKEN_BUDGET, count_tokens: Callable[[str], int] = estimate_tokens,
                  reply_to_id: int | None = None, index: Mapping[int, Turn] | None = None) -> list[dict]:
-    """System message plus the selected context; the model's next message is the persona's reply.
+    """System message plus the selected context, shaped to end with a user message; the model's next message is the
+    persona's reply. Just the system message when no other speaker's turn is in the context.
 
     ``reply_to_id``: the message the reply will answer (at inference: the message that triggered the bot), so that
     its reply chain is kept first, exactly as for a training target that replies to it.
     """
-    context = select_context(history, reply_to_id=reply_to_id, max_turns=max_turns, token_budget=token_budget,
-                             count_tokens=count_tokens, index=index)
-    return [{"role": "system", "content": system_prompt(persona, place)}, *render_turns(persona, context)]
+    return prompt_and_tail(persona, place, history, max_turns=max_turns, token_budget=token_budget,
+                           count_tokens=count_tokens, reply_to_id=reply_to_id, index=index)[0]
+
+
+def target_message(tail: Sequence[Turn], text: str) -> dict:
+    """The final assistant message: the persona's trailing context turns and the target, one per line."""
+    return {"role": "assistant", "content": "\n".join([*(turn.text for turn in tail), text])}
 
 
 def build_example(persona: Persona, place: Place, history: Sequence[Turn], target: Turn, *,
                   max_turns: int = DEFAULT_MAX_TURNS, token_budget: int = DEFAULT_TOKEN_BUDGET,
                   count_tokens: Callable[[str], int] = estimate_tokens,
                   index: Mapping[int, Turn] | None = None) -> list[dict]:
-    """The prompt for ``target`` (a turn of ``persona``) plus the target as the final assistant message."""
-    prompt = build_prompt(persona, place, history, max_turns=max_turns, token_budget=token_budget,
-                          count_tokens=count_tokens, reply_to_id=target.reply_to_id, index=index)
-    return [*prompt, {"role": "assistant", "content": target.text}]
+    """The prompt for ``target`` (a turn of ``persona``) plus the target as the final assistant message; [] when the
+    context has no other speaker's turn (nothing for the target to answer)."""
+    prompt, tail = prompt_and_tail(persona, place, history, max_turns=max_turns, token_budget=token_budget,
+                                   count_tokens=count_tokens, reply_to_id=target.reply_to_id, index=index)
+    if len(prompt) < 2:
+        return []
+    return [*prompt, target_message(tail, target.text)]
