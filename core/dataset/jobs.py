@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from core.jobs.runner import JobSpec
-from core.jobs.specs import workspace_job
+from core.jobs.specs import JobSpec, workspace_job
 
 
 def prepare_job(workspace, *, out: Path | str | None = None, personas: str = "all", strategy: str = "multi",

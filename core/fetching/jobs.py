@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from typing import Iterable
 
-from core.jobs.runner import JobSpec
-from core.jobs.specs import workspace_job
+from core.jobs.specs import JobSpec, workspace_job
 
 NO_TOKEN = "no bot token: run `launcher.py token set` or set DPS_BOT_TOKEN"
 

@@ -9,8 +9,7 @@ import json
 from pathlib import Path
 from typing import Any, Iterable
 
-from core.jobs.runner import JobSpec
-from core.jobs.specs import workspace_job
+from core.jobs.specs import JobSpec, workspace_job
 
 
 def import_job(workspace, paths: Iterable[Path | str], **options: Any) -> JobSpec:

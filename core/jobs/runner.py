@@ -23,9 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
-from dataclasses import dataclass, field, replace
-from pathlib import Path
+from dataclasses import replace
 from typing import Callable, Iterable
 
 from core.jobs import wire
@@ -34,7 +32,8 @@ from core.jobs.bus import EventBus
 from core.jobs.events import (ENDED_STATES, ENDING_EVENTS, Event, JobFailed, JobFinished, JobLaunched, JobStarted,
                               JobStateChanged, KillJob, LogLine, Message, ProgressReported, Request, StopJob)
 from core.jobs.eta import EtaEstimator
-from core.config.resources import PROJECT_ROOT
+from core.jobs.processes import kill_tree, platform_options
+from core.jobs.specs import JobSpec, new_job_id, worker_argv  # noqa: F401 (the runner's public names, as before)
 
 TAIL_LINES = 40           # log lines kept in memory for a failure report
 FAILURE_LINES = 20        # of those, how many a JobFailed carries
@@ -42,31 +41,6 @@ SECRET_ENV = ("DPS_BOT_TOKEN",)  # workers never need the bot token; keep it out
 SHUTDOWN_KILL_WAIT = 10.0  # after a kill at shutdown, how long to wait for the ending to be published
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    name: str                          # short kind ("train", "export"), shown in the GUI and job ids
-    argv: tuple[str, ...]              # the full command line, executable first
-    run_dir: Path | None = None        # the run folder: STOP file, run.log, metrics.jsonl, state.json
-    cwd: Path | None = None
-    env: dict[str, str] = field(default_factory=dict)  # extra environment for the worker
-    stop_grace: float = 120.0          # a training step plus a checkpoint save on a slow machine
-    terminate_grace: float = 10.0      # after terminate, before kill
-    # A secret (the bot token) written as the first stdin line: never in argv, env, repr or logs.
-    secret_stdin: str | None = field(default=None, repr=False, compare=False)
-
-
-def new_job_id(name: str) -> str:
-    """A fresh job id for a job named ``name``: pass it to ``JobRunner.start`` after subscribing to it."""
-    return f"{name}-{uuid.uuid4().hex[:8]}"
-
-
-def worker_argv(name: str, *args: str) -> tuple[str, ...]:
-    """The command line that runs worker ``name``: this interpreter + launcher.py, or the frozen executable."""
-    if getattr(sys, "frozen", False):
-        return (sys.executable, "--worker", name, *args)
-    return (sys.executable, str(PROJECT_ROOT / "launcher.py"), "--worker", name, *args)
 
 
 class Job:
@@ -101,7 +75,7 @@ class Job:
             (spec.run_dir / wire.STOP_FILE_NAME).unlink(missing_ok=True)  # a stale STOP would end a resume at once
         self.process = subprocess.Popen(
             list(spec.argv), cwd=spec.cwd, env=self._environment(), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE, **_platform_options())
+            stderr=subprocess.PIPE, **platform_options())
         if spec.secret_stdin is not None:
             self._requests.put(spec.secret_stdin.strip() + "\n")  # first line, before any request
         threading.Thread(target=self._write_requests, daemon=True, name=f"{self.id}-stdin").start()
@@ -281,28 +255,6 @@ class Job:
             return
         self.forced = "killed"
         kill_tree(self.process.pid)
-
-
-def kill_tree(pid: int) -> None:
-    import psutil
-    try:
-        parent = psutil.Process(pid)
-        children = parent.children(recursive=True)
-    except psutil.NoSuchProcess:
-        return
-    for process in [*children, parent]:
-        try:
-            process.kill()
-        except psutil.NoSuchProcess:
-            pass
-
-
-def _platform_options() -> dict:
-    """Keep a worker out of the terminal's Ctrl+C (the runner stops it cooperatively) and, on Windows, without a
-    console window of its own."""
-    if os.name == "nt":
-        return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW}
-    return {"start_new_session": True}
 
 
 class JobRunner:

@@ -1,4 +1,4 @@
-"""Building the JobSpec of a light worker (import, prepare, fetch): its argv and its job folder.
+"""What a job is before it runs: ``JobSpec``, worker command lines, job ids, and the specs of the light workers.
 
 Training runs get a run folder under ``runs/`` (``core.jobs.runs``); the light jobs get a job folder under the
 workspace's ``logs/jobs/`` instead (run.log, metrics.jsonl, state.json and the STOP file, but no config.json, so the
@@ -9,12 +9,40 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+import sys
+import uuid
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from core.jobs.runner import JobSpec, worker_argv
+from core.config.resources import PROJECT_ROOT
 
 JOBS_DIR = "jobs"
 LIGHT_STOP_GRACE = 60.0  # a batch commit, a prepare block or one Discord page (with its rate-limit wait)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str                          # short kind ("train", "export"), shown in the GUI and job ids
+    argv: tuple[str, ...]              # the full command line, executable first
+    run_dir: Path | None = None        # the run folder: STOP file, run.log, metrics.jsonl, state.json
+    cwd: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)  # extra environment for the worker
+    stop_grace: float = 120.0          # a training step plus a checkpoint save on a slow machine
+    terminate_grace: float = 10.0      # after terminate, before kill
+    # A secret (the bot token) written as the first stdin line: never in argv, env, repr or logs.
+    secret_stdin: str | None = field(default=None, repr=False, compare=False)
+
+
+def new_job_id(name: str) -> str:
+    """A fresh job id for a job named ``name``: pass it to ``JobRunner.start`` after subscribing to it."""
+    return f"{name}-{uuid.uuid4().hex[:8]}"
+
+
+def worker_argv(name: str, *args: str) -> tuple[str, ...]:
+    """The command line that runs worker ``name``: this interpreter + launcher.py, or the frozen executable."""
+    if getattr(sys, "frozen", False):
+        return (sys.executable, "--worker", name, *args)
+    return (sys.executable, str(PROJECT_ROOT / "launcher.py"), "--worker", name, *args)
 
 
 def new_job_dir(logs_dir: Path, name: str) -> Path:
