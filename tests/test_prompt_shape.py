@@ -18,7 +18,7 @@ from core.conversation.turns import Persona, Place
 from core.dataset.pipeline import prepare_dataset
 from core.ingest.importer import import_paths
 from core.prompting.builder import build_example, build_prompt
-from tests.conftest import SHARED_DATA
+from tests import conftest
 from tests.test_prompt_builder import ALICE, BOB, CAROL, PLACE, turn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,9 +115,10 @@ def sample_server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def shared_exports(tmp_path_factory):
-    if not SHARED_DATA.exists():
-        pytest.skip(f"the shared real exports are not at {SHARED_DATA} (a clone alone runs the sample-server tests)")
-    return prepared_server(tmp_path_factory.mktemp("shared"), SHARED_DATA, DatasetConfig(min_messages=5))
+    shared = conftest.SHARED_DATA
+    if not shared.exists():
+        pytest.skip(f"the shared real exports are not at {shared} (a clone alone runs the sample-server tests)")
+    return prepared_server(tmp_path_factory.mktemp("shared"), shared, DatasetConfig(min_messages=5))
 
 
 def test_the_strict_templates_refuse_the_old_shapes():
