@@ -107,6 +107,7 @@ def test_stop_escalates_to_terminate_then_kill_when_ignored(tmp_path):
     collect(sub, job, until=lambda event: isinstance(event, ProgressReported))
     started = time.monotonic()
     job.stop()
+    assert job.state == "stopping" and read_state(tmp_path)["status"] == "stopping"  # recorded at once
     events = collect(sub, job)
     assert time.monotonic() - started < 15
     assert events[-1].status == "stopped"

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from core.jobs.events import (CheckpointSaved, Event, EvalReported, JobFailed, JobFinished, JobLaunched, JobStarted,
-                         LogLine, ProgressReported, from_dict, to_dict)
+                              JobStateChanged, LogLine, ProgressReported, from_dict, to_dict)
 from core.config.secrets import redact
 from core.config.workspace import atomic_write_text
 
@@ -236,6 +236,8 @@ class RunRecorder:
             changes = {"status": "running", "pid": event.pid, "launched_at": now_iso(), "message": None}
         elif isinstance(event, JobStarted):
             changes = {"backend": event.backend, "device": event.device, "total_steps": event.total_steps}
+        elif isinstance(event, JobStateChanged) and event.state == "stopping":
+            changes = {"status": "stopping"}  # a restarted app shows "interrupted" if the worker died meanwhile
         elif isinstance(event, ProgressReported):
             changes, urgent = _progress_state(event), False
         elif isinstance(event, CheckpointSaved):
