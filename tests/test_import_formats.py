@@ -133,7 +133,7 @@ def test_csv_import_is_deterministic(workspace, tmp_path):
     rows = stored(conn)
     assert [row[3] for row in rows] == ["2024-03-01T13:06:30.250000+00:00", "2024-03-01T14:05:00.000000+00:00",
                                         "2024-03-01T14:05:00.000000+00:00"]
-    assert rows[1][0] + 1 == rows[2][0]  # the collision counter (the same author's second message that minute)
+    assert rows[2][0] - rows[1][0] == 1 << 22  # the same author's second message that minute: the next millisecond
     assert {row[1] for row in rows} == {900000000000000010}
     assert rows[2][6] == "second in the same minute\nwith a newline\u2028sep" and rows[2][9] == 2
     assert json.loads(rows[0][8]) == [800000000000000001]

@@ -5,10 +5,12 @@ The CSV carries no message id, no channel and no guild. The channel id comes fro
 for a date range, then `` [part N]`` for a partition, then ``.csv``). Message ids are synthesized, deterministically,
 so that importing the same CSV again finds the same rows: the message's timestamp as a Discord snowflake, with the
 snowflake's worker and process bits set to 31/31 (``SYNTHETIC_BITS``, which marks the id as made up here), and in the
-increment bits the author's bucket (author id mod 61) and the message's rank among that author's messages with the
-same timestamp. So a message deleted between two exports can shift only its own author's later messages of that
-minute, never hand one author's text to another's row (and storage refuses an update that changes the author). The
-parts of one channel imported in one run share the counters (DCE may split a minute across partitions).
+increment bits a hash of (channel, author). Messages of one bucket with the same timestamp (dates to the minute) take
+the following milliseconds in turn. So a message deleted between two exports can shift only its own author's later
+messages of that minute, never hand one author's text to another's row (and storage refuses an update that changes
+the author: the rare hash collision is reported, not stored). The parts of one channel imported in one run share the
+counters (DCE may split a minute across partitions). Ids made before this scheme (schema 0004) differ: re-importing
+a CSV imported before stores its messages again.
 Dates: since DCE 2.42.3 ISO 8601 with an offset; before, the exporter's date format and culture in its local time,
 often to the minute: several formats are understood (unix seconds/milliseconds, "1/6/2023 2:03 PM",
 "06/01/2023 14:03", "06-Jan-23 02:03 PM", "2023/01/06 14:03"); a date without an offset is taken in the timezone
@@ -36,7 +38,7 @@ DATE_RANGE_SUFFIX = re.compile(r" \((?:after |before )?\d{4}-\d{2}-\d{2}(?: to \
 UTC_OFFSET = re.compile(r"^(?:UTC|GMT)?\s*([+-])(\d{1,2}):?(\d{2})?$", re.IGNORECASE)
 DISCORD_EPOCH_MS = 1_420_070_400_000
 SYNTHETIC_BITS = 0x3FF000       # worker 31, process 31: bits 12-21 of a snowflake
-AUTHOR_BUCKETS = 61             # increment bits 6-11: author id mod 61; bits 0-5: the rank within it
+ID_BUCKETS = 4093               # the increment bits: a hash of (channel, author), prime-sized
 COUNTER_LIMIT = 100_000         # timestamps remembered for collision counters (exports are in time order)
 MONTHS = {name: number for number, name in enumerate(
     ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), start=1)}
@@ -134,7 +136,7 @@ class CsvConverter:
     """Turns numbered CSV rows into message rows, synthesizing ids (state: the per-timestamp collision counters)."""
 
     def __init__(self, zone: tzinfo | None = None):
-        self.seen: dict[tuple[int, int], int] = {}
+        self.last_slot: dict[int, int] = {}   # bucket → the millisecond its last message took
         self.zone = zone
 
     def convert(self, item: tuple[int, list[str]], channel_id: int) -> tuple[MessageRow, list[UserRow]]:
@@ -151,26 +153,25 @@ class CsvConverter:
         # the CSV names the account only: no nickname, no bot flag (None keeps what a JSON import stored)
         user = UserRow(user_id, name or str(user_id), None, is_bot=None)
         message = MessageRow(
-            id=self.synthetic_id(created_at, user_id, line), channel_id=channel_id, author_id=user_id,
+            id=self.synthetic_id(created_at, user_id, channel_id, line), channel_id=channel_id, author_id=user_id,
             created_at=created_at, edited_at=None, type="Default", content=content,
             mentions=tuple(mentioned_user_ids((), content)),
             attachment_urls=tuple(url.strip() for url in attachments.split(",") if url.strip()),
             reactions=tuple((emoji, int(count)) for emoji, count in REACTION.findall(reactions)))
         return message, [user]
 
-    def synthetic_id(self, created_at: str, author_id: int, line: int) -> int:
+    def synthetic_id(self, created_at: str, author_id: int, channel_id: int, line: int) -> int:
         moment = datetime.fromisoformat(created_at)
         millis = int(moment.timestamp() * 1000 + 0.5)
-        if millis < DISCORD_EPOCH_MS or millis >= DISCORD_EPOCH_MS + (1 << 41):
+        if millis < DISCORD_EPOCH_MS or millis >= DISCORD_EPOCH_MS + (1 << 41) - (1 << 16):
             raise RecordError(f"line {line}: date {created_at} is outside Discord's time range")
-        if len(self.seen) >= COUNTER_LIMIT:
-            self.seen.clear()
-        bucket = author_id % AUTHOR_BUCKETS
-        rank = self.seen.get((millis, bucket), 0)
-        self.seen[(millis, bucket)] = rank + 1
-        # past 64 messages of one author bucket in one millisecond the rank carries into the time (the next
-        # millisecond: a minute-resolution date leaves the next 59999 free)
-        return ((millis - DISCORD_EPOCH_MS + (rank >> 6)) << 22) | SYNTHETIC_BITS | (bucket << 6) | (rank & 0x3F)
+        if len(self.last_slot) >= COUNTER_LIMIT:
+            self.last_slot.clear()
+        bucket = (author_id * 0x9E3779B1 + channel_id) % ID_BUCKETS
+        # an author's messages of one minute (dates to the minute) take that minute's milliseconds in turn
+        slot = max(millis, self.last_slot.get(bucket, -1) + 1) if bucket in self.last_slot else millis
+        self.last_slot[bucket] = slot
+        return ((slot - DISCORD_EPOCH_MS) << 22) | SYNTHETIC_BITS | bucket
 
 
 def parse_csv_date(text: str, line: int, zone: tzinfo | None = None) -> str:
