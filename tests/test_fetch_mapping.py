@@ -107,3 +107,38 @@ def test_real_discord_py_messages_map_like_the_importer_on_the_sample_exports(sh
             assert [u.id for u in fetched_users] == [u.id for u in imported_users]
             compared += 1
     assert compared >= 570 and retimed <= 10
+
+
+def test_references_forwards_embeds_and_stickers_map_alike_when_fetched():
+    """Pins, forwards (reference type 1 with a snapshot), crossposts, embeds and stickers: discord.py's parse of the
+    REST payload and the importer's read of DCE's export give the same row (DCE shapes: tests/dce_shape.py)."""
+    from tests import dce_shape as dce
+    state = discord.Client(intents=discord.Intents.none())._connection
+    guild = discord.Guild(data={"id": str(GUILD_ID), "name": "guild"}, state=state)
+    channel = discord.TextChannel(state=state, guild=guild, data={
+        "id": str(CHANNEL_ID), "type": 0, "name": "general", "position": 0, "guild_id": str(GUILD_ID),
+        "permission_overwrites": []})
+    ann = dce.user(521486476985155645, "ann", "ann")
+    elsewhere = 633092550407749652
+    cases = [
+        (dce.message(1060927310439657600, ann, "Pinned a message.", kind="ChannelPinnedMessage",
+                     ref=dce.reference(1060927310439657500, CHANNEL_ID)), {"type": 6}),
+        (dce.message(1060927310439657601, ann, "", ref=dce.reference(55, elsewhere, kind="Forward"),
+                     forward=dce.forwarded("forwarded words", "2024-02-01T09:00:00+00:00",
+                                           embeds=[dce.embed("Linked", "")])),
+         {"message_reference": {"type": 1, "message_id": "55", "channel_id": str(elsewhere)},
+          "message_snapshots": [{"message": {"content": "forwarded words", "timestamp": "2024-02-01T09:00:00+00:00",
+                                             "edited_timestamp": None, "type": 0, "attachments": [], "flags": 0,
+                                             "embeds": [{"type": "rich", "title": "Linked"}], "mentions": [],
+                                             "mention_roles": []}}]}),
+        (dce.message(1060927310439657602, ann, "Release 2.0", ref=dce.reference(57, elsewhere, "1", kind=None),
+                     embeds=[dce.embed("Release notes", "what changed")]), {"flags": 2}),
+        (dce.message(1060927310439657603, ann, stickers=[dce.sticker(1045179611115421738, "pepecute")]), {}),
+    ]
+    for raw, extra in cases:
+        payload = {**rest_payload(raw, CHANNEL_ID), **extra}
+        fetched, _ = message_from_discord(discord.Message(state=state, channel=channel, data=payload))
+        imported, _ = message_from_dce(raw, CHANNEL_ID)
+        fetched = dataclasses.replace(fetched, created_at=imported.created_at)  # ids here are not real times
+        assert fetched == imported, raw["id"]
+        assert imported.reply_to_id is None and imported.reference_kind in (None, "Pin", "Forward", "Crosspost")

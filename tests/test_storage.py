@@ -119,3 +119,38 @@ def test_json_columns_match_the_stored_text(conn):
     assert conn.execute("SELECT mentions, attachment_urls, attachment_count FROM messages").fetchone() == (
         "[5, 6]", '["https://x/é.png"]', 1)
     assert write_batch(conn, batch(row)).unchanged == 1  # the same text, so the same row
+
+
+def test_migration_0004_keeps_only_replies_in_reply_to(tmp_path):
+    path = tmp_path / "old.db"
+    old = connect(path, migrate=False)
+    for number, migration in migrations():
+        if number < 4:
+            for statement in split_statements(migration.read_text(encoding="utf-8")):
+                old.execute(statement)
+    old.execute("PRAGMA user_version=3")
+    old.execute("INSERT INTO users (id, name) VALUES (7, 'ann')")
+    old.execute("INSERT INTO channels (id, kind, name) VALUES (50, 'GuildTextChat', 'general')")
+    rows = [(1, "Default", "hello", None), (2, "Reply", "hi back", 1), (3, "ChannelPinnedMessage", "Pinned.", 1),
+            (4, "Default", "", 99), (5, "ThreadCreated", "Started a thread.", None)]
+    old.executemany("INSERT INTO messages (id, channel_id, author_id, created_at, type, content, reply_to_id) "
+                    "VALUES (?, 50, 7, '2024-01-01T00:00:00.000000+00:00', ?, ?, ?)", rows)
+    old.close()
+    upgraded = connect(path)
+    assert schema_version(upgraded) >= 4
+    assert upgraded.execute("SELECT id, reply_to_id, reference_id, reference_kind FROM messages ORDER BY id"
+                            ).fetchall() == [(1, None, None, None), (2, 1, 1, "Reply"), (3, None, 1, "Pin"),
+                                             (4, None, 99, "Forward"), (5, None, None, None)]
+
+
+def test_a_stub_never_overwrites_and_an_author_never_changes(conn):
+    write_batch(conn, batch(message(60, content="the starter", channel_id=50)))
+    stub = message(60, content="", type="ThreadStarterMessage", channel_id=60)
+    other = UserRow(8, "bob", "Bob")
+    thread = ChannelRow(60, 1, "GuildPublicThread", "thread", parent_id=50)
+    assert write_batch(conn, batch(stub, channels=(thread,))).unchanged == 1
+    assert conn.execute("SELECT channel_id, type, content FROM messages WHERE id=60").fetchone() == (
+        60, "Default", "the starter")  # moved into its thread, text kept
+    result = write_batch(conn, batch(message(60, author_id=8, content="taken over"), users=(other,)))
+    assert result.conflicts == [60] and result.updated == 0
+    assert conn.execute("SELECT author_id, content FROM messages WHERE id=60").fetchone() == (7, "the starter")
