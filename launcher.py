@@ -15,11 +15,15 @@ WORKERS = {
     "train": "model.train_worker",
     "export": "model.export_worker",
     "eval": "model.eval_worker",
+    "bot": "bot_controller.bot.main",         # the Discord bot, supervised by bot_controller.controller
     "import": "core.ingest.import_worker",      # the light workers: no ML stack, same code as the CLI commands
     "prepare": "core.dataset.prepare_worker",
     "fetch": "core.fetching.fetch_worker",
     "embed": "model.embed_worker",
 }
+# Command groups from the layers above core (core never imports them, not even by name): ``bot`` runs the bot under
+# its supervisor in the foreground.
+APP_COMMAND_MODULES = ("bot_controller.cli",)
 
 
 def run_worker(argv: list[str]) -> int:
@@ -38,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "--worker":
         return run_worker(argv[1:])
     from core.cli import main as cli_main
-    return cli_main(argv)
+    return cli_main(argv, extra_command_modules=APP_COMMAND_MODULES)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 from bot_controller.controller import BotController
-from bot_controller.protocol import BOT_JOB_ID, BotHeartbeat, BotStateChanged
+from bot_controller.protocol import BOT_JOB_ID, BotStateChanged
 from bot_controller.states import State
 from core.cli.base import CommandError, add_command
 from core.jobs.bus import EventBus
@@ -59,10 +59,10 @@ def _finished(controller: BotController) -> bool:
 
 
 def _show(event) -> None:
+    """State changes and the bot's own lines; other events (heartbeats, the child's JobFailed, which the FATAL
+    reason repeats) are for the panel."""
     if isinstance(event, BotStateChanged):
-        detail = f" ({event.reason})" if event.reason else ""
+        detail = f" ({event.reason})" if event.reason and event.reason != event.state else ""
         print(f"bot: {event.state}{detail}", file=sys.stderr, flush=True)
     elif isinstance(event, LogLine):
         print(event.text, file=sys.stderr, flush=True)
-    elif not isinstance(event, BotHeartbeat):
-        print(f"bot: {type(event).__name__}", file=sys.stderr, flush=True)

@@ -9,58 +9,31 @@ the state machine sees one input at a time. With ``background=False`` nothing ti
 """
 from __future__ import annotations
 
+import dataclasses
 import logging
-import os
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
 from bot_controller.child_process import ChildProcess
-from bot_controller.protocol import (BOT_JOB_ID, ENV_HEARTBEAT, ENV_START_PAUSED, ENV_TOKEN_ON_STDIN, BotStateChanged,
-                                     PauseBot, ReloadModel, ResumeBot, SettingsChanged)
+from bot_controller.gpu_sharing import pause_decision
+from bot_controller.launch import NoToken, bot_argv, child_environment, policy_from_config, token_for_child
+from bot_controller.protocol import BOT_JOB_ID, BotStateChanged, PauseBot, ReloadModel, ResumeBot, SettingsChanged
+from bot_controller.status import BotStatus, Facts
 from bot_controller.states import (ALIVE, WAITING, Beat, CancelRetry, Context, Exited, Kill, KillNow, LaunchFailed,
                                    Note, Policy, ResetBudget, Restart, ScheduleRetry, SendStop, SetRestartAfterStop,
                                    Spawn, Start, State, Stop, Terminate, Tick, recent_restarts, transition)
 from core.config.app_config import load_config
 from core.config.supervisor import SupervisorConfig
 from core.config.workspace import Workspace
-from core.jobs import wire
 from core.jobs.bus import EventBus
-from core.jobs.events import ENDED_STATES, JobStateChanged, LogLine, Request
-from core.jobs.runner import SECRET_ENV, worker_argv
+from core.jobs.events import JobStateChanged, LogLine, Request
 
 TICK_SECONDS = 0.1         # watchdog resolution; heartbeats are seconds apart, so this costs nothing
-ORPHAN_GRACE_SECONDS = 5.0  # the bot has nothing to save: an orphaned bot logs out and frees the GPU quickly
-TRAINING_JOBS = ("train",)  # job names whose run pauses the bot when ``pause_for_training`` is on
 USER = "user"              # the pause holder for a pause asked by hand
 
 log = logging.getLogger(__name__)
-
-
-def policy_from_config(config: SupervisorConfig) -> Policy:
-    return Policy(heartbeat_seconds=config.heartbeat_seconds, missed_heartbeats=config.missed_heartbeats,
-                  start_timeout=config.start_timeout_seconds, backoff_base=config.backoff_base_seconds,
-                  backoff_cap=config.backoff_cap_seconds, max_restarts=config.max_restarts_per_hour,
-                  stable_seconds=config.stable_seconds, stop_grace=config.stop_grace_seconds,
-                  terminate_grace=config.terminate_grace_seconds)
-
-
-@dataclass(frozen=True)
-class BotStatus:
-    """A snapshot for the panel and the tray."""
-    state: State
-    reason: str
-    last_error: str
-    pid: int | None
-    uptime: float | None          # seconds since the bot became RUNNING
-    restarts: int                 # automatic restarts within the last hour
-    retry_in: float | None        # seconds until a scheduled restart
-    paused: bool
-    pause_reasons: tuple[str, ...]
-    heartbeat_age: float | None   # seconds since the last heartbeat
-    activity: str                 # what the last heartbeat said the bot was doing
 
 
 class BotController:
@@ -76,22 +49,14 @@ class BotController:
         self.policy = policy_from_config(self.config)
         self._clock = clock
         self._popen = popen
-        self._argv = list(argv) if argv else list(worker_argv("bot", "--workspace", str(workspace.root)))
+        self._argv = list(argv) if argv else bot_argv(workspace)
         self._extra_env = dict(extra_env or {})
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._state = State.STOPPED
         self._child: ChildProcess | None = None
         self._beats_seen = 0
-        self._started_at: float | None = None
-        self._running_since: float | None = None
-        self._retry_at: float | None = None
-        self._failures = 0
-        self._restarts: list[float] = []
-        self._stop_sent_at: float | None = None
-        self._terminated_at: float | None = None
-        self._kill_reason = ""
-        self._restart_after_stop = False
+        self._facts = Facts()
         self._reason = ""
         self._last_error = ""
         self._exit_code: int | None = None
@@ -125,9 +90,9 @@ class BotController:
 
     def uptime(self) -> float | None:
         with self._lock:
-            if self._state is not State.RUNNING or self._running_since is None:
+            if self._state is not State.RUNNING or self._facts.running_since is None:
                 return None
-            return self._clock() - self._running_since
+            return self._clock() - self._facts.running_since
 
     def status(self) -> BotStatus:
         with self._lock:
@@ -236,11 +201,8 @@ class BotController:
 
     def _context(self, now: float | None = None) -> Context:
         child = self._child
-        return Context(now=self._clock() if now is None else now, policy=self.policy, started_at=self._started_at,
-                       running_since=self._running_since, last_beat=child.last_beat if child else None,
-                       retry_at=self._retry_at, failures=self._failures, restarts=tuple(self._restarts),
-                       stop_sent_at=self._stop_sent_at, terminated_at=self._terminated_at,
-                       kill_reason=self._kill_reason, restart_after_stop=self._restart_after_stop)
+        return Context(now=self._clock() if now is None else now, policy=self.policy,
+                       last_beat=child.last_beat if child else None, **dataclasses.asdict(self._facts))
 
     def _dispatch(self, event) -> None:
         with self._lock:
@@ -250,7 +212,7 @@ class BotController:
                 new_state, actions = transition(self._state, pending.pop(0), context)
                 previous, self._state = self._state, new_state
                 if new_state is State.RUNNING and previous is not State.RUNNING:
-                    self._running_since = context.now
+                    self._facts.running_since = context.now
                 note = None
                 for action in actions:
                     follow_up = self._apply(action, context.now)
@@ -258,7 +220,7 @@ class BotController:
                     if follow_up is not None:
                         pending.append(follow_up)
                 if new_state is not previous:
-                    self._announce(previous, note)
+                    self._announce(previous, note, context.now)
 
     def _apply(self, action, now: float):
         """Carry out one action and record its facts; returns a follow-up input (a failed launch) or None."""
@@ -266,28 +228,29 @@ class BotController:
         if isinstance(action, Spawn):
             return self._spawn(now)
         if isinstance(action, SendStop):
-            self._stop_sent_at = now
+            self._facts.stop_sent_at = now
             if child is not None:
                 child.send_stop()
         elif isinstance(action, Terminate):
-            self._terminated_at = now
+            self._facts.terminated_at = now
             self._say(f"the bot did not stop within {self.policy.stop_grace:g}s: terminating it")
             if child is not None:
                 child.terminate()
         elif isinstance(action, Kill):
-            self._kill_reason = action.reason
+            self._facts.kill_reason = action.reason
             self._say(f"killing the bot: {action.reason}")
             if child is not None:
                 child.kill()
         elif isinstance(action, ScheduleRetry):
-            self._retry_at, self._failures = action.at, action.failures
-            self._restarts = [when for when in self._restarts if now - when < self.policy.restart_window] + [now]
+            self._facts.retry_at, self._facts.failures = action.at, action.failures
+            self._facts.restarts = (*(when for when in self._facts.restarts
+                                      if now - when < self.policy.restart_window), now)
         elif isinstance(action, CancelRetry):
-            self._retry_at = None
+            self._facts.retry_at = None
         elif isinstance(action, ResetBudget):
-            self._failures, self._restarts, self._last_error = 0, [], ""
+            self._facts.failures, self._facts.restarts, self._last_error = 0, (), ""
         elif isinstance(action, SetRestartAfterStop):
-            self._restart_after_stop = action.value
+            self._facts.restart_after_stop = action.value
         elif isinstance(action, Note):
             self._reason = action.reason
             if action.error:
@@ -296,50 +259,35 @@ class BotController:
 
     # -- the child --------------------------------------------------------------------------------------------------
     def _spawn(self, now: float):
-        from core.config.secrets import TOKEN_ENV, register_secret, token_source
-        source = token_source()
-        if source is None:
-            return LaunchFailed(f"no bot token is stored: run `launcher.py token set` (or set {TOKEN_ENV})")
-        token = os.environ[TOKEN_ENV].strip() if source == "environment" else None
-        if token:
-            register_secret(token)  # from now on no log record of this process can carry it
         try:
-            child = ChildProcess(self._popen, self._argv, self._environment(token_on_stdin=token is not None),
-                                 publish=self.bus.publish, clock=self._clock, first_line=token,
-                                 log_path=self.workspace.logs_dir / "bot.log")
+            token = token_for_child()
+            env = child_environment(self.workspace, self.policy, token_on_stdin=token is not None,
+                                    paused=self.paused, extra=self._extra_env)
+            child = ChildProcess(self._popen, self._argv, env, publish=self.bus.publish, clock=self._clock,
+                                 first_line=token, log_path=self.workspace.logs_dir / "bot.log")
+        except NoToken as exc:
+            return LaunchFailed(str(exc))
         except OSError as exc:
             return LaunchFailed(f"{type(exc).__name__}: {exc}")
         self._child, self._beats_seen, self._exit_code = child, 0, None
-        self._started_at, self._running_since = now, None
-        self._stop_sent_at = self._terminated_at = None
-        self._kill_reason = ""
+        facts = self._facts
+        facts.started_at, facts.running_since, facts.stop_sent_at, facts.terminated_at = now, None, None, None
+        facts.kill_reason = ""
         if self.paused:  # the child also sees ENV_START_PAUSED; the request makes "paused" one code path for it
             child.send(PauseBot(reason=self._pause_reason()))
         return None
 
-    def _environment(self, *, token_on_stdin: bool) -> dict[str, str]:
-        env = {key: value for key, value in os.environ.items() if key not in SECRET_ENV}
-        env.update({"PYTHONUNBUFFERED": "1", "PYTHONIOENCODING": "utf-8", "PYTHONUTF8": "1",
-                    wire.ENV_CONTROL: "stdin", wire.ENV_PARENT_PID: str(os.getpid()),
-                    wire.ENV_ORPHAN_GRACE: str(ORPHAN_GRACE_SECONDS), ENV_HEARTBEAT: str(self.policy.heartbeat_seconds),
-                    "DPS_WORKSPACE": str(self.workspace.root)})
-        if token_on_stdin:
-            env[ENV_TOKEN_ON_STDIN] = "1"
-        if self.paused:
-            env[ENV_START_PAUSED] = "1"
-        env.update(self._extra_env)
-        return env
-
     # -- pausing for training ---------------------------------------------------------------------------------------
     def _watch_training(self) -> None:
         for event in self._subscription.drain(max_items=1000):
-            if event.name not in TRAINING_JOBS or not self.config.pause_for_training:
+            decision = pause_decision(event, self.config.pause_for_training)
+            if decision is None:
                 continue
-            holder = f"job:{event.job_id}"
-            if event.state in ENDED_STATES:
+            verb, holder, reason = decision
+            if verb == "resume":
                 self.resume(holder)
             elif holder not in self._holders:
-                self.pause(f"training job {event.job_id} is using the GPU", holder=holder)
+                self.pause(reason, holder=holder)
 
     def _pause_reason(self) -> str:
         return "; ".join(reason for reason in self._holders.values() if reason)
@@ -351,12 +299,12 @@ class BotController:
 
     # -- telling the world ------------------------------------------------------------------------------------------
     def _retry_in(self, now: float) -> float | None:
-        if self._state not in WAITING or self._retry_at is None:
+        if self._state not in WAITING or self._facts.retry_at is None:
             return None
-        return max(0.0, self._retry_at - now)
+        return max(0.0, self._facts.retry_at - now)
 
-    def _announce(self, previous: State, note: Note | None) -> None:
-        now = self._clock()
+    def _announce(self, previous: State, note: Note | None, now: float | None = None) -> None:
+        now = self._clock() if now is None else now
         self.bus.publish(BotStateChanged(
             job_id=BOT_JOB_ID, state=self._state.value, previous=previous.value,
             reason=note.reason if note else "", error=bool(note and note.error), pid=self.pid,

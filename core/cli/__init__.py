@@ -35,11 +35,13 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {redact(message)}\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(extra_command_modules: tuple[str, ...] = ()) -> argparse.ArgumentParser:
+    """The parser; ``extra_command_modules`` are command groups from layers above core (``launcher.py`` passes
+    ``bot_controller.cli``), imported by name so that core never imports them."""
     parser = ArgumentParser(prog="launcher.py", description="Discord Persona Studio")
     add_common_options(parser, top_level=True)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=ArgumentParser)
-    for module_name in COMMAND_MODULES:
+    for module_name in (*COMMAND_MODULES, *extra_command_modules):
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as exc:
@@ -50,8 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+def main(argv: list[str] | None = None, extra_command_modules: tuple[str, ...] = ()) -> int:
+    parser = build_parser(extra_command_modules)
     args = parser.parse_args(argv)
     if not getattr(args, "handler", None):
         parser.print_help(sys.stderr)
