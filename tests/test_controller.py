@@ -358,3 +358,13 @@ def test_a_launch_that_fails_is_fatal(rig):
     rig.controller.start()
     assert rig.controller.state is State.FATAL and "could not start the bot" in rig.controller.last_error
     assert [event.state for event in rig.states()] == ["starting", "fatal"]
+
+
+def test_a_child_cannot_send_requests_to_its_parent(rig):
+    rig.run()
+    seen = rig.bus.subscribe(name="all")
+    rig.controller._child.handle_line(wire.encode_request(PauseBot(reason="from the child")))
+    rig.controller.tick()
+    published = seen.drain()
+    assert not rig.controller.paused and not any(isinstance(event, PauseBot) for event in published)
+    assert [type(event).__name__ for event in published] == ["LogLine"]
