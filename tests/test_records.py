@@ -63,3 +63,41 @@ def test_mentions_from_both_styles():
     assert mentioned_user_ids([523456789012345678, 123456789012345678], text) == [
         123456789012345678, 223456789012345678, 523456789012345678]
     assert mentioned_user_ids([], "") == []
+
+
+@pytest.mark.parametrize("message_type, forward, bare, same_channel, expected", [
+    ("Reply", False, False, True, "Reply"),
+    ("Reply", False, False, False, "Reply"),                  # a reply to another channel's message is a reply
+    ("ChannelPinnedMessage", False, False, True, "Pin"),
+    ("ThreadStarterMessage", False, True, False, "ThreadStarter"),
+    ("ThreadCreated", False, False, True, "ThreadCreated"),
+    ("ChannelFollowAdd", False, False, False, "ChannelFollow"),
+    ("Default", True, True, False, "Forward"),                # DCE 2026+: reference.type Forward
+    ("Default", False, True, False, "Forward"),               # older DCE: an empty message pointing elsewhere
+    ("Default", False, False, False, "Crosspost"),            # a followed channel's announcement
+    ("Default", False, False, True, "Reply"),                 # hand-made or very old exports
+    ("ChatInputCommand", False, False, True, "Other"),
+])
+def test_reference_kinds(message_type, forward, bare, same_channel, expected):
+    from core.ingest.records import reference_kind
+    assert reference_kind(message_type, forward=forward, bare=bare, same_channel=same_channel) == expected
+
+
+@pytest.mark.parametrize("value, expected", [("GuildPublicThread", "GuildPublicThread"), ("11", "GuildPublicThread"),
+                                             ("10", "GuildNewsThread"), (12, "GuildPrivateThread"),
+                                             ("0", "GuildTextChat"), ("99", "Type99"), (None, "Unknown")])
+def test_channel_kinds_from_names_and_numbers(value, expected):
+    from core.ingest.records import normalize_channel_kind
+    assert normalize_channel_kind(value) == expected
+
+
+def test_csv_timezones():
+    from core.ingest.dce_csv import parse_timezone
+    assert parse_timezone(None) is None and parse_timezone("local") is None
+    assert parse_timezone("UTC") == timezone.utc
+    assert parse_timezone("+02:00") == timezone(timedelta(hours=2))
+    assert parse_timezone("UTC-5") == timezone(-timedelta(hours=5))
+    assert parse_timezone("Europe/Berlin").key == "Europe/Berlin"
+    for bad in ("Mars/Olympus", "+25:00", "../etc/passwd"):
+        with pytest.raises(ValueError):
+            parse_timezone(bad)
