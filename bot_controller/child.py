@@ -7,6 +7,7 @@ For the bot runtime (``bot_controller/bot/``), in this order:
     link.bind_loop(asyncio.get_running_loop())   # handlers then run on the bot's event loop (coroutines allowed)
     link.on_pause(handler); link.on_resume(...); link.on_reload(...); link.on_settings_changed(...); link.on_stop(...)
     asyncio.create_task(link.heartbeat_forever(lambda: "ready"))   # from the loop: a blocked loop stops the beats
+    await link.stopped()                   # stop asked, or the supervisor died: log out, return 0
     if link.start_paused: ...              # a training job holds the GPU: do not load the model yet
     return child.exit_bad_token("...")     # Discord said 401: the supervisor goes FATAL instead of looping
 
@@ -70,7 +71,14 @@ class BotLink:
         self.link.on_request("stop", self._wrap(handler))
 
     def stop_requested(self) -> bool:
+        """True once the supervisor asked for a stop, or the supervisor died (stdin closed, its pid gone)."""
         return self.link.stop_requested()
+
+    async def stopped(self, poll: float = 0.1) -> None:
+        """Return once ``stop_requested()``: await it beside the bot and log out when it returns. It covers the
+        orphan case too (the parent died), which no request handler sees."""
+        while not self.link.stop_requested():
+            await asyncio.sleep(poll)
 
     def heartbeat(self, status: str = "", **details: Any) -> None:
         self.link.emit(BotHeartbeat(status=status, details=details))

@@ -25,6 +25,7 @@ from core.jobs.events import Event, JobFailed, LogLine, Request
 from core.jobs.runner import kill_tree
 
 TAIL_LINES = 20
+LOG_LIMIT_BYTES = 5_000_000  # a bot runs for weeks: keep bot.log and one older bot.log.1, no more
 
 
 def platform_options() -> dict:
@@ -33,6 +34,16 @@ def platform_options() -> dict:
     if os.name == "nt":
         return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW}
     return {"start_new_session": True}
+
+
+def _open_log(path: Path):
+    """``path`` for appending (closed by ``ChildProcess.close``), moved to ``.1`` first when it grew too big."""
+    try:
+        if path.stat().st_size > LOG_LIMIT_BYTES:
+            os.replace(path, path.with_name(path.name + ".1"))
+    except OSError:
+        pass  # no log yet
+    return open(path, "a", encoding="utf-8")  # noqa: SIM115
 
 
 class ChildProcess:
@@ -45,7 +56,7 @@ class ChildProcess:
         self._tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         self._writes: queue.SimpleQueue[str | None] = queue.SimpleQueue()
         self._log_lock = threading.Lock()
-        self._log = open(log_path, "a", encoding="utf-8") if log_path else None  # noqa: SIM115 (closed at exit)
+        self._log = _open_log(log_path) if log_path else None
         self.beats = 0
         self.last_beat: float | None = None
         self.last_status = ""

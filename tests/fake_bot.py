@@ -69,7 +69,8 @@ async def run(link: child.BotLink, args) -> int:
     link.on_reload(lambda request: say(f"reload {request.path or '(configured model)'}"))
     link.on_settings_changed(lambda request: say(f"settings changed {request.sections}"))
     if not args.ignore_stop:
-        link.on_stop(lambda request: stopping.set())
+        link.on_stop(lambda request: say("stop requested"))
+        asyncio.create_task(link.stopped(poll=0.02)).add_done_callback(lambda task: stopping.set())
     say(f"started{' paused' if paused[0] else ''}")
     beats = asyncio.create_task(link.heartbeat_forever(lambda: "paused" if paused[0] else "ready"))
     started = loop.time()

@@ -13,6 +13,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from bot_controller.launch import ORPHAN_GRACE_SECONDS
+
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_BOT = Path(__file__).with_name("fake_bot.py")
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.abcdefghijklmnopqrstuvwxyz0123"
@@ -104,3 +106,25 @@ def test_the_real_worker_entry_is_supervised(workspace):
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("error: the bot's configuration is invalid: bot runtime not built")
     assert result.stderr.count("bot: starting") == 1  # no restart loop
+
+
+@pytest.mark.skipif(os.name == "nt", reason="SIGKILL; the same lifeline (stdin EOF, parent pid) serves Windows")
+def test_a_bot_whose_supervisor_dies_exits_on_its_own(workspace, tmp_path):
+    pids = tmp_path / "pids.txt"
+    launcher = subprocess.Popen(
+        [sys.executable, "-c", WRAPPER, str(ROOT), str(FAKE_BOT), str(pids), "--workspace", str(workspace.root), "bot"],
+        cwd=ROOT, env=environment(TOKEN), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        Lines(launcher.stderr).wait_for("bot: running")
+        child = psutil.Process(int(pids.read_text().split()[0]))
+        launcher.kill()  # no cleanup runs: only the child's own watch of its stdin can end it
+        launcher.wait(10)
+        killed = time.monotonic()
+        child.wait(10)
+        assert time.monotonic() - killed < ORPHAN_GRACE_SECONDS  # it stopped at once, before the orphan timer
+    finally:
+        if launcher.poll() is None:
+            launcher.kill()
+        for pid in map(int, pids.read_text().split() if pids.exists() else ()):
+            if psutil.pid_exists(pid):
+                psutil.Process(pid).kill()  # a failed test must not leave a fake bot behind
