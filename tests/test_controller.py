@@ -368,3 +368,16 @@ def test_a_child_cannot_send_requests_to_its_parent(rig):
     published = seen.drain()
     assert not rig.controller.paused and not any(isinstance(event, PauseBot) for event in published)
     assert [type(event).__name__ for event in published] == ["LogLine"]
+
+
+def test_the_policy_comes_from_the_supervisor_table_of_config_toml(workspace):
+    from core.config.strict import ConfigError
+    workspace.config_path.write_text("[supervisor]\nheartbeat_seconds = 1\nmax_restarts_per_hour = 2\n"
+                                     "pause_for_training = false\n", encoding="utf-8")
+    controller = BotController(workspace, EventBus(), background=False)
+    assert (controller.policy.heartbeat_seconds, controller.policy.max_restarts) == (1.0, 2)
+    assert controller.config.pause_for_training is False and controller.policy.missed_heartbeats == 3
+    controller.close()
+    workspace.config_path.write_text("[supervisor]\nheartbeat = 1\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="unknown key 'supervisor.heartbeat'"):
+        BotController(workspace, EventBus(), background=False)
