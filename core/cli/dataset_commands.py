@@ -147,12 +147,13 @@ def handle_optin(args, context) -> dict:
 
 def handle_forget(args, context) -> dict:
     from core.dataset.privacy import PrivacyError, forget
+    from storage import wal
     from storage.wal import CheckpointIncomplete
     user_id = resolve(context, args.user, must_exist=False)
     if not args.yes:
         confirm_forget(context, user_id)
     try:
-        report = forget(context.db, context.workspace.root, user_id)
+        report = forget(context.db, context.workspace.root, user_id, checkpoint_timeout=wal.DEFAULT_TIMEOUT_S)
     except PrivacyError as exc:
         raise CommandError(str(exc)) from None
     except CheckpointIncomplete as exc:

@@ -12,7 +12,8 @@ Emptying an artifact holding the text:
 - a run or an export: model weights (checkpoints, adapter, merged model, GGUF) are kept, marked stale and named;
   model metadata and job records (config, state, tokenizer files, run.log, metrics.jsonl, quantize.log) are kept
   unless the search finds the text in them; every other file (smoke.json, prompts, anything unknown) is deleted;
-- a memory index: the whole folder is deleted (LanceDB keeps deleted rows in old versions); ``embed`` rebuilds it.
+- a memory index: the user's rows are deleted with their old versions (``storage.memory.forget_authors``); the
+  whole folder goes when that fails or the search still finds their text in it (``embed`` rebuilds it).
 """
 from __future__ import annotations
 
@@ -116,7 +117,7 @@ def forget(conn: sqlite3.Connection, workspace_root: Path, user_id: int, *,
         holding = artifacts.mark_stale_for_user(conn, user_id, store.forgotten_reason(user_id), include_stale=True)
     purge = Purge()
     for artifact in holding:
-        empty_artifact(artifact, finder, purge)
+        empty_artifact(artifact, finder, purge, user_id)
     sweep(Path(workspace_root), finder, purge)
     write_markers(holding, "; the files holding their text were deleted")
     result = store.forget_user(conn, user_id, checkpoint_timeout=checkpoint_timeout)
@@ -127,11 +128,10 @@ def is_weights(path: Path) -> bool:
     return path.name.endswith(WEIGHT_SUFFIXES)
 
 
-def empty_artifact(artifact: Artifact, finder: TextFinder, purge: Purge) -> None:
+def empty_artifact(artifact: Artifact, finder: TextFinder, purge: Purge, user_id: int) -> None:
     root = Path(artifact.path)
     if artifact.kind == "memory":
-        if root.exists():
-            remove(root, purge)
+        forget_memory(root, user_id, purge)
         return
     files = [root] if root.is_file() else sorted(path for path in root.rglob("*") if path.is_file())
     for path in files:
@@ -141,6 +141,17 @@ def empty_artifact(artifact: Artifact, finder: TextFinder, purge: Purge) -> None
             purge.stale_weights.append(str(path))
         elif path.name not in KEPT_UNLESS_FOUND or finder.found_in(path):
             remove(path, purge)
+
+
+def forget_memory(folder: Path, user_id: int, purge: Purge) -> None:
+    """Delete the user's rows from the memory index (and its old versions); the whole folder when that fails."""
+    if not folder.exists():
+        return
+    try:
+        from storage.memory import forget_authors
+        forget_authors(folder, [user_id])
+    except Exception:  # lancedb missing or the index unreadable: the text must go anyway; `embed` rebuilds it
+        remove(folder, purge)
 
 
 def sweep(root: Path, finder: TextFinder, purge: Purge, database_name: str = "studio.db") -> None:

@@ -4,7 +4,8 @@ The files ``forget`` knows to be built from messages (dataset splits, previews, 
 are deleted whatever they hold, because cleaning and scrubbing change the text on the way in. Every other file
 (logs, metrics, state, configs, stray copies) is searched for the person's text as stored: each line of each message
 with at least ``MIN_FRAGMENT_CHARS`` characters is a fragment, found raw or as JSON writes it (escaped, with or
-without ``ensure_ascii``). A shorter message ("ok", "lol") is not searched for: it cannot identify anyone and would
+without ``ensure_ascii``); a line that shares ``RUN_WORDS`` consecutive words with a fragment counts too (a log that
+cut the message short). A shorter message ("ok", "lol") is not searched for: it cannot identify anyone and would
 match everywhere.
 
 Speed: one regular expression with thousands of alternatives takes minutes per megabyte, so the search indexes
@@ -19,7 +20,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 MIN_FRAGMENT_CHARS = 16
-GRAM_WORDS = 4
+GRAM_WORDS = 4   # runs of this many words find the candidate fragments of a line
+RUN_WORDS = 8    # a line sharing this many consecutive words with a message holds part of it (a cut log line)
 WORD = re.compile(r"\w+")
 ESCAPE = re.compile(r"\\(?:u[0-9a-fA-F]{4}|.)")  # JSON escapes split words the same way in fragments and lines
 
@@ -51,6 +53,7 @@ class TextFinder:
         self.index: dict[tuple[str, ...], set[int]] = {}
         self.variants: list[set[str]] = []
         self.sizes: set[int] = set()
+        self.runs: set[tuple[str, ...]] = set()
         for fragment in sorted(fragments(texts)):
             variants = encodings(fragment)
             grams = set()
@@ -59,6 +62,7 @@ class TextFinder:
                 size = min(GRAM_WORDS, len(words))
                 grams.update((size, tuple(words[start:start + size])) for start in range(len(words) - size + 1)
                              if size)
+                self.runs.update(tuple(words[start:start + RUN_WORDS]) for start in range(len(words) - RUN_WORDS + 1))
             if not grams:  # no word characters (a row of emoji): it names no one, and matches nothing sensibly
                 continue
             number = len(self.variants)
@@ -73,6 +77,9 @@ class TextFinder:
     def found_in_line(self, line: str) -> bool:
         candidates: set[int] = set()
         words = words_of(line)
+        if self.runs and any(tuple(words[start:start + RUN_WORDS]) in self.runs
+                             for start in range(len(words) - RUN_WORDS + 1)):
+            return True
         for size in self.sizes:
             for start in range(len(words) - size + 1):
                 hits = self.index.get(tuple(words[start:start + size]))
