@@ -22,7 +22,9 @@ from core.jobs.runner import JobRunner, JobSpec
 FAKE_BOT = Path(__file__).with_name("fake_bot.py")
 FAKE_WORKER = Path(__file__).with_name("fake_worker.py")
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.abcdefghijklmnopqrstuvwxyz0123"
-FAST = dict(heartbeat_seconds=0.2, missed_heartbeats=3, start_timeout_seconds=15, backoff_base_seconds=0.1,
+# Beats every 0.2 s; ten missed (2 s) before a kill, so a loaded test machine does not restart a healthy bot; the hang
+# test uses the real three.
+FAST = dict(heartbeat_seconds=0.2, missed_heartbeats=10, start_timeout_seconds=15, backoff_base_seconds=0.1,
             backoff_cap_seconds=0.4, max_restarts_per_hour=5, stable_seconds=600, stop_grace_seconds=3,
             terminate_grace_seconds=1)
 
@@ -138,7 +140,7 @@ def test_bad_token_exit_is_fatal_without_restart(rig):
 
 
 def test_missed_heartbeats_kill_and_restart_a_hung_bot(rig):
-    controller = rig.controller("--hang-after", "0.5")
+    controller = rig.controller("--hang-after", "0.5", missed_heartbeats=3)
     controller.start()
     first = rig.wait_state("running").pid
     rig.wait_log("fake bot: hanging")
