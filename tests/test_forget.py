@@ -341,3 +341,40 @@ def test_the_export_and_eval_workers_register_their_folder_first_and_refuse_a_st
         code, output = run_worker(name, run_dir)
         assert code == 1 and f"run {run_dir.name} is stale: built from the messages of user {ZED}" in output
     assert not (run_dir / "eval" / "eval.json").exists()
+
+
+def test_checkpoint_of_a_database_not_in_wal_mode_is_a_no_op_and_a_marker_names_the_rebuild(tmp_path, workspace):
+    import sqlite3
+    from storage.wal import checkpoint_wal
+    plain = sqlite3.connect(tmp_path / "plain.db", isolation_level=None)
+    assert checkpoint_wal(plain, timeout_s=0.1) == (0, -1, -1)
+    plain.close()
+    seed(workspace)
+    data_dir = prepare(workspace, workspace.datasets_dir / "set")
+    cli(workspace, "personas", "forget", str(DEE), "--yes")
+    line = refusal(workspace, "train", "--data", str(data_dir))
+    assert line == (f"error: the dataset {data_dir} is stale: built from the messages of user {DEE}, who was "
+                    f"forgotten (since {line.split('(since ')[1].split(')')[0]}); the files holding their text were "
+                    f"deleted; rebuild: launcher.py prepare")
+
+
+def test_a_file_that_cannot_be_deleted_stops_forget_before_the_database_and_a_rerun_finishes(workspace, monkeypatch):
+    seed(workspace)
+    data_dir = prepare(workspace, workspace.datasets_dir / "set")
+    locked = data_dir / "train.jsonl"
+    real_unlink = Path.unlink
+
+    def unlink(self, missing_ok=False):
+        if self == locked:  # as Windows refuses to delete a file another program has open
+            raise PermissionError(13, "the file is open in another program")
+        return real_unlink(self, missing_ok=missing_ok)
+    monkeypatch.setattr(Path, "unlink", unlink)
+    line = refusal(workspace, "personas", "forget", str(DEE), "--yes")
+    assert line.startswith(f"error: {locked}: holds the user's text and cannot be deleted")
+    assert "nothing was deleted from the database yet" in line
+    conn = workspace.connect()
+    assert conn.execute("SELECT COUNT(*) FROM messages WHERE author_id = ?", (DEE,)).fetchone()[0] == 24
+    conn.close()
+    monkeypatch.setattr(Path, "unlink", real_unlink)
+    assert cli(workspace, "personas", "forget", str(DEE), "--yes")["messages_deleted"] == 24
+    assert files_holding(workspace.root) == []

@@ -76,12 +76,14 @@ def stale_message(conn: sqlite3.Connection, path: Path | str, subject: str | Non
 
 
 def write_markers(marked: list[Artifact], note: str = "") -> list[str]:
-    """A STALE file in each marked artifact folder that exists; returns their paths."""
+    """A STALE file in each marked artifact folder that exists (read by ``writer.stale_reason``); returns their
+    paths. It holds the reason, the date and the rebuild commands, never a name or a message."""
     written = []
     for artifact in marked:
         folder = Path(artifact.path)
         if folder.is_dir():
-            atomic_write_text(folder / STALE_NAME, stale_line(artifact, f"this {artifact.kind}") + note + "\n")
+            atomic_write_text(folder / STALE_NAME, f"{artifact.stale_reason} (since {artifact.stale_since}){note}; "
+                                                   f"rebuild: {rebuild_command(artifact.kind)}\n")
             written.append(artifact.path)
     return written
 
