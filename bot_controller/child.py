@@ -83,11 +83,13 @@ class BotLink:
     def heartbeat(self, status: str = "", **details: Any) -> None:
         self.link.emit(BotHeartbeat(status=status, details=details))
 
-    async def heartbeat_forever(self, status: Callable[[], str] = lambda: "", interval: float | None = None) -> None:
-        """Beat every ``interval`` seconds (the supervisor's setting by default) until cancelled."""
+    async def heartbeat_forever(self, status: Callable[[], str] = lambda: "", interval: float | None = None,
+                                details: Callable[[], dict] = dict) -> None:
+        """Beat every ``interval`` seconds (the supervisor's setting by default) until cancelled; ``status()`` and
+        ``details()`` (guilds, latency: JSON values) are asked afresh for each beat."""
         interval = self.heartbeat_seconds if interval is None else interval
         while True:
-            self.heartbeat(status())
+            self.heartbeat(status(), **details())
             await asyncio.sleep(interval)
 
     def _on(self, request_type: type, handler: Callable) -> None:

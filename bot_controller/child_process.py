@@ -148,6 +148,11 @@ class ChildProcess:
         return self.process.poll()
 
     def terminate(self) -> None:
+        """POSIX: SIGTERM, which the bot may still answer by logging out. Windows has no polite signal: terminating
+        there ends the whole tree at once, like ``kill``, or the launcher's child would outlive it."""
+        if os.name == "nt":
+            self.kill()
+            return
         try:
             self.process.terminate()
         except OSError:

@@ -44,9 +44,9 @@ def test_requests_run_on_the_bots_event_loop():
 
         link.on_pause(lambda request: seen.append(("pause", request.reason, asyncio.get_running_loop() is loop)))
         link.on_resume(on_resume)
-        thread = asyncio.to_thread  # the control thread delivers requests; here a worker thread plays it
-        await thread(link.link.handle_request, wire.parse_request(wire.encode_request(PauseBot(reason="training"))))
-        await thread(link.link.handle_request, wire.parse_request(wire.encode_request(ResumeBot())))
+        # the control thread delivers requests off the loop; here a worker thread plays it
+        for request in (PauseBot(reason="training"), ResumeBot()):
+            await asyncio.to_thread(link.link.handle_request, wire.parse_request(wire.encode_request(request)))
         await asyncio.sleep(0.05)
 
     asyncio.run(main())
@@ -58,13 +58,13 @@ def test_heartbeats_are_wire_events_at_the_supervisors_interval():
     link = child.BotLink(wire.WorkerLink(stream=out), environ={ENV_HEARTBEAT: "0.01"})
 
     async def beat_a_little():
-        task = asyncio.create_task(link.heartbeat_forever(lambda: "ready"))
+        task = asyncio.create_task(link.heartbeat_forever(lambda: "ready", details=lambda: {"guilds": 2}))
         await asyncio.sleep(0.055)
         task.cancel()
 
     asyncio.run(beat_a_little())
     events = [event for line in out.getvalue().splitlines() for event in wire.parse_line(line)]
-    assert len(events) >= 3 and all(event == BotHeartbeat(status="ready") for event in events)
+    assert len(events) >= 3 and all(event == BotHeartbeat(status="ready", details={"guilds": 2}) for event in events)
 
 
 def test_meaningful_exits_report_one_line_without_the_token(capsys):
