@@ -22,7 +22,7 @@ from bot_controller.launch import NoToken, bot_argv, child_environment, policy_f
 from bot_controller.protocol import BOT_JOB_ID, BotStateChanged, PauseBot, ReloadModel, ResumeBot, SettingsChanged
 from bot_controller.status import BotStatus, Facts
 from bot_controller.states import (ALIVE, WAITING, Beat, CancelRetry, Context, Exited, Kill, KillNow, LaunchFailed,
-                                   Note, Policy, ResetBudget, Restart, ScheduleRetry, SendStop, SetRestartAfterStop,
+                                   Note, ResetBudget, Restart, ScheduleRetry, SendStop, SetRestartAfterStop,
                                    Spawn, Start, State, Stop, Terminate, Tick, recent_restarts, transition)
 from core.config.app_config import load_config
 from core.config.supervisor import SupervisorConfig
