@@ -165,7 +165,7 @@ def handle_forget(args, context) -> dict:
 def human_forget(result: dict) -> str:
     lines = [f"user {result['user_id']}: {result['messages_deleted']} messages and {result['reactions_deleted']} "
              f"reactions deleted; they stay opted out"]
-    lines += [f"deleted (held their text): {path}" for path in result["deleted_files"]]
+    lines += [f"deleted: {path}" for path in result["deleted_files"]]
     lines += [f"stale {item['kind']}: {item['path']} (rebuild: {item['rebuild']})" for item in result["stale"]]
     lines += [f"model weights trained on their text, kept but stale (delete them or rebuild): {path}"
               for path in result["stale_weights"]]

@@ -45,6 +45,7 @@ KEPT_UNLESS_FOUND = {  # model metadata and job records: no message text unless 
     "chat_template.jinja", "trainer_state.json", "README.md", "Modelfile", "export.json", "run.log",
     "metrics.jsonl", "quantize.log", STALE_NAME}
 DATABASE_SUFFIXES = ("", "-wal", "-shm", "-journal")
+MEMORY_DIR = "memory"  # Workspace.memory_dir
 
 
 class PrivacyError(Exception):
@@ -120,6 +121,7 @@ def forget(conn: sqlite3.Connection, workspace_root: Path, user_id: int, *,
     purge = Purge()
     for artifact in holding:
         empty_artifact(artifact, finder, purge, user_id)
+    forget_memory(Path(workspace_root) / MEMORY_DIR, user_id, purge)  # registered or not: it holds live text
     sweep(Path(workspace_root), finder, purge)
     write_markers(holding, "; the files holding their text were deleted")
     result = store.forget_user(conn, user_id, checkpoint_timeout=checkpoint_timeout)
@@ -137,10 +139,13 @@ def empty_artifact(artifact: Artifact, finder: TextFinder, purge: Purge, user_id
         return
     files = [root] if root.is_file() else sorted(path for path in root.rglob("*") if path.is_file())
     for path in files:
+        if path.name == STALE_NAME:  # holds no message; rewritten below
+            continue
         if artifact.kind in WHOLLY_TEXT:
             remove(path, purge)
         elif is_weights(path):
-            purge.stale_weights.append(str(path))
+            if str(path) not in purge.stale_weights:  # a run's folder holds its export's weights too
+                purge.stale_weights.append(str(path))
         elif path.name not in KEPT_UNLESS_FOUND or finder.found_in(path):
             remove(path, purge)
 
@@ -161,7 +166,7 @@ def sweep(root: Path, finder: TextFinder, purge: Purge, database_name: str = "st
     if not finder or not root.is_dir():
         return
     skipped = {root / f"{database_name}{suffix}" for suffix in DATABASE_SUFFIXES}
-    memory = root / "memory"
+    memory = root / MEMORY_DIR
     for path in sorted(root.rglob("*")):
         if not path.is_file() or path in skipped or is_weights(path) or not path.exists():
             continue
