@@ -23,7 +23,8 @@ import pyarrow as pa
 TABLE = "messages"
 CANDIDATE_FACTOR = 4        # with recency mixed in, rank this many times k by similarity first, then re-score
 NPROBES = 20                # IVF partitions searched: the index's recall/latency trade-off (LanceDB's default)
-REFINE_FACTOR = 5           # re-rank k*this PQ candidates with exact distances: PQ alone misorders close neighbours
+EXCLUDED_SLACK = 8          # extra candidates fetched per excluded author, which are then dropped here: a filter
+#                             inside the vector query (prefilter) costs a scan of the author column on every search
 READ_CONSISTENCY = timedelta(seconds=2)  # a reader (the bot) sees rows another process added within this long
 SECONDS_PER_DAY = 86_400.0
 
@@ -207,18 +208,18 @@ class MemoryStore:
         if self._table is None or k <= 0:
             return []
         weight = min(max(float(recency_weight), 0.0), 1.0)
+        excluded = {int(author) for author in exclude_authors}
+        wanted = (k * CANDIDATE_FACTOR if weight else k) + EXCLUDED_SLACK * min(len(excluded), 4)
         query = (self._table.search(np.asarray(vector, dtype=np.float32), vector_column_name="vector")
-                 .distance_type("cosine").limit(k * CANDIDATE_FACTOR if weight else k)
-                 .select(["message_id", "channel_id", "author_id", "created_at", "timestamp", "text"]))
-        filters = [f"channel_id = {int(channel_id)}"] if channel_id is not None else []
-        excluded = id_list(sorted(set(exclude_authors)))
-        if excluded:
-            filters.append(f"author_id NOT IN ({excluded})")
-        if filters:
-            query = query.where(" AND ".join(filters), prefilter=True)
+                 .distance_type("cosine").limit(wanted)
+                 .select(["message_id", "channel_id", "author_id", "created_at", "timestamp", "text", "_distance"]))
+        if channel_id is not None:  # a quiet channel's rows may all lie outside the nearest partitions: prefilter
+            query = query.where(f"channel_id = {int(channel_id)}", prefilter=True)
         if self.indexed():
-            query = query.nprobes(NPROBES).refine_factor(REFINE_FACTOR)
-        return rank(query.to_arrow().to_pylist(), k, weight, half_life_days, time.time() if now is None else now)
+            query = query.nprobes(NPROBES).refine_factor(1)  # exact distances for the returned rows: PQ's own are
+            #                                               rough (0.6 for a true 0.99), and callers threshold on them
+        rows = [row for row in query.to_arrow().to_pylist() if row["author_id"] not in excluded]
+        return rank(rows, k, weight, half_life_days, time.time() if now is None else now)
 
 
 def rank(rows: list[dict], k: int, weight: float, half_life_days: float, now: float) -> list[MemoryHit]:

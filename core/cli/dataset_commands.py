@@ -131,9 +131,12 @@ def handle_describe(args, context) -> dict:
 
 def handle_optout(args, context) -> dict:
     from core.dataset.privacy import opt_out, rebuild_command
+    from storage.memory import forget_authors
     user_id = resolve(context, args.user, must_exist=False)
     marked = opt_out(context.db, user_id)
-    return {"user_id": str(user_id), "opted_out": True, "stale_artifacts": [artifact.path for artifact in marked],
+    memories = forget_authors(context.workspace.memory_dir, [user_id])  # not recalled even before the next `embed`
+    return {"user_id": str(user_id), "opted_out": True, "memories_deleted": memories,
+            "stale_artifacts": [artifact.path for artifact in marked],
             "stale": [{"kind": a.kind, "path": a.path, "reason": a.stale_reason, "rebuild": rebuild_command(a.kind)}
                       for a in marked]}
 
