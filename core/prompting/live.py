@@ -84,10 +84,21 @@ def turns_from_live(messages: Iterable, *, names: Mapping[int, str] | None = Non
     return collector.turns[-HISTORY_TURNS:]
 
 
-def make_place(server_name: str | None, channel_name: str | None, scrubber: Scrubber | None = None) -> Place:
-    """The Place for a server and channel (a thread's own name for a thread), scrubbed, as ``prepare`` makes it."""
+def make_place(server_name: str | None, channel_name: str | None, scrubber: Scrubber | None = None, *,
+               names: NameBook | None = None,
+               opted_out: Mapping[int, Iterable[str]] | Iterable[int] = ()) -> Place:
+    """The Place for a server and channel (a thread's own name for a thread), scrubbed, as ``prepare`` makes it.
+
+    Opted-out users' names are hidden in both titles ("Eve's birthday" → "someone's birthday"): ``names`` is the
+    run's NameBook (``prepare``), or ``opted_out`` as ``turns_from_live`` takes it (the bot: ``live_options``)."""
     scrubber = scrubber or Scrubber()
-    return Place(scrubber.scrub(server_name or "") or "the server", scrubber.scrub(channel_name or "") or "channel")
+    if names is None and opted_out:
+        names = NameBook(scrubber, opted_out=opted_out)
+    hide = names.hide_in_title if names is not None else str
+
+    def title(text: str | None) -> str:
+        return scrubber.scrub(hide(text or ""))
+    return Place(title(server_name) or "the server", title(channel_name) or "channel")
 
 
 def live_type(message) -> str:
