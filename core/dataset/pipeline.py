@@ -97,7 +97,7 @@ def first_pass(conn, state: BuildState, scrubber: Scrubber, opted_out, on_progre
     gap, merge = config.conversation_gap_minutes * 60.0, config.merge_window_seconds
     bots = source.bot_ids(conn)
     for channel_id, channel_name, server_name in source.channels(conn):
-        place = make_place(server_name, channel_name, scrubber)
+        place = make_place(server_name, channel_name, scrubber, names=names)
         threader = Threader(channel_id, ExampleBuilder(state, place, channel_id), gap, merge)
         admission = Admission(cleaner, config.spam_repeat_limit, state.filtered)
         admit, push = admission.admit, threader.push
