@@ -32,8 +32,11 @@ def parse(argv: list[str]) -> argparse.Namespace:
 def read_token() -> str:
     """The first stdin line; must run before ``wire.link()``, whose control thread then owns stdin."""
     try:
+        if sys.stdin is not None and sys.stdin.isatty():  # started by hand: ask without echo
+            import getpass
+            return getpass.getpass("Discord bot token (input hidden): ").strip()
         return (sys.stdin.readline() if sys.stdin else "").strip()
-    except (OSError, ValueError):
+    except (OSError, ValueError, EOFError):
         return ""
 
 
