@@ -189,3 +189,21 @@ def save_checkpoint(conn: sqlite3.Connection, checkpoint: Checkpoint) -> None:
         "oldest_stored_id=COALESCE(?, oldest_stored_id), backfill_complete=COALESCE(?, backfill_complete) WHERE id=?",
         (checkpoint.newest_stored_id, checkpoint.oldest_stored_id,
          None if checkpoint.backfill_complete is None else int(checkpoint.backfill_complete), checkpoint.channel_id))
+
+
+def delete_messages(conn: sqlite3.Connection, ids) -> int:
+    """Delete stored messages (deleted on Discord while the bot watched) with their reactions; returns how many."""
+    ids = [int(message_id) for message_id in ids]
+    deleted = 0
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for start in range(0, len(ids), SQLITE_MAX_VARIABLES):
+            chunk = ids[start:start + SQLITE_MAX_VARIABLES]
+            marks = ",".join("?" * len(chunk))
+            conn.execute(f"DELETE FROM reactions WHERE message_id IN ({marks})", chunk)
+            deleted += conn.execute(f"DELETE FROM messages WHERE id IN ({marks})", chunk).rowcount
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return deleted

@@ -1,11 +1,128 @@
-"""Placeholder for the bot runtime's entry point (``python launcher.py --worker bot``).
+"""The bot child's entry point: ``python launcher.py --worker bot --workspace DIR`` (supervised by the controller).
 
-The bot runtime (discord.py bot and cogs) is built by another change and replaces this file; until then the supervisor
-gets a clear configuration exit and goes FATAL instead of restarting into the same error.
+Order matters (``bot_controller.child``): the token is read first (it may be the first stdin line), then the wire
+link. A malformed or refused token exits ``EXIT_BAD_TOKEN`` and unusable settings ``EXIT_CONFIG`` (the supervisor then
+stops for good instead of restarting into the same error); a stop request or a dead supervisor logs out and exits 0.
+Heartbeats run on the event loop, so a blocked loop stops them and the supervisor restarts the bot.
 """
 from __future__ import annotations
 
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+
+from bot_controller import child
+
+LOG = logging.getLogger("dps.bot")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="bot worker")
+    parser.add_argument("--workspace", type=Path)
+    return parser.parse_args(argv)
+
+
+def setup_logging() -> None:
+    from core.config.secrets import install_log_redaction
+    install_log_redaction()  # before discord.py logs anything: no record can carry the token
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    logging.getLogger("discord").setLevel(logging.WARNING)
+
 
 def main(argv: list[str]) -> int:
-    from bot_controller.child import exit_config
-    return exit_config("bot runtime not built: bot_controller/bot/main.py is still the placeholder")
+    args = parse_args(argv)
+    token = child.read_token()
+    link = child.BotLink()
+    setup_logging()
+    from core.config.secrets import SecretError, validate_token
+    if not token:
+        return child.exit_bad_token("no bot token is stored: run `launcher.py token set`", link.link)
+    try:
+        token = validate_token(token)
+    except SecretError as exc:
+        return child.exit_bad_token(f"the stored bot token is malformed: {exc}", link.link)
+    from core.config.strict import ConfigError
+    from core.config.workspace import Workspace
+    from storage.bot_settings import BotSettingsError
+    try:
+        workspace = Workspace.open(args.workspace)
+        return asyncio.run(run(workspace, token, link))
+    except (ConfigError, BotSettingsError) as exc:
+        return child.exit_config(str(exc), link.link)
+
+
+async def run(workspace, token: str, link: child.BotLink) -> int:
+    import discord
+    from bot_controller.bot.runtime import PersonaBot
+    bot = PersonaBot(workspace, start_paused=link.start_paused)
+    bind(bot, link)
+    beats = asyncio.create_task(link.heartbeat_forever(lambda: status_of(bot), details=lambda: details_of(bot)))
+    runner = asyncio.create_task(bot.start(token))
+    stopper = asyncio.create_task(link.stopped())
+    try:
+        await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        if runner.done():
+            error = runner.exception()
+            if isinstance(error, discord.LoginFailure):
+                return child.exit_bad_token("Discord rejected the bot token (401)", link.link)
+            if isinstance(error, discord.PrivilegedIntentsRequired):
+                return child.exit_config("the Message Content and Server Members intents are off: switch them on "
+                                         "in the developer portal (Bot → Privileged Gateway Intents)", link.link)
+            if error is not None:
+                raise error
+            return 0
+        LOG.info("stop requested: logging out")
+        return 0
+    finally:
+        beats.cancel()
+        stopper.cancel()
+        if not bot.is_closed():
+            await bot.close()
+        if not runner.done():
+            runner.cancel()
+
+
+def bind(bot, link: child.BotLink) -> None:
+    link.bind_loop(asyncio.get_running_loop())
+
+    async def on_reload(request) -> None:
+        await bot.load_model(request.path or None)
+
+    async def on_pause(request) -> None:
+        await bot.pause(request.reason)
+
+    async def on_resume(request) -> None:
+        await bot.resume()
+
+    def on_settings(request) -> None:
+        from core.config.app_config import load_config
+        bot.app_config = load_config(bot.workspace.config_path)
+        bot._version = -1  # re-read everything, even if the version row did not move
+        bot.refresh_settings()
+
+    link.on_reload(on_reload)
+    link.on_pause(on_pause)
+    link.on_resume(on_resume)
+    link.on_settings_changed(on_settings)
+
+
+def status_of(bot) -> str:
+    if bot.paused:
+        return "paused"
+    if not bot.is_ready():
+        return "connecting"
+    return "ready" if bot.pipeline is not None else "no model"
+
+
+def details_of(bot) -> dict:
+    latency = bot.latency
+    details = bot.stats.as_details()
+    details.update({"guilds": len(bot.guilds), "model": str(bot.model_path or ""),
+                    "latency_ms": round(latency * 1000) if latency == latency and latency != float("inf") else None})
+    return details

@@ -1,0 +1,123 @@
+"""Live capture: with ``capture = true``, messages in allowlisted channels are stored as ``fetch`` stores them.
+
+The mapping is fetch's own (``core.fetching.discord_source.message_from_discord`` into ``storage.messages
+.write_batch``), so the next ``prepare`` reads captured messages exactly like fetched ones; an edit rewrites the row
+(its ``edited_at`` is newer), a delete removes it. An opted-out user's message is never stored (nor their user row
+as someone's mention). Captured messages go into the bot's memory as well, in the generation thread (embedding).
+"""
+from __future__ import annotations
+
+import logging
+
+import discord
+from discord.ext import commands
+
+from core.fetching.discord_source import channel_kind, guild_row, message_from_discord
+from core.ingest.records import ChannelRow, MessageBatch
+from core.memory.selection import MemoryMessage
+from storage import bot_settings
+from storage.messages import delete_messages, write_batch
+
+LOG = logging.getLogger("dps.bot")
+
+
+def channel_batch(channel, batch: MessageBatch) -> MessageBatch:
+    """``batch`` with the channel's (and its guild's, a thread's parent's) rows, so the messages' keys resolve."""
+    guild = getattr(channel, "guild", None)
+    if guild is not None:
+        batch.guilds[guild.id] = guild_row(guild)
+    parent = getattr(channel, "parent", None)
+    if parent is not None:
+        batch.channels[parent.id] = ChannelRow(parent.id, getattr(guild, "id", None), channel_kind(parent),
+                                               str(parent.name))
+    category = getattr(channel, "category", None)
+    batch.channels[channel.id] = ChannelRow(
+        int(channel.id), getattr(guild, "id", None), channel_kind(channel), str(getattr(channel, "name", channel.id)),
+        getattr(channel, "parent_id", None), getattr(category, "name", None), getattr(channel, "topic", None))
+    return batch
+
+
+def capture_batch(message, opted_out) -> MessageBatch | None:
+    """The batch storing ``message``, or None when its author opted out."""
+    if int(message.author.id) in opted_out:
+        return None
+    row, users = message_from_discord(message)
+    batch = channel_batch(message.channel, MessageBatch(messages=[row]))
+    for user in users:
+        if user.id not in opted_out:
+            batch.users.setdefault(user.id, user)
+    return batch
+
+
+def memory_message(message) -> MemoryMessage:
+    row, _ = message_from_discord(message)
+    return MemoryMessage(row.id, row.channel_id, row.author_id, row.created_at, row.content,
+                         bool(getattr(message.author, "bot", False)), row.type, tuple(row.mentions),
+                         len(row.attachment_urls))
+
+
+class CaptureCog(commands.Cog):
+    def __init__(self, bot) -> None:
+        self.bot = bot
+
+    def capturing(self, channel) -> bool:
+        settings = self.bot.settings
+        if not settings.capture or channel is None:
+            return False
+        return channel.id in settings.allowlist or getattr(channel, "parent_id", None) in settings.allowlist
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        await self.store(message)
+
+    async def store(self, message) -> bool:
+        if not self.capturing(message.channel):
+            return False
+        if getattr(message, "webhook_id", None) is not None and message.webhook_id in {
+                getattr(hook, "id", None) for hook in self.bot.webhooks.values()}:
+            return False  # the bot's own webhook replies: the bot's turns, not a person's history
+        batch = capture_batch(message, self.bot.options["opted_out"])
+        if batch is None:
+            return False
+        try:
+            write_batch(self.bot.conn, batch)
+            avatar = getattr(getattr(message.author, "display_avatar", None), "url", None)
+            if avatar:
+                bot_settings.set_avatar_url(self.bot.conn, int(message.author.id), str(avatar))
+        except Exception as exc:
+            self.bot.stats.notice(f"capture failed for a message in #{getattr(message.channel, 'name', '?')}: {exc}")
+            return False
+        await self.remember(message)
+        return True
+
+    async def remember(self, message) -> None:
+        pipeline = self.bot.pipeline
+        memory = pipeline.memory if pipeline is not None else None
+        if memory is None or not hasattr(memory, "add_messages"):
+            return
+        try:
+            await self.bot.worker.run(memory.add_messages, [memory_message(message)])
+        except Exception as exc:
+            self.bot.stats.notice(f"adding a captured message to memory failed: {exc}")
+
+    @commands.Cog.listener()
+    async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
+        message = getattr(payload, "message", None)
+        if message is not None:
+            await self.store(message)
+
+    @commands.Cog.listener()
+    async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
+        await self.forget_deleted(payload.channel_id, [payload.message_id])
+
+    @commands.Cog.listener()
+    async def on_raw_bulk_message_delete(self, payload: discord.RawBulkMessageDeleteEvent) -> None:
+        await self.forget_deleted(payload.channel_id, list(payload.message_ids))
+
+    async def forget_deleted(self, channel_id: int, ids: list[int]) -> int:
+        settings = self.bot.settings
+        channel = self.bot.get_channel(channel_id)
+        parent = getattr(channel, "parent_id", None)
+        if not settings.capture or (channel_id not in settings.allowlist and parent not in settings.allowlist):
+            return 0
+        return delete_messages(self.bot.conn, ids)
