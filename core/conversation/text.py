@@ -161,8 +161,7 @@ class TextCleaner:
                 text = self._rewrite_markup(text)
             if mentioned:
                 text = self._rewrite_exported_mentions(text, mentioned)
-            if self.names.hidden_names is not None:
-                text = self.names.hidden_names.sub(replace_hidden_name, text)
+            text = self.names.hide(text)
             text = self.scrubber.scrub(text).strip()
             if "\n" in text:
                 text = EXTRA_BLANK_LINES.sub("\n\n", text)
