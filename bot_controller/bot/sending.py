@@ -1,15 +1,17 @@
 """Everything the bot posts goes out here: never a ping, at most 2000 characters a message, webhook or plain.
 
 ``AllowedMentions.none()`` on every send (the Bot has it as its default too), so a generated ``@everyone``, role or
-user mention stays text. Webhook mode posts through one webhook per channel that the bot made itself, with the
-persona's display name and avatar; without Manage Webhooks it raises ``WebhookUnavailable`` and the caller falls
-back to a plain reply (and says so once).
+user mention stays text, and text shaped like a bot token is redacted. Webhook mode posts through one webhook per
+channel that the bot made itself, with the persona's display name and avatar; without Manage Webhooks it raises
+``WebhookUnavailable`` and the caller falls back to a plain reply (and says so once).
 """
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import discord
+
+from core.config.secrets import redact
 
 NO_PINGS = discord.AllowedMentions.none()
 WEBHOOK_NAME = "Persona Studio"
@@ -22,7 +24,7 @@ class WebhookUnavailable(Exception):
 async def send_plain(channel, parts: Sequence[str], reply_to=None) -> list:
     """Post ``parts`` in order; the first as a reply to ``reply_to`` (without pinging its author)."""
     sent = []
-    for number, part in enumerate(parts):
+    for number, part in enumerate(redact(part) for part in parts):  # a token never leaves, whatever generated it
         reference = reply_to if number == 0 and reply_to is not None else None
         if reference is not None:
             sent.append(await channel.send(part, allowed_mentions=NO_PINGS, reference=reference,
@@ -36,7 +38,7 @@ async def send_webhook(webhook, parts: Sequence[str], *, username: str, avatar_u
                        thread=None) -> list:
     sent = []
     extra = {"thread": thread} if thread is not None else {}
-    for part in parts:
+    for part in (redact(part) for part in parts):
         sent.append(await webhook.send(part, username=username[:80], avatar_url=avatar_url or discord.utils.MISSING,
                                        allowed_mentions=NO_PINGS, wait=True, **extra))
     return sent

@@ -1,0 +1,79 @@
+"""Live capture into SQLite (fetch's mapping): a message, its edit, its delete; never an opted-out user's."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from types import SimpleNamespace
+
+import discord.ext.test as dpytest
+import pytest
+import pytest_asyncio
+
+from storage import bot_settings
+from storage.personas import set_opted_out
+from tests.bot_harness import ScriptedEngine, allow_channel, start_bot, stop_bot
+from tests.fakes_discord import FakeMessage, FakeUser
+
+
+class RecordingMemory:
+    def __init__(self):
+        self.added = []
+
+    def add_messages(self, messages):
+        self.added.extend(messages)
+        return len(messages)
+
+    def recall(self, text, *, channel_id=None, k=None):
+        return []
+
+
+@pytest_asyncio.fixture
+async def bot(workspace):
+    memory = RecordingMemory()
+    bot = await start_bot(workspace, ScriptedEngine(), settings={"capture": True, "memory": True},
+                          memory_loader=lambda: memory)
+    bot.memory_for_test = memory
+    await allow_channel(bot, dpytest.get_config().channels[0])
+    yield bot
+    await stop_bot(bot)
+
+
+def stored(bot, message_id: int):
+    return bot.conn.execute("SELECT content, edited_at, author_id FROM messages WHERE id = ?",
+                            (message_id,)).fetchone()
+
+
+@pytest.mark.asyncio
+async def test_a_message_its_edit_and_its_delete_reach_sqlite(bot):
+    cog = bot.get_cog("CaptureCog")
+    message = await dpytest.message("first words")
+    assert stored(bot, message.id)[0] == "first words"
+    assert [m.message_id for m in bot.memory_for_test.added] == [message.id]
+    channel, author = message.channel, message.author
+    edited = FakeMessage(channel, message.id, FakeUser(author.id, author.name), "second words",
+                         edited_at=datetime.now(timezone.utc))
+    await cog.on_raw_message_edit(SimpleNamespace(message=edited))
+    content, edited_at, author_id = stored(bot, message.id)
+    assert (content, author_id) == ("second words", author.id) and edited_at is not None
+    await cog.on_raw_message_delete(SimpleNamespace(channel_id=channel.id, message_id=message.id))
+    assert stored(bot, message.id) is None
+
+
+@pytest.mark.asyncio
+async def test_an_opted_out_user_is_never_stored_not_even_as_a_mention(bot):
+    members = dpytest.get_config().members
+    set_opted_out(bot.conn, members[1].id, True)
+    bot.refresh_settings()
+    mine = await dpytest.message("my private words", member=1)
+    assert stored(bot, mine.id) is None
+    theirs = await dpytest.message(f"hey <@{members[1].id}>", member=0)
+    assert stored(bot, theirs.id) is not None
+    assert bot.conn.execute("SELECT COUNT(*) FROM users WHERE id = ?", (members[1].id,)).fetchone()[0] == 0
+    assert all(m.author_id != members[1].id for m in bot.memory_for_test.added)
+
+
+@pytest.mark.asyncio
+async def test_nothing_is_captured_outside_the_allowlist_or_with_capture_off(bot):
+    bot_settings.set_value(bot.conn, "capture", False)
+    bot.refresh_settings()
+    message = await dpytest.message("not kept")
+    assert stored(bot, message.id) is None
