@@ -20,6 +20,7 @@ WORKERS = {
     "prepare": "core.dataset.prepare_worker",
     "fetch": "core.fetching.fetch_worker",
     "embed": "model.embed_worker",
+    "chat": "model.chat_worker",            # the reply pipeline without Discord (`launcher.py chat`)
 }
 # Command groups from the layers above core (core never imports them, not even by name): ``bot`` runs the bot under
 # its supervisor in the foreground.

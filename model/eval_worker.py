@@ -39,6 +39,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--out", type=Path)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-base-replies", action="store_true", help="skip generating with the base model")
+    parser.add_argument("--backend", choices=("auto", "gguf", "transformers"), default="auto",
+                        help="auto: the run's exported GGUF in llama.cpp when there is one, else transformers")
     return parser.parse_args(argv)
 
 
@@ -73,23 +75,39 @@ def evaluate(args: argparse.Namespace, link: wire.WorkerLink) -> dict:
     groups = sample_by_persona(examples, args.limit, args.seed)
     total = sum(len(items) for items in groups.values())
     print(f"evaluating {total} examples of {len(groups)} personas from {split_path}", flush=True)
-    from model.eval_scoring import Scorer
-    link.emit(ProgressReported(step=0, total=total, message="loading the base model and the adapter"))
-    scorer = Scorer.load(run_dir, config)
-    link.emit(JobStarted(name="eval", backend="transformers", device=scorer.device, total_steps=total,
+    link.emit(ProgressReported(step=0, total=total, message="loading the models"))
+    scorer, backend = load_scorer(args, run_dir, config)
+    link.emit(JobStarted(name="eval", backend=backend, device=scorer.device, total_steps=total,
                          details={"split": split_path.name, "personas": len(groups), "examples": total}))
     records, stopped = score_examples(scorer, groups, args, link, total)
     print("embedding replies (all-MiniLM-L6-v2)", flush=True)
-    report = build_report(records, training_targets(data_dir), with_base=not args.no_base_replies)
+    with_base = not args.no_base_replies and getattr(scorer, "has_base", True)  # a GGUF run may have no GGUF base
+    report = build_report(records, training_targets(data_dir), with_base=with_base)
     from model.eval_attribution import add_attribution  # which persona each reply sounds like
-    add_attribution(report, records, data_dir, with_base=not args.no_base_replies)
+    add_attribution(report, records, data_dir, with_base=with_base)
     report.update({"run_id": run_dir.name, "split": split_path.name, "data_dir": str(data_dir),
-                   "adapter": scorer.adapter_note, "limit_per_persona": args.limit, "stopped_early": stopped})
+                   "adapter": scorer.adapter_note, "limit_per_persona": args.limit, "stopped_early": stopped,
+                   "backend": backend, "model": str(getattr(scorer, "gguf", "") or "") or None,
+                   "base_model": str(getattr(scorer, "base_path", "") or "") or None})
     write_outputs(out, report, records, args.seed)
     return {"run_id": run_dir.name, "out": str(out), "eval_file": str(out / "eval.json"),
             "blind_ab": str(out / "blind_ab.jsonl"), "blind_ab_key": str(out / "blind_ab_key.json"),
             "examples": len(records), "personas": len(report["personas"]), "overall": report["overall"],
-            "stopped_early": stopped}
+            "stopped_early": stopped, "backend": backend}
+
+
+def load_scorer(args: argparse.Namespace, run_dir: Path, config: dict):
+    """(scorer, backend name): the exported GGUF through the bot's reply pipeline (``model.eval_gguf``) when the
+    run has one and the backend allows, else base + adapter in transformers (``model.eval_scoring``)."""
+    from model.eval_gguf import GgufScorer, exported_gguf
+    gguf = exported_gguf(run_dir) if args.backend != "transformers" else None
+    if args.backend == "gguf" and gguf is None:
+        raise EvalDataError(f"{run_dir} has no complete export (export/export.json); run `launcher.py export` first")
+    if gguf is not None:
+        print(f"scoring the exported GGUF {gguf} in llama.cpp", flush=True)
+        return GgufScorer.load(gguf, config, with_base=not args.no_base_replies), "llama.cpp"
+    from model.eval_scoring import Scorer
+    return Scorer.load(run_dir, config), "transformers"
 
 
 def score_examples(scorer, groups: dict, args, link, total: int) -> tuple[list[dict], bool]:
@@ -132,8 +150,7 @@ def persona_report(group: list[dict], index, embedder, embed, with_base: bool, s
               "real": {"length": metrics.length_summary(real), "assistant_speak": metrics.assistant_speak(real)},
               "perplexity": {"tuned": _rounded(metrics.perplexity(sum(r["tuned_nll"] for r in group),
                                                                   sum(r["tokens"] for r in group))),
-                             "base": _rounded(metrics.perplexity(sum(r["base_nll"] for r in group),
-                                                                 sum(r["tokens"] for r in group)))}}
+                             "base": _base_perplexity(group)}}
     real_vectors = embed(embedder, real)
     for source in ("tuned", "base") if with_base else ("tuned",):
         generated = [record[source] for record in group]
@@ -147,6 +164,13 @@ def persona_report(group: list[dict], index, embedder, embed, with_base: bool, s
         report["samples"] = [{"context": context_excerpt(r["prompt"], 3), "real": r["real"], "tuned": r["tuned"],
                               **({"base": r["base"]} if with_base else {})} for r in group[:SAMPLES_PER_PERSONA]]
     return report
+
+
+def _base_perplexity(group: list[dict]) -> float | None:
+    """None when the base was not scored (a GGUF run whose base model is no GGUF)."""
+    if any(record["base_nll"] is None for record in group):
+        return None
+    return _rounded(metrics.perplexity(sum(r["base_nll"] for r in group), sum(r["tokens"] for r in group)))
 
 
 def _rounded(value: float | None) -> float | None:

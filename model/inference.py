@@ -73,7 +73,8 @@ class ReplyEngine:
 
     @classmethod
     def load(cls, gguf_path: Path | str, n_ctx: int = 2048, gpu_layers: int = -1, *, cache_bytes: int = 0,
-             n_threads: int | None = None) -> "ReplyEngine":
+             n_threads: int | None = None, logits_all: bool = False) -> "ReplyEngine":
+        """``logits_all`` keeps every position's logits (evaluation scores replies with them; costs n_ctx x vocab)."""
         path = Path(gguf_path).expanduser()
         check_gguf(path)
         import llama_cpp
@@ -81,7 +82,7 @@ class ReplyEngine:
             gpu_layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
         try:
             llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_gpu_layers=gpu_layers,
-                                  n_threads=n_threads or os.cpu_count() or 1, verbose=False)
+                                  n_threads=n_threads or os.cpu_count() or 1, logits_all=logits_all, verbose=False)
         except (ValueError, RuntimeError, OSError) as exc:
             raise InferenceError(f"llama.cpp could not load {path} (corrupt or unsupported GGUF: "
                                  f"{' '.join(str(exc).split())[:160]})") from None

@@ -49,8 +49,8 @@ class Reply:
 class ReplyPipeline:
     def __init__(self, engine, memory=None, embedder=None, settings: ReplySettings | None = None) -> None:
         self.engine = engine
-        self.memory = memory          # storage.memory.MemoryStore, or None
-        self.embedder = embedder      # model.embedding.Embedder, or None
+        self.memory = memory          # storage.memory.MemoryStore (with ``embedder``), model.embedding.LiveMemory, None
+        self.embedder = embedder      # model.embedding.Embedder; None with a LiveMemory
         self.settings = settings or ReplySettings()
 
     # -- prompt -------------------------------------------------------------------------------------------------
@@ -76,14 +76,16 @@ class ReplyPipeline:
 
     def recall(self, turns: Sequence[Turn], exclude_authors: Iterable[int] = ()) -> list[str]:
         """Texts of the top-k stored messages nearest to the latest turns (none without a memory store)."""
-        if self.memory is None or self.embedder is None or not turns or self.settings.memory_k <= 0:
+        if self.memory is None or not turns or self.settings.memory_k <= 0:
             return []
         excluded = {int(author) for author in exclude_authors}
         in_context = {mid for turn in turns for mid in (turn.message_ids or (turn.message_id,)) if mid is not None}
         query = "\n".join(turn.text for turn in turns[-MEMORY_QUERY_TURNS:])
-        vector = self.embedder.encode([query])[0]
-        hits = self.memory.search(vector, k=self.settings.memory_k + len(in_context),
-                                  exclude_authors=tuple(excluded))
+        k = self.settings.memory_k + len(in_context)
+        if self.embedder is None:  # model.embedding.LiveMemory: embeds the query and drops opted-out users itself
+            hits = self.memory.recall(query, k=k)
+        else:                      # storage.memory.MemoryStore plus model.embedding.Embedder
+            hits = self.memory.search(self.embedder.encode([query])[0], k=k, exclude_authors=tuple(excluded))
         texts: list[str] = []
         for hit in hits:
             if getattr(hit, "author_id", None) in excluded or getattr(hit, "message_id", None) in in_context:

@@ -25,6 +25,7 @@ COMMAND_MODULES = (
     "core.cli.train_commands",     # train, runs
     "core.cli.export_commands",    # export, eval
     "core.cli.memory_commands",    # embed
+    "core.cli.chat_command",       # chat (the reply playground)
     "core.cli.demo_command",       # demo
 )
 

@@ -1,0 +1,136 @@
+"""The chat worker: the bot's reply pipeline without Discord, for the ``chat`` playground.
+
+``python launcher.py --worker chat --workspace DIR --persona ID --model GGUF [--channel ID] [--text TEXT]
+[--no-memory] [--n-ctx N] [--gpu-layers N] [--max-tokens N] [--seed N]``
+
+The persona comes from the database (``load_persona``); with ``--channel`` the channel's latest stored messages are
+the conversation, as the bot would read them from Discord. The typed line is one more message, from "You", a minute
+after the last stored one; it goes through ``turns_from_live`` (names, opt-outs, scrubbing, threading), the prompt
+builder, memory, generation and post-processing: ``ReplyPipeline``, exactly what the bot runs.
+With ``--text`` it answers once and finishes with the reply as its result. Without, it stays up and answers every
+``ChatLine`` request with a ``ChatReplied`` event (the conversation grows with each exchange) until a stop request.
+"""
+from __future__ import annotations
+
+import argparse
+import queue
+import sys
+import time
+from contextlib import closing
+from pathlib import Path
+
+from core.config.app_config import load_config
+from core.config.strict import ConfigError
+from core.config.workspace import Workspace
+from core.dataset import DatasetError
+from core.dataset.personas import live_options, load_persona
+from core.jobs import wire
+from core.jobs.events import JobFailed, JobFinished, JobStarted
+from core.prompting.live import turns_from_live
+from core.prompting.playground import ChatLine, ChatReplied, channel_place, recent_messages, typed_message
+from core.prompting.reply import ReplySettings
+from model.inference import InferenceError, ReplyEngine
+from model.reply_pipeline import Reply, ReplyPipeline
+
+HISTORY_MESSAGES = 100  # stored messages read for the context; the builder keeps what fits
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="chat worker")
+    parser.add_argument("--workspace", type=Path, required=True)
+    parser.add_argument("--persona", required=True, help="persona user id or name")
+    parser.add_argument("--model", type=Path, required=True)
+    parser.add_argument("--channel", type=int)
+    parser.add_argument("--text")
+    parser.add_argument("--no-memory", action="store_true")
+    parser.add_argument("--n-ctx", type=int, default=2048)
+    parser.add_argument("--gpu-layers", type=int, default=-1)
+    parser.add_argument("--max-tokens", type=int, default=ReplySettings.max_tokens)
+    parser.add_argument("--seed", type=int)
+    return parser.parse_args(argv)
+
+
+class Session:
+    """One persona in one place, with the conversation so far (stored messages, then the playground's lines)."""
+
+    def __init__(self, pipeline: ReplyPipeline, conn, args: argparse.Namespace) -> None:
+        self.pipeline = pipeline
+        self.persona = load_persona(conn, args.persona)
+        self.options = live_options(conn)
+        self.place = channel_place(conn, args.channel)
+        self.history = recent_messages(conn, args.channel, HISTORY_MESSAGES) if args.channel else []
+
+    def answer(self, text: str) -> Reply:
+        line = typed_message(self.history, text)
+        self.history.append(line)
+        turns = turns_from_live(self.history, **self.options, bot_user_id=self.persona.id, persona=self.persona)
+        reply = self.pipeline.reply(self.persona, self.place, turns, int(line.id),
+                                    exclude_authors=self.options["opted_out"])
+        if reply.text:  # the persona's answer is part of the conversation from now on, as the bot's message is
+            self.history.append(typed_message(self.history, reply.text, author_id=self.persona.id,
+                                              author_name=self.persona.name))
+        return reply
+
+
+def result_of(session: Session, reply: Reply) -> dict:
+    generation = reply.generation
+    return {"persona": session.persona.name, "reply": reply.text, "parts": reply.parts,
+            "dropped_reason": reply.dropped_reason, "attempts": reply.attempts, "memories": len(reply.memories),
+            "prompt_tokens": reply.prompt_tokens,
+            "tokens": generation.tokens if generation else 0,
+            "first_token_s": round(generation.first_token_s, 3) if generation else None,
+            "seconds": round(generation.seconds, 3) if generation else None}
+
+
+def open_memory(workspace: Workspace, config, enabled: bool):
+    """The workspace's memory (``embed`` fills it) when there is one; None otherwise or with --no-memory."""
+    if not enabled:
+        return None
+    from storage.memory import MemoryStore
+    if not workspace.memory_dir.exists() or MemoryStore(workspace.memory_dir).count() == 0:
+        return None
+    from model.embedding import LiveMemory
+    return LiveMemory.open(workspace, config.memory)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    link = wire.link()
+    lines: queue.Queue[str] = queue.Queue()
+    link.on_request("chat-line", lambda request: lines.put(request.text))
+    started = time.monotonic()
+    try:
+        workspace = Workspace.open(args.workspace)
+        config = load_config(workspace.config_path)
+        engine = ReplyEngine.load(args.model, n_ctx=args.n_ctx, gpu_layers=args.gpu_layers)
+        settings = ReplySettings(max_tokens=args.max_tokens, seed=args.seed, memory_k=config.memory.top_k,
+                                 max_turns=config.dataset.max_context_turns)
+        memory = open_memory(workspace, config, not args.no_memory)
+        with closing(workspace.connect()) as conn:
+            session = Session(ReplyPipeline(engine, memory, None, settings), conn, args)
+    except (InferenceError, DatasetError, ConfigError) as exc:
+        link.emit(JobFailed(message=str(exc), exit_code=1))
+        return 1
+    except Exception as exc:
+        return wire.report_unexpected(link, exc, "chat", "run with --debug and see the worker's log lines")
+    link.emit(JobStarted(name="chat", backend="llama.cpp", device="gpu" if engine.gpu_layers else "cpu",
+                         details={"model": str(args.model), "persona": session.persona.name,
+                                  "memory": memory is not None, "n_ctx": engine.n_ctx}))
+    if args.text is not None:
+        result = result_of(session, session.answer(args.text))
+        link.emit(JobFinished(status="finished", seconds=time.monotonic() - started, result=result))
+        return 0
+    while not link.stop_requested():
+        try:
+            text = lines.get(timeout=0.2)
+        except queue.Empty:
+            continue
+        reply = session.answer(text)
+        link.emit(ChatReplied(text=reply.text, parts=reply.parts, dropped_reason=reply.dropped_reason,
+                              details=result_of(session, reply)))
+    link.emit(JobFinished(status="stopped", seconds=time.monotonic() - started))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
