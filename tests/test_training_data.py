@@ -144,3 +144,24 @@ def test_role_order_is_checked_and_consecutive_user_lines_are_joined(tokenizer, 
     write_jsonl(data / "dpo.jsonl", [good, {**good, "prompt": prompt + [{"role": "assistant", "content": "me"}]}])
     with pytest.raises(WorkerError, match="dpo.jsonl line 2: after the system message, roles must alternate"):
         load_preferences(data, tokenizer, 256)
+
+
+def test_the_prepared_sample_server_loads_with_the_real_chat_template(tokenizer, tmp_path):
+    """Every sample-server example passes the role-order check and keeps its shape after trimming to a short
+    max_length with SmolLM2's own template (the strict Mistral/Gemma rendering is in tests/test_prompt_shape.py)."""
+    from core.config.app_config import DatasetConfig
+    from core.config.workspace import Workspace
+    from core.dataset.pipeline import prepare_dataset
+    from core.ingest.importer import import_paths
+    from model.training_data import load_preferences, load_training_data
+    workspace = Workspace.open(tmp_path / "ws")
+    conn = workspace.connect()
+    import_paths(conn, [Path(__file__).resolve().parents[1] / "assets" / "sample_server" / "export"])
+    prepare_dataset(conn, DatasetConfig(), tmp_path / "data")
+    train, val, stats = load_training_data(tmp_path / "data", tokenizer, 96, 1000)
+    assert stats["train"]["trimmed"] > 0 and stats["train"]["kept"] > 300
+    for row in [*train, *val]:
+        roles = [message["role"] for message in row["prompt"] + row["completion"]]
+        assert roles == ["system"] + ["user", "assistant"] * ((len(roles) - 1) // 2), roles
+    preferences = load_preferences(tmp_path / "data", tokenizer, 96)
+    assert preferences is not None and all(row["prompt"][-1]["role"] == "user" for row in preferences)
