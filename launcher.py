@@ -1,5 +1,6 @@
 """Discord Persona Studio entry point.
 
+``python launcher.py`` (no command; ``--workspace DIR`` allowed) opens the control panel (``gui.app``);
 ``python launcher.py COMMAND ...`` runs the command line (``core.cli``); ``python launcher.py --worker NAME ...``
 runs a worker process (training, export, evaluation; the light import, prepare and fetch jobs) — frozen builds
 re-launch their own executable that way.
@@ -35,6 +36,20 @@ def run_worker(argv: list[str]) -> int:
     return module.main(argv[1:])
 
 
+PANEL_OPTIONS = ("--workspace", "--no-tray")  # with no command, these still open the control panel
+
+
+def opens_panel(argv: list[str]) -> bool:
+    """No command (only panel options): ``python launcher.py [--workspace DIR]`` opens the control panel."""
+    index = 0
+    while index < len(argv):
+        option = argv[index].split("=", 1)[0]
+        if option not in PANEL_OPTIONS:
+            return False
+        index += 2 if option == "--workspace" and "=" not in argv[index] else 1
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     for stream in (sys.stdout, sys.stderr):  # emoji in Discord text must not crash a Windows console
@@ -42,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
             stream.reconfigure(encoding="utf-8", errors="replace")
     if argv and argv[0] == "--worker":
         return run_worker(argv[1:])
+    if opens_panel(argv):
+        from gui.app import main as panel_main
+        return panel_main(argv)
     from core.cli import main as cli_main
     return cli_main(argv, extra_command_modules=APP_COMMAND_MODULES)
 

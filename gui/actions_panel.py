@@ -1,0 +1,121 @@
+"""The shell pages' verbs beyond the bot and the playground: Settings (token, embedder, preferences), the Dashboard's
+facts and next step, and the sample server. Mixed into ``gui.actions.Actions``; uses its ``workspace``, ``bus``,
+``connect``, ``start_job`` and ``preferences``."""
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.config.resources import THIRD_PARTY, asset
+
+SAMPLE_FOLDER = "sample"           # the sample server's own workspace, inside the user's
+SAMPLE_DATASET = "sample-server"   # WORKSPACE/datasets/<this>
+SMALL_MODEL = THIRD_PARTY / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"  # untrained, for clicking through offline
+
+
+@dataclass(frozen=True)
+class NextStep:
+    """What the user should do next: the button's text, the page it opens, why."""
+    label: str
+    page: str
+    why: str
+
+
+class PanelActions:
+    # -- settings --------------------------------------------------------------------------------------------------
+    def token_status(self) -> str:
+        """Where the token is ("keyring", "environment") or "" when none is set; never the token itself."""
+        from core.config.secrets import token_source
+        return token_source() or ""
+
+    def save_token(self, token: str) -> None:
+        from core.config.secrets import SecretError, set_token
+        try:
+            set_token(token)
+        except SecretError as exc:
+            from gui.actions import ActionError
+            raise ActionError(f"the token was not saved: {exc}", "paste the token from the Discord developer "
+                              "portal's Bot page") from None
+
+    def forget_token(self) -> bool:
+        from core.config.secrets import delete_token
+        return delete_token()
+
+    def embedder(self) -> str:
+        from core.config.app_config import load_config
+        return load_config(self.workspace.config_path).memory.embedder
+
+    def set_embedder(self, name_or_path: str) -> None:
+        from core.config.app_config import load_config, save_config
+        from core.config.strict import ConfigError
+        try:
+            config = load_config(self.workspace.config_path)
+        except ConfigError as exc:
+            from gui.actions import ActionError
+            raise ActionError(f"config.toml is unusable: {exc}", "fix or delete that file") from None
+        config.memory.embedder = name_or_path.strip()
+        save_config(config, self.workspace.config_path)
+
+    # -- dashboard -------------------------------------------------------------------------------------------------
+    def workspace_facts(self) -> dict:
+        """Counts the dashboard shows and the next step decides on (cheap queries only)."""
+        with self.connect() as conn:
+            messages = conn.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+            allowlisted = conn.execute("SELECT COUNT(*) FROM channels WHERE allowlisted = 1").fetchone()[0]
+        datasets = [path for path in self.workspace.datasets_dir.glob("*/train.jsonl")]
+        runs = [path for path in self.workspace.runs_dir.glob("*/config.json")]
+        return {"messages": messages, "allowlisted": allowlisted, "datasets": len(datasets), "runs": len(runs),
+                "models": len(self.exported_models()), "token": self.token_status()}
+
+    def next_step(self, facts: dict | None = None) -> NextStep:
+        facts = facts if facts is not None else self.workspace_facts()
+        if not facts["messages"]:
+            return NextStep("Import a server export", "data", "the workspace holds no messages yet")
+        if not facts["datasets"]:
+            return NextStep("Prepare a dataset", "dataset", f"{facts['messages']:,} messages, no dataset yet")
+        if not facts["runs"]:
+            return NextStep("Train a model", "training", "a dataset is ready, nothing trained yet")
+        if not facts["models"]:
+            return NextStep("Export the model", "models", "a run is trained but not exported to GGUF")
+        if not facts["token"]:
+            return NextStep("Add the bot token", "settings", "the bot needs its Discord token to log in")
+        return NextStep("Start the bot", "bot", "everything is ready")
+
+    def disk_used(self) -> int:
+        """Bytes under the workspace folder (the monitor thread calls this; no Tk here)."""
+        total = 0
+        for folder, _dirs, files in os.walk(self.workspace.root):
+            for name in files:
+                try:
+                    total += os.stat(os.path.join(folder, name)).st_size
+                except OSError:  # a file that vanished mid-walk (a rotated log)
+                    pass
+        return total
+
+    def disk_free(self) -> int:
+        return shutil.disk_usage(self.workspace.root).free
+
+    # -- the sample server -----------------------------------------------------------------------------------------
+    def sample_root(self) -> Path:
+        root = self.workspace.root
+        return root if root.name == SAMPLE_FOLDER else root / SAMPLE_FOLDER
+
+    def try_sample_server(self) -> str:
+        """Switch to the sample server's own workspace and import it there (a job); returns the import's job id."""
+        from core.ingest.jobs import import_job
+        self.switch_workspace(self.sample_root())
+        return self.start_job(import_job(self.workspace, [asset("sample_server", "export")]))
+
+    def prepare_sample(self) -> str:
+        from core.dataset.jobs import prepare_job
+        return self.start_job(prepare_job(self.workspace, out=self.workspace.datasets_dir / SAMPLE_DATASET))
+
+    def playground_models(self) -> list[tuple[str, Path]]:
+        """(label, GGUF) the playground can load: exported models, then the bundled untrained small model."""
+        choices = [(f"{path.parent.parent.name}/{path.name}" if path.parent.name == "export" else path.name, path)
+                   for path in self.exported_models()]
+        if SMALL_MODEL.is_file():
+            choices.append(("untrained SmolLM2-135M (bundled)", SMALL_MODEL))
+        return choices

@@ -1,0 +1,54 @@
+"""A progress row: a bar, and a line with step/total, ETA and tokens per second, fed from ProgressReported."""
+from __future__ import annotations
+
+import customtkinter as ctk
+
+
+def format_duration(seconds: float | None) -> str:
+    """``3h 05m``, ``4m 20s``, ``12s``; ``?`` while unknown."""
+    if seconds is None:
+        return "?"
+    seconds = max(0, int(round(seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+class ProgressRow(ctk.CTkFrame):
+    def __init__(self, master, **kwargs) -> None:
+        kwargs.setdefault("fg_color", "transparent")
+        super().__init__(master, **kwargs)
+        self.grid_columnconfigure(0, weight=1)
+        self.bar = ctk.CTkProgressBar(self)
+        self.bar.grid(row=0, column=0, sticky="ew", padx=(0, 8))
+        self.bar.set(0)
+        self.label = ctk.CTkLabel(self, text="idle", anchor="w", width=260)
+        self.label.grid(row=0, column=1, sticky="w")
+
+    def update_from(self, event) -> None:
+        """Show a ProgressReported (a phase without steps shows its message and an indeterminate bar)."""
+        if getattr(event, "is_phase", False) and event.message:
+            self.label.configure(text=event.message)
+            return
+        total = event.total
+        fraction = (event.step / total) if total else 0.0
+        self.bar.set(max(0.0, min(1.0, fraction)))
+        parts = [f"{event.step:,}/{total:,}" if total else f"{event.step:,}"]
+        if total:
+            parts.append(f"{fraction:.0%}")
+        parts.append(f"ETA {format_duration(event.eta)}")
+        if event.tokens_per_second:
+            parts.append(f"{event.tokens_per_second:,.0f} tok/s")
+        self.label.configure(text=" · ".join(parts))
+
+    def set_text(self, text: str, fraction: float | None = None) -> None:
+        self.label.configure(text=text)
+        if fraction is not None:
+            self.bar.set(max(0.0, min(1.0, fraction)))
+
+    def text(self) -> str:
+        return self.label.cget("text")
