@@ -48,18 +48,33 @@ def main(argv: list[str]) -> int:
     except SecretError as exc:
         return child.exit_bad_token(f"the stored bot token is malformed: {exc}", link.link)
     from core.config.strict import ConfigError
-    from core.config.workspace import Workspace
     from storage.bot_settings import BotSettingsError
+    from storage.db import DatabaseError
     try:
-        workspace = Workspace.open(args.workspace)
+        workspace = check_settings(args.workspace)
         return asyncio.run(run(workspace, token, link))
-    except (ConfigError, BotSettingsError) as exc:
+    except (ConfigError, BotSettingsError, DatabaseError) as exc:
         return child.exit_config(str(exc), link.link)
+
+
+def check_settings(root: Path | None):
+    """The workspace, once its config.toml and bot settings load: a bad value fails here, before Discord is asked."""
+    from contextlib import closing
+    from core.config.app_config import load_config
+    from core.config.workspace import Workspace
+    from storage import bot_settings
+    workspace = Workspace.open(root)
+    load_config(workspace.config_path)
+    with closing(workspace.connect()) as conn:
+        bot_settings.load(conn)
+    return workspace
 
 
 async def run(workspace, token: str, link: child.BotLink) -> int:
     import discord
     from bot_controller.bot.runtime import PersonaBot
+    from core.config.strict import ConfigError
+    from storage.bot_settings import BotSettingsError
     bot = PersonaBot(workspace, start_paused=link.start_paused)
     bind(bot, link)
     beats = asyncio.create_task(link.heartbeat_forever(lambda: status_of(bot), details=lambda: details_of(bot)))
@@ -74,6 +89,8 @@ async def run(workspace, token: str, link: child.BotLink) -> int:
             if isinstance(error, discord.PrivilegedIntentsRequired):
                 return child.exit_config("the Message Content and Server Members intents are off: switch them on "
                                          "in the developer portal (Bot → Privileged Gateway Intents)", link.link)
+            if isinstance(error, (ConfigError, BotSettingsError)):  # edited between the check and the login
+                return child.exit_config(str(error), link.link)
             if error is not None:
                 raise error
             return 0
@@ -102,9 +119,11 @@ def bind(bot, link: child.BotLink) -> None:
 
     def on_settings(request) -> None:
         from core.config.app_config import load_config
-        bot.app_config = load_config(bot.workspace.config_path)
-        bot._version = -1  # re-read everything, even if the version row did not move
-        bot.refresh_settings()
+        try:
+            bot.app_config = load_config(bot.workspace.config_path)
+            bot.force_refresh()
+        except Exception as exc:  # keep the last good settings; the line says what is wrong
+            bot.stats.notice(f"settings not applied: {exc}")
 
     link.on_reload(on_reload)
     link.on_pause(on_pause)

@@ -139,6 +139,11 @@ class PersonaBot(commands.Bot):
             self.check_stale()
         return True
 
+    def force_refresh(self) -> None:
+        """Re-read everything now (a SettingsChanged request), even if the version row did not move."""
+        self._version = -1
+        self.refresh_settings()
+
     async def watch_settings(self) -> None:
         while True:
             await asyncio.sleep(SETTINGS_POLL_SECONDS)
