@@ -143,6 +143,12 @@ class Actions(PanelActions, DataActions):
                 raise ActionError(f"the stored bot settings are unusable: {exc}",
                                   "set that value again on this page") from None
 
+    def bot_settings_version(self) -> int:
+        """Bumped by a trigger on every change (the slash commands' too): the page re-reads when it moves."""
+        from storage.bot_settings import settings_version
+        with self.connect() as conn:
+            return settings_version(conn)
+
     def set_bot_setting(self, key: str, value):
         """Store one bot setting (the same rows the slash commands change) and tell a running bot."""
         from storage.bot_settings import BotSettingsError, set_value

@@ -58,6 +58,30 @@ class PanelActions:
         config.memory.embedder = name_or_path.strip()
         save_config(config, self.workspace.config_path)
 
+    def channel_choices(self) -> list[tuple[int, str, bool]]:
+        """(channel id, "server / #channel", allowlisted) of the stored channels (threads left out)."""
+        from storage.channels import stored_channels
+        with self.connect() as conn:
+            return [(channel.id, f"{channel.guild_name or '?'} / #{channel.name}", channel.allowlisted)
+                    for channel in stored_channels(conn) if channel.parent_id is None]
+
+    def set_allowlist(self, channel_ids: list[int], allowlisted: bool = True) -> None:
+        from storage.channels import set_allowlisted
+        with self.connect() as conn, conn:
+            set_allowlisted(conn, channel_ids, allowlisted)
+
+    def set_base_model(self, reference: str) -> str:
+        """Validate and remember the base model (a GGUF, a model folder or a Hugging Face id)."""
+        from core.config.training import PresetError, resolve_base_model
+        reference = reference.strip() or str(SMALL_MODEL)
+        try:
+            resolve_base_model(reference)
+        except PresetError as exc:
+            from gui.actions import ActionError
+            raise ActionError(str(exc), "pick the bundled model or give a .gguf file, a folder or owner/name")
+        self.save_preferences(base_model=reference)
+        return reference
+
     # -- dashboard -------------------------------------------------------------------------------------------------
     def workspace_facts(self) -> dict:
         """Counts the dashboard shows and the next step decides on (cheap queries only)."""

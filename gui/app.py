@@ -189,12 +189,22 @@ class App(ctk.CTk):
         if self.tray is not None and event.name == "train" and event.state in ("finished", "failed"):
             self.tray.notify(f"Training {event.state}")
 
+    def on_open_page(self, request) -> None:
+        self.show_page(request.page)
+
     def on_workspace_switched(self, event) -> None:
-        for view in self.views.values():
+        """Pages show the old workspace: rebuild them when next shown (a page in the middle of something, like the
+        wizard's sample-server run, says so with ``survives_workspace_switch``)."""
+        for name, view in list(self.views.items()):
+            if getattr(view, "survives_workspace_switch", False):
+                continue
+            if name == self.current:
+                self.current = None
             view.destroy()
-        self.views.clear()
-        self.current = None
+            del self.views[name]
         self._show_workspace()
+        if self.current is None:
+            self.show_page("dashboard")
         if self.monitor is not None:
             self.monitor.disk_used = self.actions.disk_used
 
@@ -267,7 +277,9 @@ class App(ctk.CTk):
         destroyed window."""
         try:
             for after_id in self.tk.splitlist(self.tk.call("after", "info")):
-                self.after_cancel(after_id)
+                # Tcl's own cancel: after_cancel would also delete the callback's command, which a child widget
+                # still lists and then fails to delete when it is destroyed
+                self.tk.call("after", "cancel", after_id)
         except Exception:  # the interpreter is already going
             pass
 

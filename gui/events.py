@@ -40,6 +40,12 @@ class WorkspaceSwitched(Event):
 
 
 @dataclass(frozen=True)
+class OpenPage(Request):
+    """A view asks the window to show another page (views never import each other)."""
+    page: str = ""
+
+
+@dataclass(frozen=True)
 class ShowPanel(Request):
     """Tray: bring the window back."""
 

@@ -24,6 +24,7 @@ class Preferences:
     gpu_layers: int = -1           # llama.cpp layers offloaded in the playground (-1 = all that fit, 0 = CPU)
     wizard_done: bool = False      # the first-run wizard ran (or was skipped) in this workspace
     last_page: str = "dashboard"
+    base_model: str = ""           # the wizard's choice, the Training page's default ("" = the bundled small model)
 
 
 def load_preferences(workspace_root: Path) -> Preferences:

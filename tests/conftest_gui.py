@@ -70,7 +70,7 @@ def tk_root(gui_display):
     yield root
     try:
         for after_id in root.tk.splitlist(root.tk.call("after", "info")):
-            root.after_cancel(after_id)
+            root.tk.call("after", "cancel", after_id)
         root.destroy()
     except Exception:
         pass
