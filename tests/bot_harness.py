@@ -84,6 +84,7 @@ async def start_bot(workspace, engine, *, settings: dict | None = None, members=
     intents = discord.Intents.default()
     intents.message_content = True
     intents.members = True
+    options.setdefault("chance", lambda: 0.99)  # deterministic: only a rate of 1 answers unaddressed messages
     bot = PersonaBot(workspace, engine_loader=engine_loader or (lambda path: engine), intents=intents, **options)
     await bot._async_setup_hook()
     dpytest.configure(bot, members=list(members))
@@ -93,7 +94,7 @@ async def start_bot(workspace, engine, *, settings: dict | None = None, members=
 
 
 async def allow_channel(bot, channel) -> None:
-    from bot_controller.bot.capture import channel_batch
+    from bot_controller.bot.discord_rows import channel_batch
     from storage import channels
     write_batch(bot.conn, channel_batch(channel, MessageBatch()))
     channels.set_allowlisted(bot.conn, [channel.id], True)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import asyncio
 
-import discord
 import discord.ext.test as dpytest
 import pytest
 import pytest_asyncio

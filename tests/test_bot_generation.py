@@ -9,7 +9,7 @@ from pathlib import Path
 import discord.ext.test as dpytest
 import pytest
 
-from bot_controller.bot.runtime import load_engine
+from bot_controller.bot.model_host import load_engine
 from tests.bot_harness import record_sends, start_bot, stop_bot
 
 GGUF = Path(__file__).resolve().parents[1] / "third_party" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"

@@ -9,12 +9,12 @@ import discord.ext.test as dpytest
 import pytest
 from discord.utils import time_snowflake
 
-from bot_controller.bot.runtime import load_engine
+from bot_controller.bot.model_host import load_engine
 from core.config.secrets import register_secret
 from core.dataset.privacy import opt_out
 from storage.personas import register_artifact
 from tests.bot_harness import ScriptedEngine, record_sends, start_bot, stop_bot
-from tests.fakes_discord import make_token
+from tests.fakes_discord import http_error, make_token
 
 
 async def mention(bot, text: str):
@@ -161,5 +161,27 @@ async def test_reload_swaps_the_model_and_pause_frees_it(workspace):
         await bot.resume()
         await mention(bot, "four")
         assert dpytest.get_message().content == "from the second"
+    finally:
+        await stop_bot(bot)
+
+
+@pytest.mark.asyncio
+async def test_a_channel_without_send_permission_is_one_notice_and_the_bot_goes_on(workspace):
+    bot = await start_bot(workspace, ScriptedEngine("hi"))
+    try:
+        channel = dpytest.get_config().channels[0]
+        original = bot.http.send_message
+
+        async def refused(channel_id, *, params):  # what Discord answers without Send Messages there
+            raise http_error(403, {"message": "Missing Permissions", "code": 50013})
+        bot.http.send_message = refused
+        await mention(bot, "one")
+        await mention(bot, "two")
+        notices = [line for line in bot.stats.notices if "missing permission" in line]
+        assert len(notices) == 1 and notices[0].startswith(f"#{channel.name}: missing permission (403")
+        assert bot.stats.errors == 2 and bot.stats.replies == 0
+        bot.http.send_message = original
+        await mention(bot, "three")
+        assert dpytest.get_message().content == "hi"
     finally:
         await stop_bot(bot)

@@ -13,7 +13,6 @@ import shutil
 import subprocess
 import time
 
-import discord
 from discord.ext import commands
 
 from core.dataset import DatasetError
@@ -164,7 +163,7 @@ class AdminCog(commands.Cog):
             await self.set_allowed(ctx, False)
 
     async def set_allowed(self, ctx: commands.Context, allowed: bool) -> None:
-        from bot_controller.bot.capture import channel_batch
+        from bot_controller.bot.discord_rows import channel_batch
         write_batch(self.bot.conn, channel_batch(ctx.channel, MessageBatch()))
         channel_store.set_allowlisted(self.bot.conn, [ctx.channel.id], allowed)
         self.bot.refresh_settings()

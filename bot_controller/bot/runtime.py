@@ -14,13 +14,13 @@ import functools
 import logging
 import random
 import time
-from dataclasses import replace
 from pathlib import Path
 
 import discord
 from discord.ext import commands
 
 from bot_controller.bot import conversation, sending
+from bot_controller.bot.model_host import ModelHost, load_engine
 from bot_controller.bot.stats import Stats
 from bot_controller.bot.triggers import Incoming, RateState, decide
 from bot_controller.bot.worker import ChannelQueues, GenerationWorker
@@ -28,7 +28,6 @@ from core.config.app_config import AppConfig, load_config
 from core.config.workspace import Workspace
 from core.dataset import DatasetError
 from core.dataset.personas import live_options, load_persona
-from core.dataset.privacy import stale_message
 from core.prompting.reply import ReplySettings
 from storage import bot_settings
 
@@ -44,17 +43,7 @@ def default_intents() -> discord.Intents:
     return intents
 
 
-def load_engine(path: Path):
-    from model.inference import ReplyEngine
-    return ReplyEngine.load(path)
-
-
-def newest_gguf(models_dir: Path) -> Path | None:
-    found = sorted(models_dir.rglob("*.gguf"), key=lambda p: p.stat().st_mtime) if models_dir.is_dir() else []
-    return found[-1] if found else None
-
-
-class PersonaBot(commands.Bot):
+class PersonaBot(ModelHost, commands.Bot):
     def __init__(self, workspace: Workspace, *, engine_loader=load_engine, memory_loader=None, start_paused=False,
                  intents: discord.Intents | None = None, clock=time.monotonic, chance=random.random, **options):
         super().__init__(command_prefix=PREFIX, intents=intents or default_intents(), help_command=None,
@@ -160,71 +149,6 @@ class PersonaBot(commands.Bot):
                              blocklist=self.settings.blocklist, memory_k=memory.top_k,
                              max_turns=dataset.max_context_turns)
 
-    # -- model ----------------------------------------------------------------------------------------------------
-    def check_stale(self) -> bool:
-        """Unload a model that an opt-out or forget made stale; True when it was."""
-        if self.model_path is None:
-            return False
-        reason = stale_message(self.conn, self.model_path, f"the model {self.model_path}")
-        if reason is None:
-            return False
-        self.stats.model_error = f"refusing the model: {reason}"
-        LOG.error("%s", self.stats.model_error)
-        pipeline, self.pipeline = self.pipeline, None
-        if pipeline is not None:
-            asyncio.ensure_future(self.worker.run(pipeline.engine.close))
-        return True
-
-    async def load_model(self, path: str | Path | None = None) -> bool:
-        """Load (or swap to) a GGUF in the generation thread; the old model answers until the new one is ready."""
-        chosen = Path(path).expanduser() if path else (Path(self.settings.model_path).expanduser()
-                                                       if self.settings.model_path else
-                                                       newest_gguf(self.workspace.models_dir))
-        if chosen is None:
-            return self._model_failed(f"no model: export one (`launcher.py export RUN`) or set model_path")
-        reason = stale_message(self.conn, chosen, f"the model {chosen}")
-        if reason is not None:
-            return self._model_failed(f"refusing the model: {reason}")
-        from model.inference import InferenceError
-        from model.reply_pipeline import ReplyPipeline
-        try:
-            engine = await self.worker.run(self.engine_loader, chosen)
-        except InferenceError as exc:
-            return self._model_failed(str(exc))
-        memory = await self.worker.run(self.open_memory) if self.settings.memory else None
-        old, self.pipeline = self.pipeline, ReplyPipeline(engine, memory, None, self.reply_settings())
-        self.model_path, self.stats.model_error = chosen, None
-        if old is not None and old.engine is not engine:
-            await self.worker.run(old.engine.close)  # queued after the old model's last reply
-        LOG.info("model loaded: %s", chosen)
-        return True
-
-    def _model_failed(self, line: str) -> bool:
-        self.stats.model_error = line
-        LOG.error("%s", line)
-        return False
-
-    def open_memory(self):
-        if self.memory_loader is not None:
-            return self.memory_loader()
-        from storage.memory import MemoryStore
-        folder = self.workspace.memory_dir
-        if not folder.exists() or MemoryStore(folder).count() == 0:
-            return None
-        from model.embedding import LiveMemory
-        return LiveMemory.open(self.workspace, self.app_config.memory)
-
-    async def pause(self, reason: str = "") -> None:
-        self.paused = True
-        pipeline, self.pipeline = self.pipeline, None
-        if pipeline is not None:
-            await self.worker.run(pipeline.engine.close)  # frees the GPU for training
-        LOG.info("paused%s", f": {reason}" if reason else "")
-
-    async def resume(self) -> None:
-        self.paused = False
-        await self.load_model()
-
     # -- answering ------------------------------------------------------------------------------------------------
     async def on_message(self, message: discord.Message) -> None:
         self.stats.seen += 1
@@ -246,6 +170,11 @@ class PersonaBot(commands.Bot):
         self.rate_state.record(message.channel.id, self.clock())
         try:
             await self.answer(message)
+        except discord.Forbidden as exc:  # a permission the channel does not grant: say which channel, once
+            self.stats.errors += 1
+            self.stats.notice(f"#{getattr(message.channel, 'name', message.channel.id)}: missing permission "
+                              f"({exc.status} {exc.text or 'Forbidden'}); check View Channel, Send Messages and "
+                              f"Read Message History there")
         except Exception as exc:  # one message failed; the bot goes on (never posted to the channel)
             self.stats.errors += 1
             self.stats.notice(f"answering message {message.id} failed: {type(exc).__name__}: {exc}")
