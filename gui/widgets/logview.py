@@ -73,7 +73,8 @@ class LogView(ctk.CTkFrame):
         return int(self.text._textbox.index("end-1c").split(".")[0]) - 1
 
     def get_text(self) -> str:
-        return self.text._textbox.get("1.0", "end-1c")
+        text = self.text._textbox.get("1.0", "end-1c")
+        return text[:-1] if text.endswith("\n") else text  # each line ends with one; the last needs none
 
     def destroy(self) -> None:
         if self._flush_id is not None:
