@@ -51,7 +51,9 @@ def run_import(args, context: Context) -> dict:
 def describe_import(result: dict) -> str:
     return (f"read {result['files']} files in {result['seconds']:.1f} s: {result['messages_seen']} messages read, "
             f"{result['messages_new']} new, {result['messages_updated']} updated, {result['skipped']} skipped; "
-            f"{result['channels']} channels, {result['authors']} authors")
+            f"{result['channels']} channels, {result['authors']} authors"
+            + (f"; {result['conflicts']} left as stored (another author under the same id)"
+               if result.get("conflicts") else ""))
 
 
 def run_stats(args, context: Context) -> dict:
