@@ -190,3 +190,52 @@ async def test_slash_commands_exist_and_refuse_non_admins_ephemerally(bot):
     bot.refresh_settings()
     await cog.setrate.callback(cog, ctx, 0.3)
     assert ctx.sent[-1] == ("rate = 0.3", {"ephemeral": True}) and bot.settings.rate == 0.3
+
+
+@pytest.mark.asyncio
+async def test_a_persona_that_does_not_exist_is_one_line_in_status_and_no_reply(bot, engine):
+    bot_settings.set_value(bot.conn, "persona_id", 999)
+    bot_settings.set_value(bot.conn, "admin_ids", [config().members[0].id])
+    bot.refresh_settings()
+    await mention(bot, "hello?")
+    await mention(bot, "anyone?")
+    assert dpytest.verify().message().nothing() and engine.prompts == []
+    await dpytest.message("!status")
+    status = dpytest.get_message().content
+    assert status.count("no user with id 999 in the database") == 1 and "persona none" in status
+
+
+@pytest.mark.asyncio
+async def test_reload_command_swaps_to_a_new_export(bot, workspace):
+    bot_settings.set_value(bot.conn, "admin_ids", [config().members[0].id])
+    bot.refresh_settings()
+    newer = ScriptedEngine("from the new export")
+    bot.engine_loader = lambda path: newer if path.name == "new.gguf" else None
+    await dpytest.message(f"!reload {workspace.models_dir / 'new.gguf'}")
+    assert dpytest.get_message().content.startswith("loaded new.gguf in ")
+    await mention(bot, "hi")
+    assert dpytest.get_message().content == "from the new export"
+
+
+@pytest.mark.asyncio
+async def test_requests_in_one_channel_are_answered_in_order_one_at_a_time(workspace):
+    engine = ScriptedEngine("first answer", "second answer", delay=0.2)
+    bot = await start_bot(workspace, engine)
+    try:
+        sent = record_sends(bot)
+        timeline = []
+
+        async def history_read(channel, limit, **kwargs):
+            timeline.append(("history", len(sent)))
+        dpytest.callbacks.set_callback(history_read, "logs_from")
+        channel = config().channels[0]
+        first = dpytest.backend.make_message(f"<@{bot.user.id}> one", config().members[0], channel)
+        second = dpytest.backend.make_message(f"<@{bot.user.id}> two", config().members[1], channel)
+        await dpytest.run_all_events()
+        assert [payload["content"] for payload in sent] == ["first answer", "second answer"]
+        assert [payload["message_reference"]["message_id"] for payload in sent] == [first.id, second.id]
+        # the second request read the channel only after the first reply was posted: one at a time per channel
+        assert timeline == [("history", 0), ("history", 1)]
+    finally:
+        dpytest.callbacks.remove_callback("logs_from")
+        await stop_bot(bot)
