@@ -4,6 +4,9 @@ Owns the import loop; the mapping from DCE objects to rows is ``core.ingest.dce_
 (``core.ingest.dce_json``, ``core.ingest.dce_csv``) and written in batches of BATCH_SIZE messages, each one
 ``write_batch`` transaction. A file that fails midway keeps the batches already committed; importing it again completes it exactly,
 because messages are keyed by their Discord id (a rerun adds only what is missing and updates what was edited).
+A file cut short stores every complete message before the cut and its error line says how many. Of two copies of
+one message the later edit wins, else the later export (its ``exportedAt``, else the file's time): an older export
+imported after a newer one changes nothing, reactions included (``storage.messages.write_batch``).
 """
 from __future__ import annotations
 
