@@ -12,6 +12,7 @@ from discord.utils import time_snowflake
 from bot_controller.bot.model_host import load_engine
 from core.config.secrets import register_secret
 from core.dataset.privacy import opt_out
+from storage import bot_settings
 from storage.personas import register_artifact
 from tests.bot_harness import ScriptedEngine, record_sends, start_bot, stop_bot
 from tests.fakes_discord import http_error, make_token
@@ -183,5 +184,26 @@ async def test_a_channel_without_send_permission_is_one_notice_and_the_bot_goes_
         bot.http.send_message = original
         await mention(bot, "three")
         assert dpytest.get_message().content == "hi"
+    finally:
+        await stop_bot(bot)
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_a_gguf_without_a_chat_template_is_one_line_in_status(workspace):
+    pytest.importorskip("llama_cpp")
+    from tests.test_bot_generation import GGUF
+    if not GGUF.is_file():
+        pytest.skip(f"{GGUF} is not installed yet")
+    data, key = GGUF.read_bytes(), b"tokenizer.chat_template"
+    (workspace.models_dir / "fake.gguf").write_bytes(data.replace(key, b"tokenizer.chat_templatX"))  # same length
+    bot = await start_bot(workspace, None, engine_loader=load_engine)
+    try:
+        assert bot.pipeline is None and "has no chat template" in bot.stats.model_error
+        bot_settings.set_value(bot.conn, "admin_ids", [dpytest.get_config().members[0].id])
+        bot.refresh_settings()
+        await dpytest.message("!status")
+        status = dpytest.get_message().content
+        assert "model not loaded: " in status and "has no chat template" in status
     finally:
         await stop_bot(bot)

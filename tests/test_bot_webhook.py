@@ -1,8 +1,10 @@
-"""Webhook mode with a fake channel: the persona's name and avatar, no pings; without permission a plain reply."""
+"""Webhook mode with a fake channel: the persona's name and avatar, no pings; without permission a plain reply.
+Reply in a thread: a thread opened on the trigger."""
 from __future__ import annotations
 
 from types import SimpleNamespace
 
+import discord.ext.test as dpytest
 import pytest
 import pytest_asyncio
 
@@ -84,3 +86,29 @@ async def test_without_manage_webhooks_it_says_so_once_and_replies_normally(bot)
     assert all(kwargs["allowed_mentions"] is NO_PINGS for _, kwargs in channel.sent)
     assert [line for line in bot.stats.notices if "Manage Webhooks" in line] == [
         "#banter: the bot lacks Manage Webhooks; replying normally instead"]
+
+
+@pytest.mark.asyncio
+async def test_reply_in_thread_opens_a_thread_on_the_trigger(workspace):
+    bot = await start_bot(workspace, ScriptedEngine(), settings={"reply_in_thread": True})
+    try:
+        channel = dpytest.get_config().channels[0]
+        posted = []
+
+        class Thread:
+            id, name, parent_id = 1234, "t", channel.id
+
+            async def send(self, content, **kwargs):
+                posted.append((content, kwargs))
+
+        async def create_thread(*, name):
+            posted.append(("thread", name))
+            return Thread()
+
+        message = SimpleNamespace(id=1, channel=channel, content="what do you think?", create_thread=create_thread)
+        await bot.post(message, SimpleNamespace(id=500, name="Ally"), ["in the thread"])
+        assert posted[0] == ("thread", "Ally: what do you think?")
+        assert posted[1][0] == "in the thread" and "reference" not in posted[1][1]
+        assert posted[1][1]["allowed_mentions"].to_dict()["parse"] == []
+    finally:
+        await stop_bot(bot)
