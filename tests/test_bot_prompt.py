@@ -84,3 +84,23 @@ async def test_gather_reads_recent_messages_and_the_reply_chain_beyond_them():
         message.channel = channel
     found = await gather(messages[-1], limit=5)
     assert [m.id for m in found] == [1, 2, 15, 16, 17, 18, 19, 20]
+
+
+def test_the_personas_webhook_messages_are_its_own_turns():
+    from datetime import datetime, timedelta, timezone
+    from core.conversation.turns import Persona
+    start = datetime(2026, 1, 1, 12, tzinfo=timezone.utc)
+
+    def message(number, author, text, webhook_id=None):
+        return SimpleNamespace(id=number, author=author, content=text, created_at=start + timedelta(seconds=number),
+                               type="Default", reference=None, mentions=[], attachments=[], reactions=[],
+                               webhook_id=webhook_id)
+    bob = SimpleNamespace(id=7, name="bob", display_name="Bob", bot=False)
+    hook_author = SimpleNamespace(id=4242, name="Ally", display_name="Ally", bot=True)
+    history = [message(1, bob, "hi Ally"), message(2, hook_author, "hey Bob", webhook_id=4242),
+               message(3, bob, "how are you?")]
+    persona = Persona(PERSONA, "Ally")
+    turns = bot_turns(history, options={}, persona=persona, bot_user_id=BOT_ID, own_webhooks=[4242])
+    assert [(t.speaker_id, t.text) for t in turns] == [(7, "hi Ally"), (PERSONA, "hey Bob"), (7, "how are you?")]
+    others = bot_turns(history, options={}, persona=persona, bot_user_id=BOT_ID, own_webhooks=[])
+    assert {t.speaker_id for t in others} == {7} and all("hey Bob" not in t.text for t in others)  # a bot's

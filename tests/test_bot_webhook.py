@@ -112,3 +112,15 @@ async def test_reply_in_thread_opens_a_thread_on_the_trigger(workspace):
         assert posted[1][1]["allowed_mentions"].to_dict()["parse"] == []
     finally:
         await stop_bot(bot)
+
+
+@pytest.mark.asyncio
+async def test_a_reply_to_the_personas_webhook_message_counts_as_a_reply_to_the_bot(bot):
+    hook = FakeWebhook(bot.user.id)
+    bot.webhooks[777] = hook
+    target = SimpleNamespace(id=5, webhook_id=hook.id, author=SimpleNamespace(id=hook.id))
+    message = SimpleNamespace(reference=SimpleNamespace(message_id=5, resolved=target), channel=None)
+    assert await bot.replied_author(message) == bot.user.id
+    stranger = SimpleNamespace(id=6, webhook_id=None, author=SimpleNamespace(id=31))
+    message.reference = SimpleNamespace(message_id=6, resolved=stranger)
+    assert await bot.replied_author(message) == 31

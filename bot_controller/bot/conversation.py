@@ -75,10 +75,10 @@ async def referenced(message):
     if reference is None or getattr(reference, "message_id", None) is None:
         return None
     resolved = getattr(reference, "resolved", None)
-    if isinstance(resolved, discord.Message):
-        return resolved
     if isinstance(resolved, discord.DeletedReferencedMessage):
         return None
+    if resolved is not None:
+        return resolved
     try:
         return await message.channel.fetch_message(reference.message_id)
     except (discord.HTTPException, AttributeError):

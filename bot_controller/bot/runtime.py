@@ -187,7 +187,11 @@ class PersonaBot(ModelHost, commands.Bot):
             target = discord.utils.get(self.cached_messages, id=reference.message_id)
             if target is None:
                 target = await conversation.referenced(message)
-        return int(target.author.id) if target is not None else None
+        if target is None:
+            return None
+        if getattr(target, "webhook_id", None) in {getattr(hook, "id", None) for hook in self.webhooks.values()}:
+            return self.user.id  # a reply to the persona's webhook message is a reply to the bot
+        return int(target.author.id)
 
     def persona_here(self, channel):
         persona_id = bot_settings.persona_for(self.settings, channel.id, getattr(channel, "parent_id", None))
