@@ -18,6 +18,7 @@ from core.jobs.events import KillJob, StopJob
 from core.jobs.runner import JobRunner
 from core.jobs.specs import JobSpec, new_job_id, worker_argv
 from gui.actions_panel import PanelActions
+from gui.errors import ActionError, NotAvailable  # noqa: F401 (re-exported: views catch gui.actions.ActionError)
 from gui.events import PANEL_JOB_ID, WorkspaceSwitched
 from gui.preferences import Preferences, load_preferences, save_preferences
 
@@ -33,19 +34,6 @@ except ModuleNotFoundError as exc:  # the data pages' verbs have not landed yet
 CHAT_DIR = "chat"             # as the CLI's chat command: WORKSPACE/logs/chat
 
 log = logging.getLogger(__name__)
-
-
-class ActionError(Exception):
-    """A verb could not run: ``what`` failed, ``advice`` what to do. Shown in a banner, never as a traceback."""
-
-    def __init__(self, what: str, advice: str = "") -> None:
-        super().__init__(what if not advice else f"{what} ({advice})")
-        self.what = what
-        self.advice = advice
-
-
-class NotAvailable(ActionError):
-    """The capability is not there (no model exported yet, no GPU, a feature still missing)."""
 
 
 class Actions(PanelActions, DataActions):

@@ -5,7 +5,9 @@ builder's prompt for the turn's conversation so far plus the turn as the final a
 persona's own turns right before it, which the prompt leaves out: ``core.prompting.builder.shape_context``), with meta
 ``persona_id``, ``conversation_id``, ``message_id``, ``channel_id`` (ids as strings: JSON numbers lose 64-bit ids in
 JavaScript and some JSON readers) and ``timestamp`` (UTC ISO 8601). Each example is serialised once and spooled with
-its split and sampling key; training candidates are also counted for balancing.
+its split and sampling key; training candidates are also counted for balancing. ``meta.message_id`` is the example's
+stable id: an example the Dataset page marked bad (``storage.curation``) is dropped before it is counted, or becomes a
+DPO pair when the mark carries a better answer.
 """
 from __future__ import annotations
 
@@ -38,6 +40,9 @@ class BuildState:
     conversations: Counter = field(default_factory=Counter)   # conversations that gave examples, by split
     dpo: DpoCounts = field(default_factory=DpoCounts)
     merged_targets: int = 0   # targets the persona's own turns just before them were merged into (prompt shape)
+    # Curation (storage.curation.bad_marks): message id of an example marked bad -> its better answer or None.
+    marks: dict[int, str | None] = field(default_factory=dict)
+    curated: Counter = field(default_factory=Counter)         # "dropped_bad", "dpo_pairs" made from marks
 
 
 class ExampleBuilder:
@@ -82,6 +87,9 @@ class ExampleBuilder:
         if len(messages) < 2:  # no other speaker's turn in the context: nothing for the target to answer
             self.state.filtered["no_context"] += 1
             return
+        if turn.message_id in self.state.marks:
+            self._marked_bad(conversation, persona, turn, messages, target_message(tail, text))
+            return
         messages.append(target_message(tail, text))
         self.state.merged_targets += bool(tail)
         split = self.split_of(conversation)
@@ -93,9 +101,25 @@ class ExampleBuilder:
         self.state.candidates[split] += 1
         self.state.spool.add(b"e", split, persona.id, key_bin, orjson.dumps(record))
 
+    def _marked_bad(self, conversation: Conversation, persona: Persona, turn: Turn, prompt: list[dict],
+                    answer: dict) -> None:
+        """An example marked bad is never trained on; with a better answer (and in the training split) it becomes
+        a preference pair: the better answer chosen, the example's own answer rejected."""
+        self.state.curated["dropped_bad"] += 1
+        better = self.state.marks[turn.message_id]
+        if not better or self.split_of(conversation) != "train":
+            return
+        meta = {**self._meta(persona, conversation, turn), "source": "curation"}
+        pair = {"prompt": prompt, "chosen": [{"role": "assistant", "content": better}], "rejected": [answer],
+                "meta": meta}
+        self.state.spool.add(b"d", "train", persona.id, 0, orjson.dumps(pair))
+        self.state.curated["dpo_pairs"] += 1
+
     def _emit_pair(self, conversation: Conversation, persona: Persona, turn: Turn, pair: dict) -> bool:
         split = self.split_of(conversation)
         if split != "train":  # preference pairs train the model: keep evaluation conversations out of them
+            return False
+        if turn.message_id in self.state.marks:  # an answer marked bad is never the chosen one
             return False
         meta = self._meta(persona, conversation, turn)
         meta["rejected_message_id"] = pair.pop("rejected_message_id")

@@ -1,0 +1,308 @@
+"""Training: base model, preset and the key hyperparameters (with tooltips), the memory estimate, Start / Stop /
+Resume; a live loss chart, a bounded log, progress with ETA and tokens/s; on failure the last lines and the advice.
+
+Opening the page (or the app) during or after a run replays it from its folder: metrics.jsonl redraws the curve,
+state.json gives the status, run.log's tail fills the log; a run this panel is still running then continues live.
+The memory estimate reads the model from disk and may wait for nvidia-smi, so it is computed on a thread.
+"""
+from __future__ import annotations
+
+from tkinter import filedialog
+
+import customtkinter as ctk
+
+from gui.views.base import PageView
+from gui.widgets.logview import LogView
+from gui.widgets.progress import ProgressRow
+from gui.widgets.tooltip import Tooltip
+
+VRAM_TASK = "vram-estimate"
+START_TASK = "train-start"  # planning reads the model's shape: seconds for a GGUF
+AUTO_PRESET = "auto (by GPU)"
+ESTIMATE_DELAY_MS = 600  # typing pauses this long before the estimate is redone
+ENDED = ("finished", "stopped", "failed")
+FIELDS = (  # key, label, type, tooltip
+    ("max_steps", "Max steps", int, "stop after this many optimizer steps (0: as many as the epochs need)"),
+    ("num_epochs", "Epochs", float, "passes over the training set; one is usually enough for chat data"),
+    ("learning_rate", "Learning rate", float, "LoRA step size; 2e-4 is the usual value, lower if the loss jumps"),
+    ("lora_r", "LoRA rank", int, "adapter size: 16 captures a voice, higher mostly memorises"),
+    ("per_device_batch_size", "Batch size", int, "rows per step: the main memory knob after max length"),
+    ("max_length", "Max length", int, "tokens per packed row; longer needs more memory"),
+)
+
+
+class TrainingView(PageView):
+    TITLE = "Training"
+
+    def __init__(self, master, actions, bus) -> None:
+        super().__init__(master, actions, bus)
+        self.grid_rowconfigure(3, weight=1)
+        self.job_id: str | None = None
+        self.run_dir = None
+        self.status = ""
+        self.curves: dict[str, dict[int, float]] = {}
+        self.chart = None
+        self._estimate_after: str | None = None
+        self._build_form()
+        self._build_live()
+        self.attach()
+        self.schedule_estimate()
+
+    # -- building ---------------------------------------------------------------------------------------------------
+    def _build_form(self) -> None:
+        card = self.card(2, "Run")
+        card.grid_columnconfigure((1, 3, 5), weight=1)
+        ctk.CTkLabel(card, text="Base model").grid(row=1, column=0, sticky="w", padx=12, pady=2)
+        self.base = ctk.CTkEntry(card)
+        self.base.grid(row=1, column=1, columnspan=3, sticky="ew", pady=2)
+        self.base.insert(0, self.actions.default_base_model() or "")
+        self.base.bind("<KeyRelease>", lambda _e: self.schedule_estimate())
+        ctk.CTkButton(card, text="Browse…", width=90, command=self.browse).grid(row=1, column=4, padx=8)
+        self.preset = ctk.CTkOptionMenu(card, values=[AUTO_PRESET, *(self.actions.presets() or [])], width=150,
+                                        command=lambda _v: self.schedule_estimate())
+        self.preset.grid(row=1, column=5, sticky="w", padx=(0, 12))
+        Tooltip(self.preset, "a preset sizes the run for a GPU; auto picks the one that fits the GPU found")
+        self.entries: dict[str, ctk.CTkEntry] = {}
+        for index, (key, label, _kind, tip) in enumerate(FIELDS):
+            row, column = 2 + index // 3, 2 * (index % 3)
+            text = ctk.CTkLabel(card, text=label)
+            text.grid(row=row, column=column, sticky="w", padx=12, pady=2)
+            Tooltip(text, tip + " (empty: the preset's value)")
+            entry = ctk.CTkEntry(card, width=110, placeholder_text="preset")
+            entry.grid(row=row, column=column + 1, sticky="w", pady=2)
+            entry.bind("<KeyRelease>", lambda _e: self.schedule_estimate())
+            self.entries[key] = entry
+        buttons = ctk.CTkFrame(card, fg_color="transparent")
+        buttons.grid(row=4, column=0, columnspan=6, sticky="ew", padx=12, pady=(6, 8))
+        buttons.grid_columnconfigure(3, weight=1)
+        self.start_button = ctk.CTkButton(buttons, text="Start", width=90, command=self.start)
+        self.stop_button = ctk.CTkButton(buttons, text="Stop", width=90, command=self.stop, state="disabled")
+        self.resume_button = ctk.CTkButton(buttons, text="Resume", width=90, command=self.resume, state="disabled")
+        for column, button in enumerate((self.start_button, self.stop_button, self.resume_button)):
+            button.grid(row=0, column=column, padx=(0, 8))
+        self.estimate_label = ctk.CTkLabel(buttons, text="memory: estimating…", anchor="w", justify="left",
+                                           wraplength=560)
+        self.estimate_label.grid(row=0, column=3, sticky="w", padx=8)
+
+    def _build_live(self) -> None:
+        card = self.card(3, "Progress")
+        card.grid_columnconfigure((0, 1), weight=1, uniform="live")
+        card.grid_rowconfigure(3, weight=1)
+        self.run_label = ctk.CTkLabel(card, text="no run yet", anchor="w")
+        self.run_label.grid(row=0, column=1, sticky="e", padx=12)
+        self.progress = ProgressRow(card)
+        self.progress.grid(row=1, column=0, columnspan=2, sticky="ew", padx=12)
+        self.failure = ctk.CTkLabel(card, text="", anchor="w", justify="left", wraplength=900,
+                                    text_color=("#9b1c1c", "#f19999"))
+        self.failure.grid(row=2, column=0, columnspan=2, sticky="w", padx=12)
+        self.chart_holder = ctk.CTkFrame(card, fg_color="transparent")
+        self.chart_holder.grid(row=3, column=0, sticky="nsew", padx=(8, 4), pady=(4, 8))
+        self.chart_holder.grid_columnconfigure(0, weight=1)
+        self.chart_holder.grid_rowconfigure(0, weight=1)
+        self.log = LogView(card, height=220)
+        self.log.grid(row=3, column=1, sticky="nsew", padx=(4, 8), pady=(4, 8))
+
+    # -- the form ---------------------------------------------------------------------------------------------------
+    def browse(self) -> None:
+        path = filedialog.askopenfilename(parent=self, title="Base model (.gguf)", filetypes=[("GGUF", "*.gguf")])
+        if path:
+            self.base.delete(0, "end")
+            self.base.insert(0, path)
+            self.schedule_estimate()
+
+    def flags(self) -> dict:
+        values = {}
+        for key, label, kind, _tip in FIELDS:
+            text = self.entries[key].get().strip()
+            if text:
+                try:
+                    values[key] = kind(text)
+                except ValueError:
+                    raise ValueError(f"{label} must be a {'whole ' if kind is int else ''}number, not {text!r}")
+        return values
+
+    def preset_name(self) -> str | None:
+        value = self.preset.get()
+        return None if value == AUTO_PRESET else value
+
+    def schedule_estimate(self) -> None:
+        if self._estimate_after is not None:
+            self.after_cancel(self._estimate_after)
+        self._estimate_after = self.after(ESTIMATE_DELAY_MS, self.estimate)
+
+    def estimate(self) -> None:
+        self._estimate_after = None
+        try:
+            flags = self.flags()
+        except ValueError as exc:
+            self.estimate_label.configure(text=str(exc))
+            return
+        self.actions.in_background(VRAM_TASK, self.actions.estimate_memory, self.base.get().strip(),
+                                   self.preset_name(), flags)
+
+    def on_task_finished(self, event) -> None:
+        if event.task == START_TASK:
+            self.started(event)
+            return
+        if event.task != VRAM_TASK:
+            return
+        if event.error:
+            self.estimate_label.configure(text=f"{event.error[0]}")
+            return
+        found = event.result
+        if found.get("total_gb") is None:
+            self.estimate_label.configure(text=found.get("warning") or "no estimate")
+            return
+        where = "GPU memory" if found["device"] == "cuda" else "RAM (no NVIDIA GPU: training runs on the CPU, slowly)"
+        available = f" of {found['available_gb']:.1f} GB" if found.get("available_gb") else ""
+        text = f"memory: about {found['total_gb']:.1f} GB{available} {where}"
+        self.estimate_label.configure(text=text + (f"\n{found['warning']}" if found.get("warning") else ""))
+
+    # -- start, stop, resume ----------------------------------------------------------------------------------------
+    def start(self) -> None:
+        try:
+            flags = self.flags()
+        except ValueError as exc:
+            self.banner.show(str(exc), "leave it empty to use the preset's value")
+            return
+        self.start_button.configure(state="disabled")
+        self.progress.set_text("planning the run (reading the model, estimating memory)…", 0.0)
+        self.actions.in_background(START_TASK, self.actions.start_training, self.base.get().strip(),
+                                   self.preset_name(), flags)
+
+    def started(self, event) -> None:
+        if event.error:
+            self.start_button.configure(state="normal")
+            self.progress.set_text("not started")
+            self.banner.show(*event.error)
+            return
+        job_id, run_dir = event.result
+        self.reset(run_dir)
+        self.follow(job_id, "starting")
+
+    def stop(self) -> None:
+        if self.job_id is not None:
+            self.actions.stop_job(self.job_id)
+            self.stop_button.configure(state="disabled")
+            self.progress.set_text("stopping: the worker saves a checkpoint first…")
+
+    def resume(self) -> None:
+        if self.run_dir is None:
+            return
+        job_id = self.run(self.actions.resume_training, self.run_dir)
+        if job_id:
+            self.failure.configure(text="")
+            self.log.append(f"--- resuming {self.run_dir.name} ---")
+            self.follow(job_id, "starting")
+
+    def follow(self, job_id: str, state: str) -> None:
+        self.job_id = job_id
+        self.set_status(state)
+
+    def set_status(self, status: str, resumable: bool = False) -> None:
+        self.status = status
+        running = status not in ENDED and status not in ("", "interrupted", "created", "unknown")
+        self.start_button.configure(state="disabled" if running else "normal")
+        self.stop_button.configure(state="normal" if running and self.job_id else "disabled")
+        self.resume_button.configure(state="normal" if resumable and not running and status != "finished"
+                                     else "disabled")
+        name = self.run_dir.name if self.run_dir is not None else "no run yet"
+        self.run_label.configure(text=f"{name} · {status}" if status else name)
+
+    # -- replay and live events -------------------------------------------------------------------------------------
+    def attach(self) -> None:
+        """Show the run this panel is running, else the newest run in the workspace, replayed from its folder."""
+        job_id = self.actions.training_job_id()
+        run_dir = self.actions.training_job_dir(job_id) if job_id else self.actions.latest_run()
+        if run_dir is None:
+            return
+        self.reset(run_dir)
+        replay = self.run(self.actions.run_replay, run_dir)
+        if replay is None:
+            return
+        for event in replay["events"]:
+            self.show_event(event)
+        self.log.extend(replay["log_tail"])
+        if job_id:
+            self.follow(job_id, "running")
+            return
+        state = replay["state"]
+        self.set_status(replay["status"], resumable=replay["resumable"])
+        if replay["status"] == "failed" and state.get("message"):
+            self.show_failure(state["message"], state.get("advice", ""), replay["log_tail"][-8:])
+        elif replay["status"] == "interrupted":
+            self.failure.configure(text="the app closed while this run was going; Resume continues from its last "
+                                        "checkpoint" if replay["resumable"] else "the app closed while this run "
+                                        "was going and it has no checkpoint: start a new run")
+
+    def reset(self, run_dir) -> None:
+        self.run_dir = run_dir
+        self.curves.clear()
+        self.failure.configure(text="")
+        self.log.clear()
+        if self.chart is not None:
+            self.chart.clear()
+        self.progress.set_text("", 0.0)
+        self.set_status("created")
+
+    def show_event(self, event) -> None:
+        """One recorded or live event of the shown run."""
+        kind = type(event).__name__
+        if kind == "ProgressReported":
+            self.progress.update_from(event)
+            if not event.is_phase and event.loss is not None:
+                self.add_point("dpo loss" if event.message == "dpo" else "loss", event.step, event.loss)
+        elif kind == "EvalReported" and event.eval_loss is not None:
+            self.add_point("eval loss", event.step, event.eval_loss)
+        elif kind == "JobFailed":
+            self.show_failure(event.message, event.advice, list(event.last_lines))
+        elif kind == "JobFinished":
+            self.progress.set_text(f"{event.status} at step {event.step}" if event.step is not None else event.status,
+                                   1.0 if event.status == "finished" else None)
+
+    def add_point(self, line: str, step: int, value: float) -> None:
+        points = self.curves.setdefault(line, {})
+        points[step] = value  # a step redone after a resume replaces its point
+        if self.chart is None:
+            from gui.widgets.chart import Chart  # matplotlib loads with the first point, not at startup
+            self.chart = Chart(self.chart_holder, title="Loss", xlabel="step", width=4.6, height=2.4)
+            self.chart.grid(row=0, column=0, sticky="nsew")
+        steps = sorted(points)
+        self.chart.set_line(line, steps, [points[step] for step in steps])
+
+    def show_failure(self, message: str, advice: str, last_lines) -> None:
+        lines = "\n".join(f"  {line}" for line in list(last_lines)[-6:])
+        self.failure.configure(text=f"The run failed: {message}" + (f"\nWhat to do: {advice}" if advice else "")
+                                    + (f"\nLast lines:\n{lines}" if lines else ""))
+
+    def _ours(self, event) -> bool:
+        return self.job_id is not None and event.job_id == self.job_id
+
+    def on_progress_reported(self, event) -> None:
+        if self._ours(event):
+            self.show_event(event)
+
+    def on_eval_reported(self, event) -> None:
+        if self._ours(event):
+            self.show_event(event)
+
+    def on_job_failed(self, event) -> None:
+        if self._ours(event):
+            self.show_event(event)
+
+    def on_job_finished(self, event) -> None:
+        if self._ours(event):
+            self.show_event(event)
+
+    def on_log_line(self, event) -> None:
+        if self._ours(event):
+            self.log.append(event.text if event.stream != "runner" else f"[runner] {event.text}")
+
+    def on_job_state_changed(self, event) -> None:
+        if not self._ours(event):
+            return
+        resumable = False
+        if event.state in ENDED:
+            replay = self.run(self.actions.run_replay, self.run_dir) if self.run_dir is not None else None
+            resumable = bool(replay and replay["resumable"])
+        self.set_status(event.state, resumable=resumable)
