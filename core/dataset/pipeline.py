@@ -32,7 +32,7 @@ from core.conversation.text import TextCleaner
 from core.conversation.threading import SourceMessage, Threader
 from core.dataset.writer import PER_PERSONA_DIR, Spool, Staging, mark_stale
 from core.conversation.turns import Persona
-from storage import personas as store
+from storage import curation, personas as store
 
 STRATEGIES = ("multi", "per-persona")
 PREVIEW_EXAMPLES = 5
@@ -73,7 +73,8 @@ def build_dataset(conn, config: DatasetConfig, out_dir: Path, selected: list[Per
     staging = Staging(out_dir)
     try:
         spool = Spool(staging.root / "spool.bin")
-        state = BuildState({p.id: p for p in selected}, config, Splitter(config, conn), spool)
+        state = BuildState({p.id: p for p in selected}, config, Splitter(config, conn), spool,
+                           marks=curation.bad_marks(conn))  # the Dataset page's marks: bad ones are dropped
         scrubber = Scrubber()
         messages_read = first_pass(conn, state, scrubber, opted_out, on_progress)
         spool.close()
@@ -82,6 +83,8 @@ def build_dataset(conn, config: DatasetConfig, out_dir: Path, selected: list[Per
         routed = second_pass(spool, plan, staging, strategy, selected)
         stats = build_stats(config, strategy, selected, counts, state, plan, routed, scrubber, staging,
                             messages_read, started)
+        stats["curation"] = {"marked_bad": len(state.marks), "dropped_bad": state.curated["dropped_bad"],
+                             "dpo_pairs": state.curated["dpo_pairs"]}
         staging.publish(stats, preview_text(routed.preview, {str(p.id): p.name for p in selected}))
         return stats
     except BaseException:
