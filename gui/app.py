@@ -78,6 +78,7 @@ class App(ctk.CTk):
         self.views: dict[str, ctk.CTkFrame] = {}
         self.current: str | None = None
         self.quitting = False
+        self.closed = False  # True once the window is destroyed (tests and the benchmark wait for it)
         self._build_sidebar()
         self.content = ctk.CTkFrame(self, corner_radius=0, fg_color="transparent")
         self.content.grid(row=0, column=1, sticky="nsew")
@@ -271,6 +272,7 @@ class App(ctk.CTk):
         self.cancel_pending_afters()
         self.quit()
         self.destroy()
+        self.closed = True
 
     def cancel_pending_afters(self) -> None:
         """CustomTkinter schedules its own after() scripts (DPI checks, redraws); cancel them so none runs on a

@@ -23,11 +23,13 @@ class BotView(PageView):
 
     def __init__(self, master, actions, bus) -> None:
         super().__init__(master, actions, bus)
-        self.grid_rowconfigure(4, weight=1)
+        self.grid_rowconfigure(5, weight=1)
         self._build_controls()
         self._build_settings()
+        ctk.CTkLabel(self, text="Live log of the bot", anchor="w", font=ctk.CTkFont(weight="bold")).grid(
+            row=4, column=0, sticky="w", padx=16, pady=(6, 0))
         self.log = LogView(self, height=220)
-        self.log.grid(row=4, column=0, sticky="nsew", padx=16, pady=(6, 14))
+        self.log.grid(row=5, column=0, sticky="nsew", padx=16, pady=(2, 14))
         self.settings = None
         self.load_settings()
 

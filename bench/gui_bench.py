@@ -1,0 +1,235 @@
+"""Benchmark of the control panel (prints figures; never a test, never gates CI).
+
+    python bench/gui_bench.py [--display :N] [--seconds 10] [--rate 2000] [--lines 1000000]
+
+1. Cold start: a fresh process opens the panel on a workspace holding the sample server; time from launching the
+   process to the window being mapped (target <= 2 s), and the part of it after the interpreter started.
+2. Tk loop stalls while a job streams log lines: a real subprocess prints ``--rate`` lines/s for ``--seconds`` through
+   the job runner; every line goes through the bus and the after() pump into a LogView. A 10 ms after() ticker
+   measures how late the loop runs it; p50/p99/max of the lateness (target p99 <= 100 ms).
+3. LogView memory after ``--lines`` lines: the process's RSS before and after, and the lines the widget holds.
+4. RSS of the GUI process with every page visited (target <= 250 MB).
+Without a display it starts its own Xvfb (Linux).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+COLD_START = r"""
+import time
+started = time.perf_counter()
+import json, sys
+sys.path.insert(0, sys.argv[1])
+from core.config.workspace import Workspace
+from core.jobs.bus import EventBus
+from gui.actions import Actions
+from gui.app import App
+bus = EventBus()
+app = App(Actions(Workspace.open(sys.argv[2]), bus), bus, tray=False, monitor=True, wizard=False)
+mapped = {}
+def on_map(_event=None):
+    mapped.setdefault("at", time.perf_counter())
+app.bind("<Map>", on_map, add="+")
+while "at" not in mapped:
+    app.update()
+    if app.winfo_ismapped():
+        on_map()
+in_process = mapped["at"] - started
+for name in list(app.nav_buttons):
+    app.nav_buttons[name].invoke()
+    for _ in range(15):
+        app.update(); time.sleep(0.02)
+import psutil
+rss = psutil.Process().memory_info().rss
+print(json.dumps({"in_process": in_process, "rss": rss, "pages": list(app.nav_buttons),
+                  "ml": sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "llama_cpp", "transformers"))}),
+      flush=True)
+app.quit_app()
+while not app.closed:
+    app.update(); time.sleep(0.02)
+"""
+
+STREAMER = r"""
+import sys, time
+rate, seconds = int(sys.argv[1]), float(sys.argv[2])
+per_tick, tick = max(1, rate // 100), 0.01
+start = time.perf_counter(); sent = 0
+while time.perf_counter() - start < seconds:
+    due = int((time.perf_counter() - start) * rate)
+    while sent < due:
+        sys.stdout.write(f"step {sent} loss=1.234 lr=2e-4 some more text so a line looks like a real log line\n")
+        sent += 1
+    sys.stdout.flush()
+    time.sleep(tick)
+print(f"done {sent}", flush=True)
+"""
+
+
+def ensure_display(wanted: str | None) -> subprocess.Popen | None:
+    if wanted:
+        os.environ["DISPLAY"] = wanted
+        return None
+    if os.environ.get("DISPLAY") or os.name == "nt":
+        return None
+    if shutil.which("Xvfb") is None:
+        sys.exit("no display and no Xvfb: pass --display")
+    number = 60 + os.getpid() % 30
+    process = subprocess.Popen(["Xvfb", f":{number}", "-screen", "0", "1280x800x24", "-nolisten", "tcp"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    while not Path(f"/tmp/.X11-unix/X{number}").exists():
+        time.sleep(0.05)
+    os.environ["DISPLAY"] = f":{number}"
+    return process
+
+
+def sample_workspace(root: Path):
+    from contextlib import closing
+
+    from core.config.app_config import load_config
+    from core.config.resources import asset
+    from core.config.workspace import Workspace
+    from core.dataset.pipeline import prepare_dataset
+    from core.ingest.importer import import_paths
+    workspace = Workspace.open(root)
+    with closing(workspace.connect()) as conn:
+        import_paths(conn, [asset("sample_server", "export")])
+        prepare_dataset(conn, load_config(workspace.config_path).dataset, workspace.datasets_dir / "sample-server")
+    return workspace
+
+
+def cold_start(workspace) -> dict:
+    runs = []
+    for _ in range(3):
+        launched = time.perf_counter()
+        result = subprocess.run([sys.executable, "-c", COLD_START, str(ROOT), str(workspace.root)],
+                                capture_output=True, text=True, timeout=300)
+        if result.returncode != 0:
+            sys.exit(f"cold start failed: {result.stderr[-2000:]}")
+        report = json.loads(result.stdout.strip().splitlines()[-1])
+        report["total"] = time.perf_counter() - launched
+        runs.append(report)
+    return runs
+
+
+def stall_run(workspace, rate: int, seconds: float) -> dict:
+    from core.jobs.bus import EventBus
+    from core.jobs.specs import JobSpec
+    from gui.actions import Actions
+    from gui.app import App
+    from gui.widgets.logview import LogView
+    bus = EventBus()
+    app = App(Actions(workspace, bus), bus, tray=False, monitor=True, wizard=False)
+    log_view = LogView(app.content)
+    log_view.grid(row=2, column=0, sticky="nsew")
+
+    class LogTarget:
+        def on_log_line(self, event):
+            log_view.append(event.text)
+
+    target = LogTarget()
+    app.pump.targets = lambda: [*app.targets(), target]
+    lateness: list[float] = []
+    expected = {"at": time.perf_counter() + 0.01}
+
+    def ticker():
+        now = time.perf_counter()
+        lateness.append(max(0.0, now - expected["at"]))
+        expected["at"] = now + 0.01
+        app.after(10, ticker)
+
+    app.after(10, ticker)
+    spec = JobSpec(name="stream", argv=(sys.executable, "-u", "-c", STREAMER, str(rate), str(seconds)))
+    job_id = app.actions.start_job(spec)
+    job = app.actions.runner.get(job_id)
+    started = time.perf_counter()
+    while job.running or app.subscription.pending():
+        app.update()
+        time.sleep(0.001)
+    elapsed = time.perf_counter() - started
+    for _ in range(20):
+        app.update()
+        time.sleep(0.01)
+    log_view.flush()
+    received = log_view.received
+    app.quit_app()
+    while not app.closed:
+        app.update()
+        time.sleep(0.01)
+    ordered = sorted(lateness)
+    return {"lines": received, "seconds": elapsed, "ticks": len(ordered),
+            "p50_ms": 1000 * statistics.median(ordered), "p99_ms": 1000 * ordered[int(0.99 * (len(ordered) - 1))],
+            "max_ms": 1000 * ordered[-1], "longest_pump_batch_ms": 1000 * app.pump.longest_batch}
+
+
+def logview_memory(lines: int) -> dict:
+    import customtkinter as ctk
+    import psutil
+
+    from gui.widgets.logview import LogView
+    root = ctk.CTk()
+    view = LogView(root)
+    view.grid()
+    root.update()
+    process = psutil.Process()
+    before = process.memory_info().rss
+    started = time.perf_counter()
+    for number in range(lines):
+        view.append(f"step {number} loss=1.234 lr=2e-4 some more text so a line looks like a real log line")
+        if number % 2000 == 1999:  # one flush per pump tick's worth of lines
+            view.flush()
+            root.update()
+    view.flush()
+    root.update()
+    after = process.memory_info().rss
+    held = view.line_count()
+    root.destroy()
+    return {"lines": lines, "held": held, "rss_before_mb": before / 2**20, "rss_after_mb": after / 2**20,
+            "growth_mb": (after - before) / 2**20, "seconds": time.perf_counter() - started}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--display")
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--rate", type=int, default=2000)
+    parser.add_argument("--lines", type=int, default=1_000_000)
+    args = parser.parse_args()
+    xvfb = ensure_display(args.display)
+    try:
+        with tempfile.TemporaryDirectory(prefix="gui-bench-") as folder:
+            workspace = sample_workspace(Path(folder) / "ws")
+            runs = cold_start(workspace)
+            best = min(runs, key=lambda run: run["total"])
+            print(f"cold start (process launch -> pages visited and measured, best of 3): {best['total']:.2f} s; "
+                  f"in-process start -> window mapped: {min(r['in_process'] for r in runs):.2f} s "
+                  f"(all: {', '.join(f'{r['in_process']:.2f}' for r in runs)}) target <= 2 s")
+            print(f"GUI process RSS with every page visited ({len(best['pages'])} pages: {', '.join(best['pages'])}):"
+                  f" {best['rss'] / 2**20:.0f} MB (target <= 250 MB); ML modules loaded: {best['ml'] or 'none'}")
+            stall = stall_run(workspace, args.rate, args.seconds)
+            print(f"Tk loop lateness while a job streams {args.rate} lines/s for {args.seconds:.0f} s "
+                  f"({stall['lines']:,} lines shown in {stall['seconds']:.1f} s, {stall['ticks']} ticks): "
+                  f"p50 {stall['p50_ms']:.1f} ms, p99 {stall['p99_ms']:.1f} ms (target <= 100), max "
+                  f"{stall['max_ms']:.1f} ms; longest pump batch {stall['longest_pump_batch_ms']:.1f} ms")
+            memory = logview_memory(args.lines)
+            print(f"LogView after {memory['lines']:,} lines: holds {memory['held']:,}; RSS {memory['rss_before_mb']:.0f}"
+                  f" -> {memory['rss_after_mb']:.0f} MB (+{memory['growth_mb']:.1f} MB) in {memory['seconds']:.1f} s")
+    finally:
+        if xvfb is not None:
+            xvfb.terminate()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
