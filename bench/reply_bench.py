@@ -79,7 +79,7 @@ def measure(args) -> list[dict]:
     from model.reply_pipeline import ReplyPipeline
     threads = args.threads or os.cpu_count() or 1
     settings = ReplySettings(max_tokens=args.max_tokens, seed=args.seed, max_turns=args.max_turns)
-    engine = ReplyEngine.load(args.model, n_ctx=args.n_ctx, n_threads=threads)
+    engine = ReplyEngine.load(args.model, n_ctx=args.n_ctx, n_threads=threads, n_batch=args.n_batch)
     pipeline = ReplyPipeline(engine, settings=settings)
     raw = llama_cpp.Llama(model_path=str(args.model), n_ctx=args.n_ctx, n_threads=threads,
                           n_gpu_layers=engine.gpu_layers, verbose=False)
@@ -134,6 +134,7 @@ def main() -> int:
     parser.add_argument("--max-turns", type=int, default=24, help="context turns the builder may keep")
     parser.add_argument("--n-ctx", type=int, default=2048)
     parser.add_argument("--threads", type=int)
+    parser.add_argument("--n-batch", type=int, help="the pipeline engine's prompt batch (default: llama.cpp's 512)")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     args.windows = [int(part) for part in args.windows.split(",") if part.strip()]
@@ -141,7 +142,8 @@ def main() -> int:
         print(f"error: model not found: {args.model}", file=sys.stderr)
         return 1
     print(f"model {args.model.name}, max_tokens {args.max_tokens}, n_ctx {args.n_ctx}, "
-          f"threads {args.threads or os.cpu_count()}, {args.replies} replies per window", flush=True)
+          f"threads {args.threads or os.cpu_count()}, pipeline n_batch {args.n_batch or 512}, "
+          f"{args.replies} replies per window", flush=True)
     report(measure(args))
     return 0
 

@@ -73,16 +73,19 @@ class ReplyEngine:
 
     @classmethod
     def load(cls, gguf_path: Path | str, n_ctx: int = 2048, gpu_layers: int = -1, *, cache_bytes: int = 0,
-             n_threads: int | None = None, logits_all: bool = False) -> "ReplyEngine":
-        """``logits_all`` keeps every position's logits (evaluation scores replies with them; costs n_ctx x vocab)."""
+             n_threads: int | None = None, logits_all: bool = False, n_batch: int | None = None) -> "ReplyEngine":
+        """``logits_all`` keeps every position's logits (evaluation scores replies with them; costs n_ctx x vocab).
+        ``n_batch``: prompt tokens per llama.cpp decode call (None: llama.cpp's 512); see bench/reply_bench.py."""
         path = Path(gguf_path).expanduser()
         check_gguf(path)
         import llama_cpp
         if gpu_layers < 0:
             gpu_layers = -1 if llama_cpp.llama_supports_gpu_offload() else 0
+        batching = {"n_batch": n_batch, "n_ubatch": n_batch} if n_batch else {}
         try:
             llm = llama_cpp.Llama(model_path=str(path), n_ctx=n_ctx, n_gpu_layers=gpu_layers,
-                                  n_threads=n_threads or os.cpu_count() or 1, logits_all=logits_all, verbose=False)
+                                  n_threads=n_threads or os.cpu_count() or 1, logits_all=logits_all, verbose=False,
+                                  **batching)
         except (ValueError, RuntimeError, OSError) as exc:
             raise InferenceError(f"llama.cpp could not load {path} (corrupt or unsupported GGUF: "
                                  f"{' '.join(str(exc).split())[:160]})") from None

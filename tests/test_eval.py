@@ -16,8 +16,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def evaluated(tmp_path_factory):
     run = tiny_run(tmp_path_factory)
-    code, out, err = run_cli("eval", run.run_dir.name, "--limit", "2", "--max-new-tokens", "12", "--json",
-                             workspace=run.workspace)
+    code, out, err = run_cli("eval", run.run_dir.name, "--limit", "2", "--max-new-tokens", "12", "--backend",
+                             "transformers", "--json", workspace=run.workspace)  # the GGUF path: test_eval_gguf.py
     assert code == 0, err[-3000:]
     return run, json.loads(out)
 

@@ -30,6 +30,8 @@ def register(subparsers) -> None:
     evaluate.add_argument("--max-new-tokens", type=int, default=48, metavar="N", help="longest generated reply")
     evaluate.add_argument("--no-base-replies", action="store_true",
                           help="do not generate with the base model (faster; base perplexity is still measured)")
+    evaluate.add_argument("--backend", choices=("auto", "gguf", "transformers"), default="auto",
+                          help="auto (default): the run's exported GGUF in llama.cpp when it has one, else transformers")
 
 
 def resolve_run(context, reference: str) -> Path:
@@ -141,6 +143,7 @@ def handle_eval(args, context) -> dict:
     worker_args = ["--run-dir", str(run_dir), "--limit", str(args.limit), "--max-new-tokens", str(args.max_new_tokens)]
     if args.no_base_replies:
         worker_args.append("--no-base-replies")
+    worker_args += ["--backend", args.backend]
     return run_job(context, "eval", worker_args, run_dir / "eval")
 
 
