@@ -90,3 +90,24 @@ def test_interactive_chat_keeps_one_worker_for_every_line(sample_workspace):
     assert len(answers) == 2, completed.stdout
     log = (sample_workspace.logs_dir / "chat" / "run.log").read_text(encoding="utf-8")
     assert log.count("launched pid") == 1  # one worker answered both lines
+
+
+def test_model_choice_flag_then_bot_setting_then_newest_export(sample_workspace, tmp_path):
+    import os
+    import time
+    from core.cli.base import Context
+    from core.cli.chat_command import choose_model
+    context = Context.from_args(Namespace(workspace=str(sample_workspace.root), json=False, debug=False))
+    runs = sample_workspace.runs_dir
+    older, newer = runs / "run-a" / "export" / "model-q4_k_m.gguf", runs / "run-b" / "export" / "model-q8_0.gguf"
+    for path in (older, newer):
+        path.parent.mkdir(parents=True)
+        path.write_bytes(b"GGUF")
+    os.utime(older, (time.time() - 100, time.time() - 100))
+    assert choose_model(Namespace(model=None), context) == newer
+    chosen = tmp_path / "chosen.gguf"
+    chosen.write_bytes(b"GGUF")
+    from storage import bot_settings
+    bot_settings.set_value(context.db, "model_path", str(chosen))
+    assert choose_model(Namespace(model=None), context) == chosen
+    assert choose_model(Namespace(model=older), context) == older.resolve()

@@ -3,8 +3,8 @@
 It runs the bot's own reply pipeline (prompt builder, memory, generation, post-processing) in a ``chat`` worker
 process (``model.chat_worker``; this process never loads the model). With TEXT it answers once; without, it keeps
 one worker up and sends each typed line over the job wire (``ChatLine`` request -> ``ChatReplied`` event) until an
-empty line, ``/quit`` or end of input. The model is ``--model``, else the bot's chosen model when that setting
-exists, else the newest exported GGUF under ``WORKSPACE/runs/*/export/``.
+empty line, ``/quit`` or end of input. The model is ``--model``, else the bot's chosen model (the ``model_path`` bot
+setting), else the newest exported GGUF under ``WORKSPACE/runs/*/export/``.
 """
 from __future__ import annotations
 
@@ -39,13 +39,29 @@ def choose_model(args, context) -> Path:
         if not args.model.is_file():
             raise CommandError(f"--model {args.model}: no such file")
         return args.model.resolve()
-    chosen = getattr(getattr(context.config, "bot", None), "model", "")  # the bot's model setting, once it exists
+    chosen = bot_model_setting(context)
     if chosen:
-        return Path(chosen).expanduser()
+        path = Path(chosen).expanduser()
+        if not path.is_file():
+            raise CommandError(f"the bot's model setting (model_path) names {path}, which does not exist; "
+                               f"pass --model GGUF or change the setting")
+        return path
     newest = newest_export(context.workspace.runs_dir)
     if newest is None:
         raise CommandError("no exported model in this workspace: pass --model GGUF, or run `launcher.py export RUN`")
     return newest
+
+
+def bot_model_setting(context) -> str:
+    """The bot's chosen model (``storage.bot_settings`` model_path), "" when unset."""
+    import sqlite3
+    try:
+        from storage import bot_settings
+        return bot_settings.load(context.db).model_path or ""
+    except (ImportError, sqlite3.Error):  # a database from before the bot settings table
+        return ""
+    except ValueError as exc:  # BotSettingsError: a stored value of the wrong type
+        raise CommandError(str(exc)) from None
 
 
 def worker_args(args, context, persona_id: int, model: Path) -> list[str]:
