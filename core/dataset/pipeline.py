@@ -9,6 +9,7 @@ turns, per-persona histograms and the user-name cache: it does not grow with the
 from __future__ import annotations
 
 import dataclasses
+import logging
 import sqlite3
 import time
 from collections import Counter
@@ -20,7 +21,7 @@ import orjson
 
 from core.config.app_config import DatasetConfig
 from core.dataset import DatasetError, source
-from core.dataset.balance import Plan, make_plan
+from core.dataset.balance import RELAX_FACTOR, Plan, make_plan, relax_warning
 from core.dataset.examples import BuildState, ExampleBuilder
 from core.conversation.filters import BARRIER, MESSAGE_REASONS, TARGET_REASONS, Admission
 from core.prompting.live import make_place
@@ -37,6 +38,8 @@ from storage import curation, personas as store
 STRATEGIES = ("multi", "per-persona")
 PREVIEW_EXAMPLES = 5
 PROGRESS_EVERY = 1 << 16
+log = logging.getLogger(__name__)
+META_PERSONA = b'"meta":{"persona_id":"'  # how orjson writes the start of an example's meta (see ExampleBuilder)
 SCAN_CACHE_KIB = -16384  # SQLite page cache while streaming (negative = KiB): a scan reads each page once, so a
 #                          large cache would only hold pages never read again and make memory track the file size
 
@@ -153,22 +156,54 @@ def second_pass(spool: Spool, plan: Plan, staging: Staging, strategy: str, selec
             previewed.add(persona_id)
             routed.preview.append(orjson.loads(payload))
     if not per_persona:
-        enforce_cap(staging.files["train.jsonl"].path, routed, plan)
+        staging.pool.close()  # flush every handle before the file is read back
+        enforce_cap(staging.files["train.jsonl"].path, plan)
     spool.path.unlink()
     return routed
 
 
-def enforce_cap(train_path: Path, routed: Routed, plan: Plan) -> None:
-    """Check the written training counts against the plan and the cap; the sampling is exact by construction, so
-    this only guards against a future change breaking it."""
-    total = sum(n for (split, _), n in routed.kept.items() if split == "train")
-    for (split, persona_id), count in routed.kept.items():
-        if split != "train":
-            continue
-        if count != plan.quotas.get(persona_id, 0) or count > plan.share * total + 1e-9:
-            raise DatasetError(f"internal error: persona {persona_id} has {count} training examples of {total}, "
-                               f"its quota is {plan.quotas.get(persona_id, 0)} (cap {plan.share:.4f}); "
-                               f"{train_path} was not published")
+def enforce_cap(train_path: Path, plan: Plan) -> None:
+    """Read the written train.jsonl back and check every persona's count against its quota and the applied cap; the
+    sampling is exact by construction, so this guards against a change that breaks it, or a write that lost lines."""
+    written = written_personas(train_path)
+    total = sum(written.values())
+    for persona_id in written.keys() | {p for p, quota in plan.quotas.items() if quota}:
+        count, quota = written[persona_id], plan.quotas.get(persona_id, 0)
+        if count != quota or count > plan.share * total + 1e-9:
+            raise DatasetError(f"internal error: persona {persona_id} has {count} training examples of {total} in "
+                               f"{train_path.name}, its quota is {quota} (cap {plan.share:.4f}); "
+                               f"the dataset was not published")
+
+
+def written_personas(path: Path) -> Counter:
+    """persona id -> lines of a written JSONL output. The meta object is serialised last and message text is
+    JSON-escaped, so the last unescaped ``"meta":{"persona_id":"`` of a line is the line's own."""
+    counts: Counter = Counter()
+    with open(path, "rb", buffering=1 << 20) as lines:
+        for line in lines:
+            start = line.rfind(META_PERSONA)
+            if start < 0:
+                raise DatasetError(f"internal error: a line of {path.name} has no meta.persona_id")
+            start += len(META_PERSONA)
+            counts[int(line[start:line.index(b'"', start)])] += 1
+    return counts
+
+
+def balance_stats(config: DatasetConfig, plan: Plan, selected: list[Persona], train_total: int) -> dict:
+    """The balancing decisions for stats.json; a relaxed persona is also a logged warning and part of the note."""
+    names = {str(persona.id): persona.name for persona in selected}
+    relaxed = [{**entry, "name": names.get(entry["id"], "")} for entry in plan.relaxed]
+    warnings = [relax_warning(entry, entry["name"]) for entry in relaxed]
+    for warning in warnings:
+        log.warning(warning)
+    notes = [text for text in (plan.note, *warnings) if text]
+    return {"max_share": config.max_share, "applied_share": plan.share, "note": "; ".join(notes) or None,
+            "max_upsample": config.max_upsample, "per_persona_max": config.per_persona_max,
+            "reaction_boost": config.reaction_boost,
+            "downsampled": max(0, sum(plan.candidates.values()) - train_total),
+            "relaxed": relaxed, "warnings": warnings,
+            "relax_rule": (f"a persona that would cut the others' cap by more than {RELAX_FACTOR}x if counted in "
+                           f"the share cap keeps its examples and is left out of the cap")}
 
 
 def build_stats(config: DatasetConfig, strategy: str, selected: list[Persona], counts: dict[int, int],
@@ -196,10 +231,9 @@ def build_stats(config: DatasetConfig, strategy: str, selected: list[Persona], c
         "messages_read": messages_read, "seconds": round(time.perf_counter() - started, 2),
         "examples": examples, "candidates": {split: state.candidates.get(split, 0) for split in SPLITS},
         "conversations": {split: state.conversations.get(split, 0) for split in SPLITS},
-        "balance": {"max_share": config.max_share, "applied_share": plan.share, "note": plan.note,
-                    "max_upsample": config.max_upsample, "per_persona_max": config.per_persona_max,
-                    "reaction_boost": config.reaction_boost,
-                    "downsampled": max(0, sum(plan.candidates.values()) - examples["train"])},
+        "balance": balance_stats(config, plan, selected, examples["train"]),
+        "prompt_shape": {"targets_merged_with_own_turns": state.merged_targets,
+                         "dpo_prompts_ending_before_own_turns": state.dpo.prompts_cut},
         "personas": personas, "filtered": filtered,
         "scrubbed": dict(sorted(scrubber.counts.items())),
         "dpo": {"pairs": state.dpo.pairs, "parents_with_several_replies": state.dpo.parents_with_several_replies,
