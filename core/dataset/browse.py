@@ -50,6 +50,19 @@ def _field(line: bytes, start: int, key: bytes) -> int | None:
         return None
 
 
+def _ids(line: bytes) -> tuple[int | None, int | None]:
+    """(persona id, message id) of one JSONL line: found by the byte pattern orjson writes, else by parsing (a file
+    written by another tool, with spaces after the colons)."""
+    start = line.rfind(META_PERSONA)
+    if start >= 0:
+        return _field(line, start, META_PERSONA), _field(line, start, MESSAGE_KEY)
+    try:
+        meta = orjson.loads(line).get("meta") or {}
+        return int(meta["persona_id"]), int(meta["message_id"])
+    except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):
+        return None, None
+
+
 class ExampleIndex:
     def __init__(self, path: Path, entries: list[tuple[int, int, int]]) -> None:
         self.path = path
@@ -60,13 +73,10 @@ class ExampleIndex:
         entries, seen, offset = [], set(), 0
         with open(path, "rb", buffering=1 << 20) as lines:
             for line in lines:
-                start = line.rfind(META_PERSONA)
-                if start >= 0:
-                    persona = _field(line, start, META_PERSONA)
-                    message = _field(line, start, MESSAGE_KEY)
-                    if persona is not None and message is not None and message not in seen:
-                        seen.add(message)
-                        entries.append((offset, persona, message))
+                persona, message = _ids(line)
+                if persona is not None and message is not None and message not in seen:
+                    seen.add(message)
+                    entries.append((offset, persona, message))
                 offset += len(line)
         return cls(path, entries)
 

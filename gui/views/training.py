@@ -42,6 +42,7 @@ class TrainingView(PageView):
         self.status = ""
         self.curves: dict[str, dict[int, float]] = {}
         self.chart = None
+        self.pending_start = False
         self._estimate_after: str | None = None
         self._build_form()
         self._build_live()
@@ -165,20 +166,23 @@ class TrainingView(PageView):
         except ValueError as exc:
             self.banner.show(str(exc), "leave it empty to use the preset's value")
             return
+        self.reset(None)
+        self.job_id, self.pending_start = None, True
         self.start_button.configure(state="disabled")
         self.progress.set_text("planning the run (reading the model, estimating memory)…", 0.0)
         self.actions.in_background(START_TASK, self.actions.start_training, self.base.get().strip(),
                                    self.preset_name(), flags)
 
     def started(self, event) -> None:
+        self.pending_start = False
         if event.error:
             self.start_button.configure(state="normal")
             self.progress.set_text("not started")
             self.banner.show(*event.error)
             return
-        job_id, run_dir = event.result
-        self.reset(run_dir)
-        self.follow(job_id, "starting")
+        # the job's first events may have come before this answer (they were adopted by name): keep what they drew
+        self.job_id, self.run_dir = event.result
+        self.set_status(self.status if self.status not in ("", "created") else "starting")
 
     def stop(self) -> None:
         if self.job_id is not None:
@@ -299,6 +303,8 @@ class TrainingView(PageView):
             self.log.append(event.text if event.stream != "runner" else f"[runner] {event.text}")
 
     def on_job_state_changed(self, event) -> None:
+        if self.pending_start and self.job_id is None and event.name == "train":
+            self.job_id = event.job_id  # the run being started: its events come before start_training returns
         if not self._ours(event):
             return
         resumable = False
