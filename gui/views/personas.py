@@ -210,8 +210,9 @@ class PersonasView(PageView):
         shares = self.run(self.actions.balance_shares) or []
         if not shares:
             self.chart_note.configure(text="No dataset yet: prepare one on the Dataset page.")
+            self.chart_note.grid()
             return
-        self.chart_note.configure(text="")
+        self.chart_note.grid_remove()
         if self.chart is None:
             from gui.widgets.chart import Chart  # matplotlib loads with the first chart
             self.chart = Chart(self.chart_card, ylabel="share", width=8.5, height=2.2)
