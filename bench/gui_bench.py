@@ -41,6 +41,7 @@ app = App(Actions(Workspace.open(sys.argv[2]), bus), bus, tray=False, monitor=Tr
 mapped = {}
 def on_map(_event=None):
     mapped.setdefault("at", time.perf_counter())
+    mapped.setdefault("wall", time.time())
 app.bind("<Map>", on_map, add="+")
 while "at" not in mapped:
     app.update()
@@ -53,7 +54,7 @@ for name in list(app.nav_buttons):
         app.update(); time.sleep(0.02)
 import psutil
 rss = psutil.Process().memory_info().rss
-print(json.dumps({"in_process": in_process, "rss": rss, "pages": list(app.nav_buttons),
+print(json.dumps({"in_process": in_process, "mapped_wall": mapped["wall"], "rss": rss, "pages": list(app.nav_buttons),
                   "ml": sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "llama_cpp", "transformers"))}),
       flush=True)
 app.quit_app()
@@ -112,13 +113,14 @@ def sample_workspace(root: Path):
 def cold_start(workspace) -> dict:
     runs = []
     for _ in range(3):
-        launched = time.perf_counter()
+        launched, launched_wall = time.perf_counter(), time.time()
         result = subprocess.run([sys.executable, "-c", COLD_START, str(ROOT), str(workspace.root)],
                                 capture_output=True, text=True, timeout=300)
         if result.returncode != 0:
             sys.exit(f"cold start failed: {result.stderr[-2000:]}")
         report = json.loads(result.stdout.strip().splitlines()[-1])
         report["total"] = time.perf_counter() - launched
+        report["launch_to_mapped"] = report["mapped_wall"] - launched_wall
         runs.append(report)
     return runs
 
@@ -211,10 +213,11 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="gui-bench-") as folder:
             workspace = sample_workspace(Path(folder) / "ws")
             runs = cold_start(workspace)
-            best = min(runs, key=lambda run: run["total"])
-            print(f"cold start (process launch -> pages visited and measured, best of 3): {best['total']:.2f} s; "
-                  f"in-process start -> window mapped: {min(r['in_process'] for r in runs):.2f} s "
-                  f"(all: {', '.join(f'{r['in_process']:.2f}' for r in runs)}) target <= 2 s")
+            best = min(runs, key=lambda run: run["launch_to_mapped"])
+            starts = ", ".join(f"{run['launch_to_mapped']:.2f}" for run in runs)
+            print(f"cold start, process launch -> window mapped: best {best['launch_to_mapped']:.2f} s of 3 "
+                  f"(all: {starts}; target <= 2 s); of which after the interpreter started: "
+                  f"{best['in_process']:.2f} s")
             print(f"GUI process RSS with every page visited ({len(best['pages'])} pages: {', '.join(best['pages'])}):"
                   f" {best['rss'] / 2**20:.0f} MB (target <= 250 MB); ML modules loaded: {best['ml'] or 'none'}")
             stall = stall_run(workspace, args.rate, args.seconds)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from core.config.resources import THIRD_PARTY, asset
+from gui.errors import ActionError
 
 SAMPLE_FOLDER = "sample"           # the sample server's own workspace, inside the user's
 SAMPLE_DATASET = "sample-server"   # WORKSPACE/datasets/<this>
@@ -35,7 +36,6 @@ class PanelActions:
         try:
             set_token(token)
         except SecretError as exc:
-            from gui.actions import ActionError
             raise ActionError(f"the token was not saved: {exc}", "paste the token from the Discord developer "
                               "portal's Bot page") from None
 
@@ -53,7 +53,6 @@ class PanelActions:
         try:
             config = load_config(self.workspace.config_path)
         except ConfigError as exc:
-            from gui.actions import ActionError
             raise ActionError(f"config.toml is unusable: {exc}", "fix or delete that file") from None
         config.memory.embedder = name_or_path.strip()
         save_config(config, self.workspace.config_path)
@@ -77,7 +76,6 @@ class PanelActions:
         try:
             resolve_base_model(reference)
         except PresetError as exc:
-            from gui.actions import ActionError
             raise ActionError(str(exc), "pick the bundled model or give a .gguf file, a folder or owner/name")
         self.save_preferences(base_model=reference)
         return reference

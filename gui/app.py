@@ -87,7 +87,7 @@ class App(ctk.CTk):
         self.banner = ErrorBanner(self.content)
         self.banner.place_in_grid(row=0, column=0, sticky="ew", padx=12, pady=(10, 0))
         from gui import crash
-        crash.install(self, lambda: self.actions.workspace.logs_dir)
+        self.uninstall_crash_hooks = crash.install(self, lambda: self.actions.workspace.logs_dir)
         self.subscription = bus.subscribe(name="panel")
         self.pump = EventPump(self, self.subscription, self.targets, on_error=self.handler_failed)
         self.pump.start()
@@ -102,7 +102,7 @@ class App(ctk.CTk):
         import tkinter as tk
         path = asset(*ICON)
         if path.is_file():
-            self._icon_image = tk.PhotoImage(file=str(path))  # kept: Tk drops images nobody references
+            self._icon_image = tk.PhotoImage(master=self, file=str(path))  # kept: Tk drops images nobody references
             self.iconphoto(True, self._icon_image)
 
     def _build_sidebar(self) -> None:
@@ -224,7 +224,7 @@ class App(ctk.CTk):
 
     def run_action(self, verb, *args):
         """Call a verb; an ActionError becomes the window's banner."""
-        from gui.actions import ActionError
+        from gui.errors import ActionError
         try:
             return verb(*args)
         except ActionError as exc:
@@ -273,6 +273,7 @@ class App(ctk.CTk):
         self.quit()
         self.destroy()
         self.closed = True
+        self.uninstall_crash_hooks()
 
     def cancel_pending_afters(self) -> None:
         """CustomTkinter schedules its own after() scripts (DPI checks, redraws); cancel them so none runs on a

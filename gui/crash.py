@@ -43,8 +43,9 @@ def summary(exc_type, exc) -> str:
     return redact(f"{exc_type.__name__}: {exc}".strip().rstrip(":"))[:300]
 
 
-def install(root, logs_dir: Callable[[], Path]) -> None:
-    """Hook the three places an exception can escape to; ``logs_dir`` is read at crash time (workspaces switch)."""
+def install(root, logs_dir: Callable[[], Path]) -> Callable[[], None]:
+    """Hook the three places an exception can escape to; ``logs_dir`` is read at crash time (workspaces switch).
+    Returns the function that removes the process-wide hooks again."""
 
     def tk_callback(exc_type, exc, tb) -> None:
         path = write_report(logs_dir(), exc_type, exc, tb, where="a window callback")
@@ -68,9 +69,18 @@ def install(root, logs_dir: Callable[[], Path]) -> None:
                                    f"{summary(args.exc_type, args.exc_value)}",
                                    advice=advice(path), details={"report": str(path or "")}))
 
+    previous = (sys.excepthook, threading.excepthook)
     root.report_callback_exception = tk_callback
     sys.excepthook = main_thread
     threading.excepthook = other_thread
+
+    def uninstall() -> None:
+        """Put the process hooks back (the window is gone; a test process goes on)."""
+        if sys.excepthook is main_thread:
+            sys.excepthook = previous[0]
+        if threading.excepthook is other_thread:
+            threading.excepthook = previous[1]
+    return uninstall
 
 
 def advice(path: Path | None) -> str:

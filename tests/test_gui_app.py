@@ -146,6 +146,56 @@ def test_close_to_tray_hides_the_window(gui_display, workspace):
         pump_until(app, lambda: app.closed, 30)
 
 
+def test_the_tray_icon_follows_the_bot_and_notifies_on_crashes_and_training_ends(gui_display, workspace):
+    from bot_controller.protocol import BotStateChanged
+    from core.jobs.events import JobStateChanged
+
+    class RecordingTray:
+        available = True
+
+        def __init__(self):
+            self.states, self.notes = [], []
+
+        def set_state(self, state, error=False, paused=False):
+            self.states.append((state, error))
+
+        def notify(self, message):
+            self.notes.append(message)
+
+        def stop(self):
+            pass
+
+    app = open_app(workspace)
+    try:
+        app.tray = tray = RecordingTray()
+        app.bus.publish(BotStateChanged(job_id="bot", state="running", previous="starting"))
+        app.bus.publish(BotStateChanged(job_id="bot", state="backoff", previous="running", reason="crashed",
+                                        error=True))
+        app.bus.publish(JobStateChanged(job_id="train-1", name="train", state="failed", previous="running"))
+        assert pump_until(app, lambda: len(tray.notes) == 2, 5)
+        assert tray.states == [("running", False), ("backoff", True)]
+        assert tray.notes == ["The bot stopped: crashed", "Training failed"]
+    finally:
+        app.quit_app()
+        pump_until(app, lambda: app.closed, 30)
+
+
+def test_switching_workspace_rebuilds_the_pages(gui_display, workspace):
+    other = workspace.root / "other"
+    seed_sample(type(workspace).open(other))
+    app = open_app(workspace)
+    try:
+        before = app.views["dashboard"]
+        assert before.messages.cget("text").startswith("0 ")
+        app.actions.switch_workspace(other)
+        assert pump_until(app, lambda: app.views.get("dashboard") not in (None, before), 5)
+        assert app.views["dashboard"].messages.cget("text").startswith("2,033")
+        assert app.workspace_label.cget("text") == "Workspace:\nother"
+    finally:
+        app.quit_app()
+        pump_until(app, lambda: app.closed, 30)
+
+
 def test_closing_while_a_job_runs_asks_and_quitting_stops_the_real_process(gui_display, workspace):
     import psutil
     from core.jobs.specs import JobSpec
@@ -203,3 +253,24 @@ def test_the_gui_process_never_imports_the_ml_stack(gui_display, workspace):
     assert "customtkinter" in loaded and "gui" in loaded  # it really ran the panel
     assert not loaded & set(ML_STACK), sorted(loaded & set(ML_STACK))
     assert not any(name == "model" or name.startswith("model.") for name in report["modules"])
+
+
+def test_a_failing_page_handler_becomes_a_crash_report_and_a_banner(gui_display, workspace):
+    from core.jobs.events import LogLine
+
+    class BrokenPage:
+        def on_log_line(self, event):
+            raise KeyError("missing column 'loss'")
+
+    app = open_app(workspace)
+    try:
+        app.pump.targets = lambda: [*app.targets(), BrokenPage()]
+        app.bus.publish(LogLine(job_id="train-1", text="step 1"))
+        assert pump_until(app, lambda: app.banner.visible, 5)
+        assert app.banner.text().startswith("Something went wrong: KeyError: \"missing column 'loss'\"")
+        (report,) = crash_reports(workspace)
+        assert "BrokenPage" not in app.banner.text() and "on_log_line" in report.read_text(encoding="utf-8")
+        assert str(report) in app.banner.text()
+    finally:
+        app.quit_app()
+        pump_until(app, lambda: app.closed, 30)

@@ -24,7 +24,7 @@ class PageView(ctk.CTkFrame):
 
     def run(self, verb, *args, **kwargs):
         """Call ``verb``; an ActionError shows in the banner (what failed, what to do) and returns None."""
-        from gui.actions import ActionError
+        from gui.errors import ActionError
         self.failed = False
         try:
             result = verb(*args, **kwargs)

@@ -163,6 +163,9 @@ class BotView(PageView):
                                       else "disabled")
 
     def on_show(self) -> None:
+        if not self.run(self.actions.token_status) and not self.failed:
+            self.banner.show("The bot has no token yet", "add it on the Settings page (it goes to the OS keyring); "
+                             "Start stays refused until then", kind="info")
         status = self.actions.bot_status()
         if status is not None:
             state = getattr(status.state, "value", status.state)
