@@ -274,3 +274,32 @@ def test_a_failing_page_handler_becomes_a_crash_report_and_a_banner(gui_display,
     finally:
         app.quit_app()
         pump_until(app, lambda: app.closed, 30)
+
+
+@pytest.mark.slow
+def test_launcher_without_a_command_opens_the_panel_on_the_given_workspace(gui_display, tmp_path):
+    import shutil
+    if shutil.which("xdotool") is None:
+        pytest.skip("needs xdotool to find the window")
+    root = tmp_path / "chosen"
+    env = {**os.environ, "DISPLAY": gui_display}
+    process = subprocess.Popen([sys.executable, str(ROOT / "launcher.py"), "--workspace", str(root), "--no-tray"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        found = subprocess.run(["xdotool", "search", "--sync", "--onlyvisible", "--name", "Discord Persona Studio"],
+                               env=env, capture_output=True, text=True, timeout=60)
+        assert found.returncode == 0 and found.stdout.strip(), found.stderr
+        assert (root / "logs").is_dir() and (root / "runs").is_dir()  # --workspace was honoured
+        assert process.poll() is None
+    finally:
+        process.terminate()
+        process.wait(10)
+
+
+def test_launcher_without_a_display_says_so_in_one_line(tmp_path):
+    env = {key: value for key, value in os.environ.items() if key != "DISPLAY"}
+    result = subprocess.run([sys.executable, str(ROOT / "launcher.py"), "--workspace", str(tmp_path / "w")],
+                            env=env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1
+    assert result.stderr.strip().startswith("error: the control panel cannot open a window")
+    assert "Traceback" not in result.stderr
