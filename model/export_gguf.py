@@ -1,7 +1,8 @@
 """Export steps 2 and 3: a merged Hugging Face folder → f16 GGUF (llama.cpp's own converter) → quantized GGUF.
 
-The converter is ``convert_hf_to_gguf.py`` from the llama-cpp-python source distribution, run as a subprocess with
-its bundled gguf-py first on the path (the PyPI ``gguf`` package lags behind it and fails). Quantization goes
+The converter is ``convert_hf_to_gguf.py`` from the llama-cpp-python source distribution, run as the ``convert``
+worker (``model/convert_worker.py``, with its bundled gguf-py first on the path: the PyPI ``gguf`` package lags
+behind it and fails). Quantization goes
 through llama_cpp's C API in this process. Small models have tensor rows that k-quants cannot hold (k-quants need
 multiples of 256; SmolLM2-135M's are 576): llama.cpp then stores those tensors in a compatible type, and we read its
 log to report which and how many, rather than hide it.
@@ -12,11 +13,11 @@ import ctypes
 import os
 import re
 import subprocess
-import sys
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from core.jobs.specs import worker_argv
 from model.export_merge import ExportError
 
 QUANTS = {"q4_k_m": "LLAMA_FTYPE_MOSTLY_Q4_K_M", "q8_0": "LLAMA_FTYPE_MOSTLY_Q8_0", "f16": None}
@@ -44,14 +45,11 @@ def convert_to_gguf(merged_dir: Path, out_file: Path, converter_dir: Path, outty
                     log=print) -> Path:
     """Run llama.cpp's converter on ``merged_dir``; the GGUF appears at ``out_file`` only when it succeeded."""
     partial = out_file.with_name(out_file.name + ".partial")
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([str(converter_dir / "gguf-py"), str(converter_dir)]
-                                        + ([env["PYTHONPATH"]] if env.get("PYTHONPATH") else []))
-    env.pop("NO_LOCAL_GGUF", None)
-    argv = [sys.executable, str(converter_dir / "convert_hf_to_gguf.py"), str(merged_dir), "--outfile", str(partial),
-            "--outtype", outtype]
-    process = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                               encoding="utf-8", errors="replace")
+    # The converter is a worker entry (model/convert_worker.py): the frozen app has no Python to run a script with.
+    argv = worker_argv("convert", "--converter-dir", str(converter_dir), str(merged_dir), "--outfile", str(partial),
+                       "--outtype", outtype)
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                               text=True, encoding="utf-8", errors="replace")
     tail: list[str] = []
     for line in process.stdout:
         line = line.rstrip()

@@ -27,6 +27,7 @@ COMMAND_MODULES = (
     "core.cli.memory_commands",    # embed
     "core.cli.chat_command",       # chat (the reply playground)
     "core.cli.demo_command",       # demo
+    "core.cli.runtime_command",    # runtime install|status (the executable's training runtime)
 )
 
 

@@ -39,8 +39,14 @@ def new_job_id(name: str) -> str:
 
 
 def worker_argv(name: str, *args: str) -> tuple[str, ...]:
-    """The command line that runs worker ``name``: this interpreter + launcher.py, or the frozen executable."""
+    """The command line that runs worker ``name``: this interpreter + launcher.py, or the frozen executable; in the
+    frozen app a heavy worker (training, export, eval, embed, convert) runs in the training runtime once one is
+    installed (``core.config.runtime``; without one the executable says how to install it)."""
     if getattr(sys, "frozen", False):
+        from core.config.runtime import runtime_worker_prefix
+        prefix = runtime_worker_prefix(name)
+        if prefix is not None:
+            return (*prefix, "--worker", name, *args)
         return (sys.executable, "--worker", name, *args)
     return (sys.executable, str(PROJECT_ROOT / "launcher.py"), "--worker", name, *args)
 
