@@ -1,7 +1,7 @@
 """Benchmark of the bot's memory: ``embed`` throughput against a bare sentence-transformers encode of the same
 texts, and search latency at 10k and 100k rows.
 
-    python bench/memory_bench.py [--messages 4000] [--queries 300] [--work DIR]
+    python bench/memory_bench.py [--messages 1500] [--queries 300] [--work DIR]
 
 Embed: a synthetic export (``bench/synthetic.py``) is imported into a fresh workspace, then ``launcher.py embed``
 runs as a real subprocess (process start, model load, SQLite read, cleaning, encoding, LanceDB writes, index and
@@ -30,6 +30,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DIM = 384
+ROUNDS = 2
 BARE_ENCODE = """
 import json, sys, time
 from sentence_transformers import SentenceTransformer
@@ -58,18 +59,26 @@ def embed_figures(work: Path, messages: int) -> dict:
     launcher = [sys.executable, str(ROOT / "launcher.py"), "--workspace", str(workspace)]
     timed(launcher + ["import", str(export), "--json"])
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    embed_seconds, out = timed(launcher + ["embed", "--json"], env)
-    result = json.loads(out)
-    table = MemoryStore(workspace / "memory")._table.to_arrow()
-    texts = table.column("text").to_pylist()
-    texts_file = work / "texts.json"
-    texts_file.write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
-    bare_seconds, _ = timed([sys.executable, "-c", BARE_ENCODE, str(default_model_folder()), str(texts_file)], env)
+    embed_runs, bare_runs, result = [], [], {}
+    for _ in range(ROUNDS):  # alternated, best of each: other work on a shared machine hits both alike
+        shutil.rmtree(workspace / "memory", ignore_errors=True)
+        seconds, out = timed(launcher + ["embed", "--json"], env)
+        embed_runs.append(seconds)
+        result = json.loads(out)
+        texts_file = work / "texts.json"
+        if not texts_file.exists():
+            texts = MemoryStore(workspace / "memory")._table.to_arrow().column("text").to_pylist()
+            texts_file.write_text(json.dumps(texts, ensure_ascii=False), encoding="utf-8")
+        bare_runs.append(timed([sys.executable, "-c", BARE_ENCODE, str(default_model_folder()), str(texts_file)],
+                               env)[0])
     again_seconds, again = timed(launcher + ["embed", "--json"], env)
+    embed_seconds, bare_seconds = min(embed_runs), min(bare_runs)
     return {"messages": messages, "embedded": result["embedded"], "skipped": result["skipped"],
             "embed_seconds": round(embed_seconds, 2), "embed_msg_per_s": round(result["embedded"] / embed_seconds, 1),
-            "worker_seconds": result["seconds"], "bare_seconds": round(bare_seconds, 2),
-            "bare_msg_per_s": round(len(texts) / bare_seconds, 1), "ratio": round(bare_seconds / embed_seconds, 3),
+            "embed_runs": [round(x, 1) for x in embed_runs], "bare_runs": [round(x, 1) for x in bare_runs],
+            "worker_seconds": result["seconds"], "worker_encode_seconds": result["encode_seconds"],
+            "bare_seconds": round(bare_seconds, 2), "bare_msg_per_s": round(result["embedded"] / bare_seconds, 1),
+            "ratio": round(bare_seconds / embed_seconds, 3),
             "second_run_seconds": round(again_seconds, 2), "second_run_embedded": json.loads(again)["embedded"]}
 
 
@@ -117,10 +126,11 @@ def search_figures(work: Path, rows: int, queries: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--messages", type=int, default=4000)
+    parser.add_argument("--messages", type=int, default=1500)
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--work", type=Path)
     parser.add_argument("--skip-embed", action="store_true")
+    parser.add_argument("--skip-search", action="store_true")
     args = parser.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="memory-bench-"))
     shutil.rmtree(work, ignore_errors=True)
@@ -130,15 +140,16 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_embed:
         figures["embed"] = embed_figures(work, args.messages)
         print(json.dumps(figures["embed"]), flush=True)
-    for rows in (10_000, 100_000):
+    for rows in () if args.skip_search else (10_000, 100_000):
         figures[f"search_{rows}"] = search_figures(work, rows, args.queries)
         print(json.dumps(figures[f"search_{rows}"]), flush=True)
     embed = figures.get("embed")
     if embed:
         print(f"embed: {embed['embed_msg_per_s']} msg/s end to end vs bare encode {embed['bare_msg_per_s']} msg/s "
-              f"= {embed['ratio']}x (target >= 0.9x); second run {embed['second_run_seconds']} s, "
+              f"= {embed['ratio']}x (target >= 0.9x; best of {ROUNDS} alternated runs); inside the worker "
+              f"{embed['worker_encode_seconds']} of {embed['worker_seconds']} s were encoding; second run {embed['second_run_seconds']} s, "
               f"{embed['second_run_embedded']} embedded")
-    for rows in (10_000, 100_000):
+    for rows in () if args.skip_search else (10_000, 100_000):
         entry = figures[f"search_{rows}"]
         print(f"search at {rows} rows ({entry['index']} index): p50 {entry['p50_ms']} ms, p95 {entry['p95_ms']} ms, "
               f"CPU per query p50 {entry['cpu_p50_ms']} ms, p95 {entry['cpu_p95_ms']} ms (load average "

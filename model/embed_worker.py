@@ -75,10 +75,13 @@ def embed(args: argparse.Namespace, link: wire.WorkerLink) -> dict:
         link.emit(ProgressReported(step=0, total=total, message="loading the embedder"))
         embedder = Embedder(settings.embedder or None)
         store = MemoryStore(workspace.memory_dir, embedder.dim)
-    embedded, seen, stopped = 0, len(known), False
+    embedded, seen, stopped, encoding = 0, len(known), False, 0.0
     while read:
         if messages:
-            embedded += store.add(memory_rows(messages, texts, embedder.encode(texts)))
+            encode_started = time.perf_counter()
+            vectors = embedder.encode(texts)
+            encoding += time.perf_counter() - encode_started
+            embedded += store.add(memory_rows(messages, texts, vectors))
         seen += read
         link.emit(ProgressReported(step=min(seen, total), total=total, message=f"{embedded} embedded"))
         if link.stop_requested():
@@ -92,7 +95,8 @@ def embed(args: argparse.Namespace, link: wire.WorkerLink) -> dict:
     skipped = skip_summary(selector.skipped)
     return {"embedded": embedded, "skipped": sum(skipped.values()), "skipped_by_reason": skipped,
             "already_embedded": len(known), "removed_opted_out": removed, "rows": store.count(), "index": index,
-            "model": model_name, "memory_dir": str(workspace.memory_dir), "stopped_early": stopped}
+            "model": model_name, "memory_dir": str(workspace.memory_dir), "stopped_early": stopped,
+            "encode_seconds": round(encoding, 2)}
 
 
 def next_batch(candidates, selector: MemorySelector, batch_size: int) -> tuple[list, list[str], int]:

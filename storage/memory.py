@@ -119,10 +119,13 @@ class MemoryStore:
         table = self._batch(fresh)
         if self._table is None:
             self._table = self._db.create_table(TABLE, data=table, schema=table.schema, exist_ok=False)
-        else:
-            self._table.add(table)
+            added = len(fresh)
+        else:  # insert-if-absent by message id: another process (the bot, an embed job) may have added some since
+            self._table.checkout_latest()  # the join must see what the other process wrote, not our last version
+            result = self._table.merge_insert("message_id").when_not_matched_insert_all().execute(table)
+            added = int(result.num_inserted_rows)
         known.update(seen)
-        return len(fresh)
+        return added
 
     def _batch(self, rows: Sequence[MemoryRow]) -> pa.Table:
         if self._dim is None:

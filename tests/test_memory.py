@@ -102,3 +102,15 @@ def test_forget_without_a_memory_is_a_no_op_and_a_wrong_vector_size_is_an_error(
         MemoryStore(tmp_path / "memory", 16)
     with pytest.raises(MemoryStoreError, match="finite"):
         store.add([MemoryRow(99, 1, 1, NOW.isoformat(), "bad", [float("nan")] * DIM)])
+
+
+def test_two_processes_handles_never_store_a_message_twice(tmp_path):
+    """The bot and an embed job each hold a store; one's cached ids miss what the other just wrote."""
+    bot = MemoryStore(tmp_path / "memory", DIM)
+    rows = random_rows(4)
+    bot.add(rows[:1])
+    job = MemoryStore(tmp_path / "memory", DIM)
+    job.known_ids()
+    bot.add(rows[1:2])
+    assert job.add(rows[1:3]) == 1
+    assert MemoryStore(tmp_path / "memory").count() == 3
