@@ -215,8 +215,8 @@ class DataActions(RunActions):
         pages = max(1, -(-len(chosen) // page_size))
         page = max(0, min(page, pages - 1))
         examples = index.read(chosen[page * page_size:(page + 1) * page_size])
-        items = [{"example": example, "mark": stored.get(example.message_id), "parts": split_trained(example.rendered())}
-                 for example in examples]
+        items = [{"example": example, "mark": stored.get(example.message_id),
+                  "parts": split_trained(example.rendered())} for example in examples]
         return {"items": items, "page": page,
                 "pages": pages, "total": len(chosen)}
 

@@ -39,9 +39,9 @@ class DataView(PageView):
     def _build_channels(self) -> None:
         card = self.card(0, "Channels (the allowlist)", parent=self.top)
         card.grid_configure(padx=(12, 6))
-        ctk.CTkLabel(card, text="Ticked channels are fetched, and the bot may read and answer there.", anchor="w", wraplength=300, justify="left",
-                     text_color=("gray30", "gray70")).grid(row=2, column=0, columnspan=2, sticky="w", padx=12,
-                                                           pady=(0, 8))
+        hint = ctk.CTkLabel(card, text="Ticked channels are fetched, and the bot may read and answer there.",
+                            anchor="w", wraplength=300, justify="left", text_color=("gray30", "gray70"))
+        hint.grid(row=2, column=0, columnspan=2, sticky="w", padx=12, pady=(0, 8))
         self.channel_list = ctk.CTkScrollableFrame(card, height=96)
         self.channel_list.grid(row=1, column=0, columnspan=2, sticky="ew", padx=12, pady=(0, 8))
         self.channel_list.grid_columnconfigure(0, weight=1)

@@ -34,7 +34,8 @@ def report_table(report: dict) -> str:
         if not row:
             continue
         lines.append(f"{str(row.get('name', '?'))[:17]:<18}{metric(row, 'examples'):>9}"
-                     f"{metric(row, 'perplexity', 'tuned', digits=2):>11}{metric(row, 'perplexity', 'base', digits=2):>10}"
+                     f"{metric(row, 'perplexity', 'tuned', digits=2):>11}"
+                     f"{metric(row, 'perplexity', 'base', digits=2):>10}"
                      f"{metric(row, 'tuned', 'style_similarity', 'paired_mean', digits=2):>8}"
                      f"{metric(row, 'tuned', 'assistant_speak', 'rate', digits=2):>11}"
                      f"{metric(row, 'tuned', 'regurgitation', 'rate', digits=2):>8}")
