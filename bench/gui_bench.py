@@ -107,6 +107,8 @@ def sample_workspace(root: Path):
     with closing(workspace.connect()) as conn:
         import_paths(conn, [asset("sample_server", "export")])
         prepare_dataset(conn, load_config(workspace.config_path).dataset, workspace.datasets_dir / "sample-server")
+    from core.dataset.writer import set_latest
+    set_latest(workspace.datasets_dir, workspace.datasets_dir / "sample-server")
     return workspace
 
 

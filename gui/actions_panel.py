@@ -12,7 +12,6 @@ from core.config.resources import THIRD_PARTY, asset
 from gui.errors import ActionError
 
 SAMPLE_FOLDER = "sample"           # the sample server's own workspace, inside the user's
-SAMPLE_DATASET = "sample-server"   # WORKSPACE/datasets/<this>
 SMALL_MODEL = THIRD_PARTY / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"  # untrained, for clicking through offline
 
 
@@ -132,7 +131,7 @@ class PanelActions:
 
     def prepare_sample(self) -> str:
         from core.dataset.jobs import prepare_job
-        return self.start_job(prepare_job(self.workspace, out=self.workspace.datasets_dir / SAMPLE_DATASET))
+        return self.start_job(prepare_job(self.workspace))  # the default folder: it becomes the "latest" dataset
 
     def playground_models(self) -> list[tuple[str, Path]]:
         """(label, GGUF) the playground can load: exported models, then the bundled untrained small model."""

@@ -28,10 +28,12 @@ def seed_sample(workspace) -> None:
     from core.config.app_config import load_config
     from core.config.resources import asset
     from core.dataset.pipeline import prepare_dataset
+    from core.dataset.writer import set_latest
     from core.ingest.importer import import_paths
     with closing(workspace.connect()) as conn:
         import_paths(conn, [asset("sample_server", "export")])
         prepare_dataset(conn, load_config(workspace.config_path).dataset, workspace.datasets_dir / "sample-server")
+    set_latest(workspace.datasets_dir, workspace.datasets_dir / "sample-server")  # as `prepare` does
 
 
 def open_app(workspace, **options):
@@ -91,7 +93,7 @@ def test_every_page_opens_from_the_sidebar_with_a_screenshot_and_no_error(gui_di
         target = SCREENSHOTS if os.environ.get("DPS_UPDATE_SCREENSHOTS") else tmp_path
         for name in pages:
             app.nav_buttons[name].invoke()
-            settle(app, 2.5 if name == "dashboard" else 0.8)  # the dashboard waits for a monitor sample
+            settle(app, 2.5)  # the dashboard waits for a monitor sample, the data pages for their background reads
             assert app.current == name and app.views[name].winfo_ismapped()
             image = screenshot(app, gui_display, target / f"{name}.png")
             assert len(image.getcolors(1 << 16) or range(1 << 16)) > 8, f"{name} looks blank"

@@ -26,7 +26,9 @@ def test_sample_server_then_a_playground_reply_from_the_real_small_model(gui_dis
         assert pump_until(app, lambda: app.current == "playground", 300), app.banner.text() or wizard.banner.text()
         assert not wizard.banner.visible, wizard.banner.text()
         assert app.actions.preferences.wizard_done
-        assert (workspace.root / "sample" / "datasets" / "sample-server" / "train.jsonl").is_file()
+        from core.dataset.writer import latest_dataset
+        prepared = latest_dataset(workspace.root / "sample" / "datasets")
+        assert prepared is not None and (prepared / "train.jsonl").is_file()  # the Dataset page finds it
         print(f"sample server imported and prepared in {time.monotonic() - started:.1f}s")
         playground = app.views["playground"]
         assert playground.personas, "the sample server's personas are listed"
