@@ -26,7 +26,7 @@ TINY_MODEL = {"hidden_size": 64, "num_hidden_layers": 2, "intermediate_size": 12
 
 @pytest.fixture
 def panel(tmp_path):
-    """Real Actions on a fresh workspace whose start/resume verbs launch the fake worker in a run folder."""
+    """Real Actions on a fresh workspace whose start verb launches the fake worker in a new run folder."""
     workspace = Workspace.open(tmp_path / "ws")
     bus = EventBus()
     subscription = bus.subscribe("panel")
@@ -43,8 +43,6 @@ def panel(tmp_path):
         return launch(run_dir, "--steps", str(flags.get("max_steps", 400)), "--step-seconds", "0.03"), run_dir
 
     actions.start_training = start_training
-    actions.resume_training = lambda run_dir: launch(run_dir, "--steps", "12", "--start-step", "6",
-                                                     "--step-seconds", "0.01")
     actions.estimate_memory = lambda base, preset, flags: {"total_gb": 1.5, "parts": {}, "device": "cpu",
                                                            "available_gb": 16.0, "warning": None}
     actions.launched = launched
@@ -96,27 +94,33 @@ def test_training_page_follows_a_real_worker_and_stop_stops_it(tk_root, panel):
 
 
 @pytest.mark.slow
-def test_a_reopened_page_replays_the_run_and_resume_continues_it(tk_root, panel):
+def test_a_reopened_page_replays_a_stopped_run_and_resume_continues_it(tk_root, panel):
     actions, bus, subscription = panel
     first = build(tk_root, actions, bus)
-    first.entries["max_steps"].insert(0, "6")
     first.start_button.invoke()
-    pump_until(tk_root, subscription, first, lambda: first.status == "finished")
-    run_dir = first.run_dir
+    pump_until(tk_root, subscription, first, lambda: len(first.curves.get("loss", {})) >= 3)
+    first.stop_button.invoke()
+    pump_until(tk_root, subscription, first, lambda: first.status == "stopped")
+    run_dir, recorded = first.run_dir, first.chart.series("loss")
     first.destroy()
-    (run_dir / "checkpoints" / "checkpoint-6").mkdir(parents=True)
-    (run_dir / "checkpoints" / "checkpoint-6" / "trainer_state.json").write_text("{}", encoding="utf-8")
-    json.loads((run_dir / "state.json").read_text(encoding="utf-8"))  # the recorder wrote it
-    reopened = build(tk_root, actions, bus)  # the app restarted: nothing running, the run is on disk
-    assert reopened.run_dir == run_dir and reopened.status == "finished"
-    assert reopened.chart.series("loss") == ([1, 2, 3, 4, 5, 6], [3.0, 1.5, 1.0, 0.75, 0.6, 0.5])
-    assert "step 6 done" in reopened.log.get_text() or "step 6 done" in "\n".join(reopened.log._pending)
-    assert reopened.resume_button.cget("state") == "disabled"  # a finished run is not resumed
-    reopened.set_status("stopped", resumable=True)
+    step = json.loads((run_dir / "state.json").read_text(encoding="utf-8"))["step"]
+    assert step == recorded[0][-1]  # the recorder's state.json and the live curve agree
+    checkpoint = run_dir / "checkpoints" / f"checkpoint-{step}"  # what a real trainer leaves on a stop
+    checkpoint.mkdir(parents=True)
+    (checkpoint / "trainer_state.json").write_text("{}", encoding="utf-8")
+    reopened = build(tk_root, actions, bus)  # as after a restart: nothing running, the run is on disk
+    assert reopened.run_dir == run_dir and reopened.status == "stopped"
+    assert reopened.chart.series("loss") == recorded  # replayed from metrics.jsonl
+    assert f"step {step} done" in reopened.log.get_text() + "\n".join(reopened.log._pending)
+    assert reopened.resume_button.cget("state") == "normal" and reopened.stop_button.cget("state") == "disabled"
+    actions.resume_training = lambda folder: actions.start_job(JobSpec(name="train", run_dir=folder, argv=(
+        sys.executable, str(FAKE_WORKER), "--run-dir", str(folder), "--start-step", str(step), "--steps",
+        str(step + 5), "--step-seconds", "0.01")))
     reopened.resume_button.invoke()
     pump_until(tk_root, subscription, reopened, lambda: reopened.status == "finished")
-    steps, _ = reopened.chart.series("loss")
-    assert steps == list(range(1, 13))  # the resumed steps continue the replayed curve
+    steps, losses = reopened.chart.series("loss")
+    assert steps == list(range(1, step + 6)) and losses[-1] == round(3.0 / (step + 5), 4)  # one continued curve
+    assert reopened.resume_button.cget("state") == "disabled"  # a finished run is not resumed
 
 
 @pytest.mark.slow
