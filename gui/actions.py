@@ -37,11 +37,13 @@ log = logging.getLogger(__name__)
 
 
 class Actions(PanelActions, DataActions):
-    def __init__(self, workspace: Workspace, bus: EventBus, runner: JobRunner | None = None) -> None:
+    def __init__(self, workspace: Workspace, bus: EventBus, runner: JobRunner | None = None, *,
+                 controller_factory=None) -> None:
         self.workspace = workspace
         self.bus = bus
         self.runner = runner if runner is not None else JobRunner(bus)
         self._controller = None
+        self._controller_factory = controller_factory  # (workspace, bus) -> BotController; tests pass a fake bot
         self.preferences = load_preferences(workspace.root)
 
     # -- plumbing the pages share ----------------------------------------------------------------------------------
@@ -102,7 +104,8 @@ class Actions(PanelActions, DataActions):
     def controller(self):
         if self._controller is None:
             from bot_controller.controller import BotController
-            self._controller = BotController(self.workspace, self.bus)
+            factory = self._controller_factory or BotController
+            self._controller = factory(self.workspace, self.bus)
         return self._controller
 
     def bot_status(self):

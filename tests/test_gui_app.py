@@ -305,3 +305,49 @@ def test_launcher_without_a_display_says_so_in_one_line(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().startswith("error: the control panel cannot open a window")
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_the_bot_page_runs_the_supervised_bot_and_quitting_leaves_no_process(gui_display, workspace, tmp_path):
+    import psutil
+    from bot_controller.controller import BotController
+    from core.config.supervisor import SupervisorConfig
+    from core.jobs.bus import EventBus
+    from core.jobs.specs import JobSpec
+    from gui.actions import Actions
+    from gui.app import App
+    from tests.test_controller_process import FAKE_BOT, FAST, TOKEN
+    pids = tmp_path / "pids.txt"
+
+    def fake_bot_controller(ws, bus):  # the real supervisor over tests/fake_bot.py (no Discord)
+        return BotController(ws, bus, config=SupervisorConfig(**FAST),
+                             argv=[sys.executable, str(FAKE_BOT), "--pids", str(pids)])
+
+    bus = EventBus()
+    actions = Actions(workspace, bus, controller_factory=fake_bot_controller)
+    actions.save_token(TOKEN)
+    app = App(actions, bus, tray=False, wizard=False)
+    try:
+        bot_page = app.show_page("bot")
+        bot_page.start_button.invoke()
+        assert pump_until(app, lambda: bot_page.state_label.cget("text").startswith("running"), 60), \
+            bot_page.state_label.cget("text")
+        assert bot_page.stop_button.cget("state") == "normal"
+        app.show_page("dashboard")
+        assert pump_until(app, lambda: app.views["dashboard"].bot_state.cget("text").startswith("running"), 10)
+        job_id = actions.start_job(JobSpec(name="train", argv=(sys.executable, str(FAKE_WORKER), "--steps",
+                                                                "100000"), stop_grace=10.0))
+        job = actions.runner.get(job_id)
+        assert pump_until(app, lambda: job.state == "running", 30)
+        bot_pid = actions.controller.pid
+        assert bot_pid and psutil.pid_exists(bot_pid)
+        app.on_close()
+        app.close_dialog.quit_button.invoke()  # "Stop jobs and quit"
+        assert pump_until(app, lambda: app.closed, 60)
+    finally:
+        if not app.closed:
+            app.quit_app()
+            pump_until(app, lambda: app.closed, 60)
+    gone = lambda pid: not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE  # noqa
+    assert gone(bot_pid) and gone(job.process.pid) and not job.running
+    assert all(gone(int(pid)) for pid in pids.read_text().split())
