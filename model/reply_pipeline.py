@@ -44,6 +44,7 @@ class Reply:
     attempts: int = 0
     memories: list[str] = field(default_factory=list)
     prompt_tokens: int = 0
+    generations: tuple[Generation, ...] = ()  # every attempt, the regenerated one included
 
 
 class ReplyPipeline:
@@ -121,7 +122,7 @@ class ReplyPipeline:
             speaker_names = [turn.speaker_name for turn in turns if turn.speaker_id != persona.id]
         result = self.complete(messages, persona.name, speaker_names)
         return Reply(result.text, result.parts, result.generation, result.dropped_reason, result.attempts,
-                     memories, result.prompt_tokens)
+                     memories, result.prompt_tokens, result.generations)
 
     def complete(self, messages: list[dict], persona_name: str, speaker_names: Iterable[str] | None = None) -> Reply:
         """Generate and post-process a reply to already built ``messages`` (evaluation's dataset prompts)."""
@@ -129,7 +130,7 @@ class ReplyPipeline:
         names = [name for name in names if name.strip().casefold() != persona_name.strip().casefold()]
         stops = stop_sequences(names, self.engine.end_tokens)
         system = messages[0]["content"] if messages and messages[0].get("role") == "system" else ""
-        settings, generation, reason = self.settings, None, None
+        settings, generation, reason, generations = self.settings, None, None, []
         for attempt in range(1, ATTEMPTS + 1):
             seed = None if settings.seed is None else settings.seed + attempt - 1
             try:
@@ -138,14 +139,15 @@ class ReplyPipeline:
                                                   stop=stops, repeat_penalty=settings.repeat_penalty, seed=seed)
             except Exception as exc:
                 LOG.exception("generation failed")
-                return Reply("", [], None, f"error: {_one_line(exc)}", attempt)
+                return Reply("", [], None, f"error: {_one_line(exc)}", attempt, generations=tuple(generations))
+            generations.append(generation)
             text = clean_reply(generation.text, persona_name, names)
             reason = rejection(text, system, settings.blocklist)
             if reason is None:
                 return Reply(text, split_message(text, settings.message_limit), generation, None, attempt,
-                             prompt_tokens=generation.prompt_tokens)
-        return Reply("", [], generation, reason, ATTEMPTS,
-                     prompt_tokens=generation.prompt_tokens if generation else 0)
+                             prompt_tokens=generation.prompt_tokens, generations=tuple(generations))
+        return Reply("", [], generation, reason, ATTEMPTS, prompt_tokens=generation.prompt_tokens,
+                     generations=tuple(generations))
 
 
 def rejection(text: str, system_prompt: str, blocklist: Sequence[str]) -> str | None:

@@ -88,7 +88,7 @@ def test_blocklisted_reply_is_regenerated_once_then_dropped():
     settings = ReplySettings(blocklist=("pineapple",), seed=10)
     engine = FakeEngine(["I love PINEAPPLE pizza", "plain cheese is best"])
     reply = ReplyPipeline(engine, settings=settings).reply(PERSONA, PLACE, make_turns(3), 102)
-    assert reply.text == "plain cheese is best" and reply.attempts == 2
+    assert reply.text == "plain cheese is best" and reply.attempts == 2 and len(reply.generations) == 2
     assert [call["seed"] for call in engine.calls] == [10, 11]  # a different seed for the retry
     engine = FakeEngine(["pineapple again", "still pineapple", "never asked"])
     reply = ReplyPipeline(engine, settings=settings).reply(PERSONA, PLACE, make_turns(3), 102)
