@@ -76,13 +76,13 @@ class DatasetView(PageView):
         self.split_by.grid(row=5, column=1, sticky="w", pady=2)
         self.prepare_button = ctk.CTkButton(card, text="Prepare", command=self.prepare)
         self.prepare_button.grid(row=6, column=0, padx=12, pady=(6, 2), sticky="w")
-        self.summary = ctk.CTkLabel(card, text="", anchor="w", justify="left", wraplength=270)
-        self.summary.grid(row=6, column=1, sticky="w", pady=(6, 2))
-        self.prepare_row = JobRow(card, "Prepare", self.actions.stop_job, on_end=self.prepared)
-        self.prepare_row.grid(row=7, column=0, columnspan=2, sticky="ew", padx=12, pady=(2, 8))
+        self.summary = ctk.CTkLabel(card, text="", anchor="w", justify="left", wraplength=330)
+        self.summary.grid(row=7, column=0, columnspan=2, sticky="w", padx=12, pady=(2, 2))
+        self.prepare_row = JobRow(card, "Progress", self.actions.stop_job, on_end=self.prepared)
+        self.prepare_row.grid(row=8, column=0, columnspan=2, sticky="ew", padx=12, pady=(2, 8))
 
     def _build_preview(self) -> None:
-        card = self.card(1, "Preview (the trained part is green and underlined)", parent=self.body)
+        card = self.card(1, "Preview (trained text in green)", parent=self.body)
         card.grid_configure(padx=(12, 6))
         card.grid_rowconfigure(1, weight=1)
         self.preview = ctk.CTkTextbox(card, wrap="word", font=ctk.CTkFont(family="Courier", size=11))
@@ -125,7 +125,7 @@ class DatasetView(PageView):
         self.clear_button = ctk.CTkButton(marks, text="Clear", width=80, command=lambda: self.mark(None))
         for column, button in enumerate((self.good_button, self.bad_button, self.clear_button)):
             button.grid(row=0, column=column, padx=4)
-        self.counts_label = ctk.CTkLabel(card, text="", anchor="w", justify="left", wraplength=440)
+        self.counts_label = ctk.CTkLabel(card, text="", anchor="w", justify="left", wraplength=330)
         self.counts_label.grid(row=6, column=0, columnspan=2, sticky="w", padx=12, pady=(0, 8))
 
     # -- prepare ----------------------------------------------------------------------------------------------------

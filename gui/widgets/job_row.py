@@ -24,16 +24,17 @@ class JobRow(ctk.CTkFrame):
         self.on_end = on_end
         self.job_id: str | None = None
         self.state = ""
-        self.grid_columnconfigure(1, weight=1)
-        self.title = ctk.CTkLabel(self, text=title, anchor="w", width=70)
-        self.title.grid(row=0, column=0, sticky="w", padx=(0, 8))
-        self.progress = ProgressRow(self)
-        self.progress.grid(row=0, column=1, sticky="ew")
+        self.grid_columnconfigure(0, weight=1)
+        self.title = ctk.CTkLabel(self, text=title, anchor="w")
+        self.title.grid(row=0, column=0, sticky="w")
         self.cancel_button = ctk.CTkButton(self, text=cancel_text, width=80, command=self.cancel, state="disabled")
-        self.cancel_button.grid(row=0, column=2, padx=(8, 0))
-        self.message = ctk.CTkLabel(self, text="", anchor="w", justify="left", wraplength=720,
+        self.cancel_button.grid(row=0, column=1, padx=(8, 0))
+        self.progress = ProgressRow(self)  # on its own line: the bar keeps its width in a narrow card
+        self.progress.label.configure(width=200)
+        self.progress.grid(row=1, column=0, columnspan=2, sticky="ew")
+        self.message = ctk.CTkLabel(self, text="", anchor="w", justify="left", wraplength=340,
                                     text_color=("gray30", "gray70"))
-        self.message.grid(row=1, column=0, columnspan=3, sticky="w")
+        self.message.grid(row=2, column=0, columnspan=2, sticky="w")
 
     def track(self, job_id: str | None) -> None:
         self.job_id = job_id
