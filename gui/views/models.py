@@ -75,7 +75,7 @@ class ModelsView(PageView):
         card = self.card(0, "Selected run", column=1, parent=self.top)
         card.grid_configure(padx=(6, 12))
         self.details = ctk.CTkLabel(card, text="Pick a run in the list.", anchor="w", justify="left",
-                                    wraplength=440)
+                                    wraplength=330)
         self.details.grid(row=1, column=0, columnspan=3, sticky="w", padx=12, pady=(0, 4))
         buttons = ctk.CTkFrame(card, fg_color="transparent")
         buttons.grid(row=2, column=0, columnspan=3, sticky="w", padx=12, pady=3)
@@ -86,7 +86,7 @@ class ModelsView(PageView):
         self.eval_button = ctk.CTkButton(buttons, text="Evaluate", width=80, command=self.evaluate)
         self.eval_button.grid(row=0, column=2, padx=(0, 8))
         self.use_button = ctk.CTkButton(buttons, text="Use for the bot", width=120, command=self.use_for_bot)
-        self.use_button.grid(row=0, column=3)
+        self.use_button.grid(row=1, column=0, columnspan=2, sticky="w", pady=(6, 0))
         self.job_row = JobRow(card, "Job", self.actions.stop_job, on_end=self.job_ended)
         self.job_row.grid(row=4, column=0, columnspan=3, sticky="ew", padx=12, pady=(4, 8))
         self._enable(False)
@@ -124,6 +124,9 @@ class ModelsView(PageView):
                                 fg_color="transparent", hover_color=("gray80", "gray30"),
                                 text_color=STALE_COLOURS if summary.stale else ("gray10", "gray90"),
                                 command=lambda run_id=summary.run_id: self.select(run_id))
+            label = getattr(row, "_text_label", None)  # two lines: left-aligned like a list, not centred
+            if label is not None:
+                label.configure(justify="left")
             row.grid(row=number, column=0, sticky="ew", pady=1)
             self.rows[summary.run_id] = row
         if self.selected is not None:
@@ -137,7 +140,7 @@ class ModelsView(PageView):
         evaluated = " · evaluated" if summary.eval_file else ""
         used = " · used by the bot" if summary.gguf and bot_model and str(summary.gguf) == bot_model else ""
         stale = " · STALE" if summary.stale else ""
-        return f"{summary.run_id} · {summary.status} · {steps}{loss}{exported}{evaluated}{used}{stale}"
+        return f"{summary.run_id} · {summary.status}\n{steps}{loss}{exported}{evaluated}{used}{stale}"
 
     def select(self, run_id: str) -> None:
         summary = next((s for s in self.summaries if s.run_id == run_id), None)
