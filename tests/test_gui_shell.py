@@ -263,3 +263,24 @@ def test_launcher_opens_the_panel_only_without_a_command():
     assert opens_panel(["--no-tray"])
     assert not opens_panel(["import", "x.json"]) and not opens_panel(["--workspace", "/tmp/x", "stats"])
     assert not opens_panel(["--help"])
+
+
+def test_monitor_reads_nvml_when_a_gpu_is_there(monkeypatch):
+    import types
+    from gui.monitor import Gpus, sample
+    fake = types.SimpleNamespace(
+        NVML_TEMPERATURE_GPU=0, nvmlInit=lambda: None, nvmlShutdown=lambda: None, nvmlDeviceGetCount=lambda: 1,
+        nvmlDeviceGetHandleByIndex=lambda index: f"gpu{index}", nvmlDeviceGetName=lambda handle: b"NVIDIA H200",
+        nvmlDeviceGetMemoryInfo=lambda handle: types.SimpleNamespace(used=3 << 30, total=141 << 30),
+        nvmlDeviceGetUtilizationRates=lambda handle: types.SimpleNamespace(gpu=87),
+        nvmlDeviceGetTemperature=lambda handle, sensor: 54)
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    event = sample(Gpus(), None)
+    assert event.gpu_note == "" and event.gpus == ({"index": 0, "name": "NVIDIA H200", "utilisation": 87,
+                                                     "vram_used": 3 << 30, "vram_total": 141 << 30,
+                                                     "temperature": 54},)
+
+    def no_driver():
+        raise RuntimeError("NVML Shared Library Not Found")
+    monkeypatch.setattr(fake, "nvmlInit", no_driver)
+    assert sample(Gpus(), None).gpu_note == "no NVIDIA GPU"
