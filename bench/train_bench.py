@@ -55,20 +55,26 @@ def write_chats(folder: Path, count: int, seed: int = 0) -> Path:
 
 
 def make_model(folder: Path, shape: dict, tokenizer_source: Path) -> Path:
-    """A random-weight Qwen2-architecture model with SmolLM2's real tokenizer, saved as a Hugging Face folder."""
+    """A random-weight model of the given shape with SmolLM2's real tokenizer, saved as a Hugging Face folder.
+
+    The architecture is Llama's with Qwen2.5-3B's dimensions (ANCHORS.md measured Qwen2, whose only difference is
+    a bias on q/k/v: the same FLOPs to within 0.1%). Not Qwen2 itself: transformers 5 loads any tokenizer saved next
+    to a qwen2 config as Qwen2Tokenizer, whose pre-tokenizer differs from SmolLM2's, and llama.cpp's converter then
+    refuses the export ("BPE pre-tokenizer was not recognized").
+    """
     import torch
-    from transformers import AutoTokenizer, Qwen2Config, Qwen2ForCausalLM
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
     if (folder / "config.json").exists():
         return folder
     if tokenizer_source.is_dir():  # a Hugging Face tokenizer folder (bench/device_prep.sh carries one to the GPU box)
         tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_source))
     else:
         tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_source.parent), gguf_file=tokenizer_source.name)
-    config = Qwen2Config(**shape, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
+    config = LlamaConfig(**shape, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                          pad_token_id=tokenizer.pad_token_id)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     with torch.device(device):
-        model = Qwen2ForCausalLM(config).to(torch.bfloat16 if device == "cuda" else torch.float32)
+        model = LlamaForCausalLM(config).to(torch.bfloat16 if device == "cuda" else torch.float32)
     model.save_pretrained(str(folder))
     tokenizer.save_pretrained(str(folder))
     return folder
