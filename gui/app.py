@@ -36,6 +36,7 @@ PAGES: list[tuple[str, str, str]] = [
 WIZARD = ("wizard", "Welcome", "gui.views.wizard:WizardView")  # first run; not in the sidebar
 WINDOW_SIZE = "1180x760"
 ICON = ("icons", "app.png")
+ICON_WINDOWS = ("icons", "app.ico")
 SHUTDOWN_POLL_MS = 100
 
 log = logging.getLogger(__name__)
@@ -104,6 +105,9 @@ class App(ctk.CTk):
         if path.is_file():
             self._icon_image = tk.PhotoImage(master=self, file=str(path))  # kept: Tk drops images nobody references
             self.iconphoto(True, self._icon_image)
+        ico = asset(*ICON_WINDOWS)
+        if sys.platform == "win32" and ico.is_file():
+            self.iconbitmap(str(ico))  # the taskbar's icon; also stops CustomTkinter putting its own there
 
     def _build_sidebar(self) -> None:
         sidebar = ctk.CTkFrame(self, width=180, corner_radius=0)
