@@ -11,6 +11,7 @@ import time
 from contextlib import closing
 from pathlib import Path
 
+import pytest
 
 from tests.conftest_gui import gui_display  # noqa: F401 (fixture)
 
@@ -79,6 +80,7 @@ def crash_reports(workspace) -> list[Path]:
     return sorted(workspace.logs_dir.glob("crash-*.txt"))
 
 
+@pytest.mark.slow
 def test_every_page_opens_from_the_sidebar_with_a_screenshot_and_no_error(gui_display, workspace, tmp_path):
     from gui.app import PAGES, available_pages
     seed_sample(workspace)
