@@ -41,8 +41,16 @@ def test_source_runs_use_this_interpreter_and_launcher_for_every_worker():
 
 def test_frozen_light_workers_relaunch_the_executable(frozen):
     make_runtime(frozen)  # even with a runtime installed: these run in the executable
-    for name in ("import", "prepare", "fetch", "chat", "bot", "runtime"):
+    for name in ("import", "prepare", "fetch", "runtime"):
         assert worker_argv(name, "--workspace", "W") == (FAKE_EXE, "--worker", name, "--workspace", "W")
+
+
+def test_frozen_bot_and_chat_run_in_the_executable_until_a_runtime_brings_embeddings(frozen):
+    for name in runtime.MEMORY_WORKERS:
+        assert worker_argv(name, "--workspace", "W") == (FAKE_EXE, "--worker", name, "--workspace", "W")
+    python = make_runtime(frozen)
+    for name in runtime.MEMORY_WORKERS:
+        assert worker_argv(name)[:2] == (str(python), str(BUNDLE_ROOT / "app" / "launcher.py"))
 
 
 def test_frozen_heavy_workers_run_in_the_installed_runtime(frozen):

@@ -18,6 +18,9 @@ from pathlib import Path
 from core.config.resources import BUNDLE_ROOT, PROJECT_ROOT
 
 HEAVY_WORKERS = ("train", "export", "eval", "embed", "convert")  # they import torch / transformers
+# Workers that run in the executable (llama.cpp is bundled) but embed with sentence-transformers once the workspace
+# has a memory index: with a runtime installed they run there, so the bot's memory works in the frozen app.
+MEMORY_WORKERS = ("bot", "chat")
 MARKER = "runtime.json"
 RUNTIME_FOLDER = "runtime"
 ENV_RUNTIME_DIR = "DPS_RUNTIME_DIR"  # another runtime folder (tests, a shared install)
@@ -63,9 +66,9 @@ def app_source_dir() -> Path:
 
 
 def runtime_worker_prefix(name: str) -> tuple[str, ...] | None:
-    """In the frozen app, ``(runtime python, app/launcher.py)`` for a heavy worker once a runtime is installed;
-    None otherwise (the worker runs in this executable or this interpreter)."""
-    if not frozen() or name not in HEAVY_WORKERS:
+    """In the frozen app, ``(runtime python, app/launcher.py)`` for a heavy or memory worker once a runtime is
+    installed; None otherwise (the worker runs in this executable or this interpreter)."""
+    if not frozen() or name not in HEAVY_WORKERS + MEMORY_WORKERS:
         return None
     runtime = installed_runtime()
     if runtime is None:

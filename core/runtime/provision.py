@@ -204,5 +204,5 @@ def status(folder: Path) -> dict:
     if runtime is None:
         return {"installed": False, "folder": str(folder), "needed": frozen(),
                 "note": "source runs use their own environment" if not frozen() else
-                "training, export, eval and embed need it: `runtime install`"}
+                "training, export, eval and embed need it (and the memory of the bot and playground): `runtime install`"}
     return {"installed": True, "folder": str(folder), "python": str(runtime.python), **runtime.info}
