@@ -20,6 +20,7 @@ from core.jobs.specs import JobSpec, new_job_id, worker_argv
 from gui.actions_panel import PanelActions
 from gui.errors import ActionError, NotAvailable  # noqa: F401 (re-exported: views catch gui.actions.ActionError)
 from gui.events import PANEL_JOB_ID, WorkspaceSwitched
+from gui.live_channels import LiveChannelsActions
 from gui.preferences import Preferences, load_preferences, save_preferences
 
 try:
@@ -36,7 +37,7 @@ CHAT_DIR = "chat"             # as the CLI's chat command: WORKSPACE/logs/chat
 log = logging.getLogger(__name__)
 
 
-class Actions(PanelActions, DataActions):
+class Actions(PanelActions, LiveChannelsActions, DataActions):
     def __init__(self, workspace: Workspace, bus: EventBus, runner: JobRunner | None = None, *,
                  controller_factory=None) -> None:
         self.workspace = workspace

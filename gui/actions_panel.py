@@ -90,6 +90,12 @@ class PanelActions:
         return {"messages": messages, "allowlisted": allowlisted, "datasets": len(datasets), "runs": len(runs),
                 "models": len(self.exported_models()), "token": self.token_status()}
 
+    def replies_today(self) -> int:
+        """Replies the bot sent today (the bot counts them in SQLite, storage.bot_stats)."""
+        from storage.bot_stats import replies_on
+        with self.connect() as conn:
+            return replies_on(conn)
+
     def next_step(self, facts: dict | None = None) -> NextStep:
         facts = facts if facts is not None else self.workspace_facts()
         if not facts["messages"]:

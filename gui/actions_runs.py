@@ -73,13 +73,14 @@ class RunActions:
                 "available_gb": estimate.available_gb, "warning": estimate.warning()}
 
     def model_shape(self, base_model: dict[str, str]):
-        """The model's shape, cached per file version: reading a GGUF's metadata takes seconds."""
-        from core.training import vram
+        """The model's shape, cached per file version. A GGUF is read by gui.gguf_header (the header only, a few MB
+        and milliseconds) rather than gguf.GGUFReader, which maps the file and kept ~180 MB in the panel."""
+        from gui import gguf_header
         source = Path(base_model["source"])
         key = (str(source), source.stat().st_mtime_ns if source.exists() else 0)
         cache = self.__dict__.setdefault("_shapes", {})
         if key not in cache:
-            cache[key] = vram.shape_of(base_model["source"], base_model["kind"])
+            cache[key] = gguf_header.shape_of(base_model["source"], base_model["kind"])
         return cache[key]
 
     def start_training(self, base: str, preset: str | None, flags: dict[str, Any]) -> tuple[str, Path]:

@@ -38,6 +38,7 @@ class BotSettings:
     reply_in_thread: bool = False   # answer in a new thread on the triggering message (text channels)
     capture: bool = False           # store live messages of allowlisted channels (and add them to memory)
     memory: bool = True             # recall memories when the workspace has a memory index
+    gpu_layers: int = -1            # llama.cpp layers on the GPU when the bot loads its model: -1 all that fit, 0 CPU
     admin_ids: tuple[int, ...] = () # users allowed admin commands besides those with Manage Server
     blocklist: tuple[str, ...] = () # words a reply must not contain (regenerated once, then dropped)
     avatars: dict[int, str] = field(default_factory=dict)  # persona id -> avatar URL for webhook replies
@@ -46,7 +47,7 @@ class BotSettings:
 
 
 RANGES = {"rate": (0.0, 1.0), "temperature": (0.0, 2.0), "max_tokens": (1, 1024), "cooldown_seconds": (0.0, 86400.0),
-          "replies_per_minute": (0, 600), "max_age_seconds": (1.0, 86400.0)}
+          "replies_per_minute": (0, 600), "max_age_seconds": (1.0, 86400.0), "gpu_layers": (-1, 1000)}
 STORED_KEYS = tuple(f.name for f in fields(BotSettings) if f.name not in ("channels", "allowlist"))
 
 

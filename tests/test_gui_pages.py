@@ -33,10 +33,13 @@ def requests(bus, kind):
 
 def test_dashboard_shows_bot_machine_and_workspace_and_the_next_step(tk_root):
     from gui.views.dashboard import DashboardView
-    actions = FakeActions(returns={"workspace_facts": FACTS, "running_jobs": [],
+    today = {"replies": 1003}  # what storage.bot_stats holds for today (the bot writes it)
+    actions = FakeActions(returns={"workspace_facts": FACTS, "running_jobs": [], "replies_today": lambda: today["replies"],
                                    "next_step": NextStep("Train a model", "training", "a dataset is ready")})
     view, bus, subscription = build(tk_root, DashboardView, actions)
     assert view.messages.cget("text") == "1,234 (2 channels allowlisted)"
+    assert view.bot_replies.cget("text") == "1,003"  # today's, from SQLite: earlier runs of the bot count too
+    today["replies"] = 1010
     assert view.next_button.cget("text") == "Train a model" and view.next_why.cget("text") == "a dataset is ready"
     bus.publish(BotStateChanged(job_id="bot", state="running", previous="starting", reason="logged in"))
     bus.publish(BotHeartbeat(job_id="bot", status="ready", details={"replies": 7}))
@@ -44,7 +47,11 @@ def test_dashboard_shows_bot_machine_and_workspace_and_the_next_step(tk_root):
                                  disk_bytes=5 << 20))
     pump(tk_root, subscription, [view])
     assert view.bot_state.cget("text") == "running: logged in"
-    assert view.bot_replies.cget("text") == "7"
+    assert view.bot_replies.cget("text") == "1,010"  # the run's count moved: today's is read again
+    reads = len(actions.called("replies_today"))
+    bus.publish(BotHeartbeat(job_id="bot", status="ready", details={"replies": 7}))
+    pump(tk_root, subscription, [view])
+    assert len(actions.called("replies_today")) == reads  # an unchanged count costs no query
     assert view.cpu.cget("text") == "12 %" and view.ram.cget("text") == "2.0 GB of 8.0 GB"
     assert view.gpu.cget("text") == "no NVIDIA GPU" and view.disk.cget("text") == "5.0 MB"
     bus.publish(ResourcesSampled(gpus=({"index": 0, "name": "RTX 4090", "utilisation": 40, "vram_used": 1 << 30,
@@ -202,8 +209,14 @@ def test_settings_app_preferences_and_theme(tk_root, workspace):
     view.gpu_entry.insert(0, "0")
     view.tray_switch.select()
     view.save_button.invoke()
+    assert actions.called("set_bot_setting") == [(("gpu_layers", 0), {})]  # the bot loads its model with it
     assert actions.called("save_preferences") == [((), {"gpu_layers": 0, "close_to_tray": True})]
     assert actions.called("set_embedder") == [(("my-embedder",), {})]
+    actions.raises["set_bot_setting"] = ActionError("bot setting gpu_layers: -5 is outside -1..1000", "enter a value")
+    view.gpu_entry.delete(0, "end")
+    view.gpu_entry.insert(0, "-5")
+    view.save_button.invoke()
+    assert "outside -1..1000" in view.banner.text() and len(actions.called("save_preferences")) == 1
     view.set_theme("dark")
     assert actions.called("save_preferences")[-1] == ((), {"theme": "dark"})
     view.set_theme("light")

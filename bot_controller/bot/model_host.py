@@ -7,6 +7,7 @@ stale when a user whose text it learned opts out or is forgotten); a failure is 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from pathlib import Path
 
@@ -15,9 +16,9 @@ from core.dataset.privacy import stale_message
 LOG = logging.getLogger("dps.bot")
 
 
-def load_engine(path: Path):
+def load_engine(path: Path, gpu_layers: int = -1):
     from model.inference import ReplyEngine
-    return ReplyEngine.load(path)
+    return ReplyEngine.load(path, gpu_layers=gpu_layers)
 
 
 def newest_gguf(models_dir: Path) -> Path | None:
@@ -53,7 +54,7 @@ class ModelHost:
         from model.inference import InferenceError
         from model.reply_pipeline import ReplyPipeline
         try:
-            engine = await self.worker.run(self.engine_loader, chosen)
+            engine = await self.worker.run(functools.partial(self.engine_loader, chosen, **self.engine_options()))
         except InferenceError as exc:
             return self._model_failed(str(exc))
         memory = await self.worker.run(self.open_memory) if self.settings.memory else None
@@ -63,6 +64,12 @@ class ModelHost:
             await self.worker.run(old.engine.close)  # queued after the old model's last reply
         LOG.info("model loaded: %s", chosen)
         return True
+
+    def engine_options(self) -> dict:
+        """The bot settings the engine loads with: gpu_layers when it differs from the engine's default (-1, all
+        that fit), so a loader that takes only a path (tests' fakes) keeps working."""
+        layers = self.settings.gpu_layers
+        return {} if layers == -1 else {"gpu_layers": layers}
 
     def _model_failed(self, line: str) -> bool:
         self.stats.model_error = line

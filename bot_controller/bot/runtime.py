@@ -13,6 +13,7 @@ import asyncio
 import functools
 import logging
 import random
+import sqlite3
 import time
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from core.config.workspace import Workspace
 from core.dataset import DatasetError
 from core.dataset.personas import live_options, load_persona
 from core.prompting.reply import ReplySettings
-from storage import bot_settings
+from storage import bot_settings, bot_stats
 
 LOG = logging.getLogger("dps.bot")
 SETTINGS_POLL_SECONDS = 0.5
@@ -230,6 +231,14 @@ class PersonaBot(ModelHost, commands.Bot):
                 return
             await self.post(message, persona, reply.parts)
             self.stats.replies += 1
+            self.count_reply()
+
+    def count_reply(self) -> None:
+        """One more reply today in SQLite (the Dashboard's "replies today"); a busy database costs the count only."""
+        try:
+            bot_stats.record_reply(self.conn)
+        except sqlite3.Error as exc:
+            self.stats.notice(f"cannot count the reply in the database: {exc}")
 
     async def post(self, message, persona, parts: list[str]) -> None:
         channel, thread = message.channel, None

@@ -64,3 +64,10 @@ def human_bytes(count: int | float | None) -> str:
             return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
         value /= 1024
     return f"{value:.1f} TB"
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """``1 bot``, ``2 bots``, ``1 reply``, ``3 replies`` (``many`` for an irregular plural)."""
+    if count == 1:
+        return f"1 {word}"
+    return f"{count:,} {many or (word[:-1] + 'ies' if word.endswith('y') and word[-2:-1] not in 'aeiou' else word + 's')}"

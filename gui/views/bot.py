@@ -8,6 +8,7 @@ import customtkinter as ctk
 from gui.views.base import PageView
 from gui.widgets.logview import LogView
 from gui.widgets.tooltip import Tooltip
+from gui.widgets.button import Button
 
 BOT_JOB_ID = "bot"   # bot_controller.protocol.BOT_JOB_ID
 NO_PERSONA = "(none: the bot does not answer)"
@@ -36,9 +37,9 @@ class BotView(PageView):
     def _build_controls(self) -> None:
         row = ctk.CTkFrame(self, fg_color="transparent")
         row.grid(row=2, column=0, sticky="ew", padx=16, pady=4)
-        self.start_button = ctk.CTkButton(row, text="Start", width=90, command=self.start)
-        self.stop_button = ctk.CTkButton(row, text="Stop", width=90, command=self.stop)
-        self.restart_button = ctk.CTkButton(row, text="Restart", width=90, command=self.restart)
+        self.start_button = Button(row, text="Start", width=90, command=self.start)
+        self.stop_button = Button(row, text="Stop", width=90, command=self.stop)
+        self.restart_button = Button(row, text="Restart", width=90, command=self.restart)
         for column, button in enumerate((self.start_button, self.stop_button, self.restart_button)):
             button.grid(row=0, column=column, padx=(0, 8))
         self.state_label = ctk.CTkLabel(row, text="stopped", anchor="w", font=ctk.CTkFont(weight="bold"))
@@ -69,7 +70,7 @@ class BotView(PageView):
         self.webhook_frame = ctk.CTkFrame(form, fg_color="transparent")
         self.webhook_frame.grid(row=3, column=0, columnspan=6, sticky="w", padx=12, pady=(2, 4))
         self.webhook_switches: dict[int, ctk.CTkSwitch] = {}
-        self.apply_button = ctk.CTkButton(form, text="Apply settings", command=self.apply)
+        self.apply_button = Button(form, text="Apply settings", command=self.apply)
         self.apply_button.grid(row=4, column=0, padx=12, pady=(4, 10), sticky="w")
 
     # -- settings both ways ----------------------------------------------------------------------------------------

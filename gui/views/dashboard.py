@@ -6,6 +6,7 @@ import customtkinter as ctk
 
 from gui.views.base import PageView, fact_row, human_bytes
 from gui.widgets.progress import format_duration
+from gui.widgets.button import Button
 
 BOT_JOB_ID = "bot"  # bot_controller.protocol.BOT_JOB_ID: everything the supervisor publishes carries it
 
@@ -20,7 +21,7 @@ class DashboardView(PageView):
         bot = self.card(2, "Bot")
         self.bot_state = fact_row(bot, 1, "State", "stopped")
         self.bot_uptime = fact_row(bot, 2, "Uptime")
-        self.bot_replies = fact_row(bot, 3, "Replies (this run)")
+        self.bot_replies = fact_row(bot, 3, "Replies today", "0")
         self.bot_error = fact_row(bot, 4, "Last error", "none")
         self.bot_error.configure(wraplength=360)
         machine = self.card(2, "Machine", column=1)
@@ -35,7 +36,7 @@ class DashboardView(PageView):
         step = self.card(4, "Next step", columnspan=2)
         self.next_why = ctk.CTkLabel(step, text="", anchor="w")
         self.next_why.grid(row=1, column=0, columnspan=2, sticky="w", padx=12)
-        self.next_button = ctk.CTkButton(step, text="…", command=self.take_next_step)
+        self.next_button = Button(step, text="…", command=self.take_next_step)
         self.next_button.grid(row=2, column=0, sticky="w", padx=12, pady=(4, 12))
         self.next_page = "data"
         self.refresh()
@@ -55,6 +56,7 @@ class DashboardView(PageView):
                 self.next_button.configure(text=step.label)
                 self.next_why.configure(text=step.why)
         self._show_jobs()
+        self._show_replies_today()
         self._show_status(self.actions.bot_status())
 
     def _show_jobs(self) -> None:
@@ -83,10 +85,16 @@ class DashboardView(PageView):
             self.bot_uptime.configure(text="—")
 
     def on_bot_heartbeat(self, event) -> None:
-        replies = (event.details or {}).get("replies")
-        if replies is not None:
+        replies = (event.details or {}).get("replies")  # this run's count: when it moves, today's moved too
+        if replies is not None and int(replies) != self.replies:
             self.replies = int(replies)
-            self.bot_replies.configure(text=f"{self.replies:,}")
+            self._show_replies_today()
+
+    def _show_replies_today(self) -> None:
+        """Today's replies as the bot recorded them in SQLite (storage.bot_stats): they survive bot restarts."""
+        today = self.run(self.actions.replies_today)
+        if today is not None:
+            self.bot_replies.configure(text=f"{today:,}")
 
     def on_resources_sampled(self, event) -> None:
         self.cpu.configure(text=f"{event.cpu_percent:.0f} %")

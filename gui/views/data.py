@@ -10,8 +10,9 @@ from tkinter import filedialog
 
 import customtkinter as ctk
 
-from gui.views.base import PageView, fact_row
+from gui.views.base import PageView, fact_row, plural
 from gui.widgets.job_row import JobRow
+from gui.widgets.button import Button
 
 STATS_TASK = "data-stats"
 EXPORT_TYPES = [("Discord exports", "*.json *.csv *.zip"), ("All files", "*")]
@@ -53,10 +54,10 @@ class DataView(PageView):
         card.grid_configure(padx=(6, 12))
         buttons = ctk.CTkFrame(card, fg_color="transparent")
         buttons.grid(row=1, column=0, columnspan=2, sticky="w", padx=12)
-        self.import_files_button = ctk.CTkButton(buttons, text="Import files…", width=120, command=self.pick_files)
-        self.import_folder_button = ctk.CTkButton(buttons, text="Import a folder…", width=120,
+        self.import_files_button = Button(buttons, text="Import files…", width=120, command=self.pick_files)
+        self.import_folder_button = Button(buttons, text="Import a folder…", width=120,
                                                   command=self.pick_folder)
-        self.fetch_button = ctk.CTkButton(buttons, text="Fetch allowlisted channels", command=self.fetch)
+        self.fetch_button = Button(buttons, text="Fetch allowlisted channels", command=self.fetch)
         self.import_files_button.grid(row=0, column=0, padx=(0, 8), pady=4)
         self.import_folder_button.grid(row=0, column=1, padx=(0, 8), pady=4)
         self.fetch_button.grid(row=1, column=0, columnspan=2, sticky="w", pady=4)
@@ -70,8 +71,8 @@ class DataView(PageView):
         card.grid_rowconfigure(2, weight=1)
         facts = ctk.CTkFrame(card, fg_color="transparent")
         facts.grid(row=1, column=0, columnspan=2, sticky="ew")
-        names = (("messages", "Messages"), ("authors", "Authors (bots)"), ("channels", "Channels with messages"),
-                 ("range", "From – to"))
+        names = (("messages", "Messages"), ("authors", "Authors"), ("channels", "Channels with messages"),
+                 ("range", "Time span"))
         self.facts = {}
         for index, (key, label) in enumerate(names):
             holder = ctk.CTkFrame(facts, fg_color="transparent")
@@ -164,9 +165,11 @@ class DataView(PageView):
 
     def show_stats(self, stats: dict) -> None:
         self.stats = stats
-        self.facts["messages"].configure(text=f"{stats['messages']:,} ({stats['replies']:,} replies, "
-                                              f"{stats['reactions']:,} reactions)")
-        self.facts["authors"].configure(text=f"{stats['authors']:,} ({stats['bots']:,} bots)")
+        self.facts["messages"].configure(text=f"{stats['messages']:,} ({plural(stats['replies'], 'reply')}, "
+                                              f"{plural(stats['reactions'], 'reaction')})")
+        bots = stats["bots"]
+        self.facts["authors"].configure(text=f"{stats['authors']:,} ({'no bots' if not bots else plural(bots, 'bot')})"
+                                        if stats["authors"] else "0")
         self.facts["channels"].configure(text=f"{stats['channels']:,}")
         first, last = (stats.get("first") or "")[:10], (stats.get("last") or "")[:10]
         self.facts["range"].configure(text=f"{first} – {last}" if first else "—")

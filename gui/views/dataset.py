@@ -12,6 +12,7 @@ import customtkinter as ctk
 from gui.views.base import PageView
 from gui.widgets.job_row import JobRow
 from gui.widgets.tooltip import Tooltip
+from gui.widgets.button import Button
 
 INDEX_TASK = "curation-index"
 ALL_PERSONAS = "all personas"
@@ -74,7 +75,7 @@ class DatasetView(PageView):
         ctk.CTkLabel(card, text="Split by", anchor="w").grid(row=5, column=0, sticky="w", padx=12, pady=2)
         self.split_by = ctk.CTkOptionMenu(card, values=["conversation", "time"], width=140)
         self.split_by.grid(row=5, column=1, sticky="w", pady=2)
-        self.prepare_button = ctk.CTkButton(card, text="Prepare", command=self.prepare)
+        self.prepare_button = Button(card, text="Prepare", command=self.prepare)
         self.prepare_button.grid(row=6, column=0, padx=12, pady=(6, 2), sticky="w")
         self.summary = ctk.CTkLabel(card, text="", anchor="w", justify="left", wraplength=330)
         self.summary.grid(row=7, column=0, columnspan=2, sticky="w", padx=12, pady=(2, 2))
@@ -100,11 +101,11 @@ class DatasetView(PageView):
         self.unmarked.grid(row=0, column=1)
         nav = ctk.CTkFrame(card, fg_color="transparent")
         nav.grid(row=2, column=0, columnspan=2, sticky="ew", padx=8, pady=4)
-        self.previous_button = ctk.CTkButton(nav, text="◀", width=36, command=lambda: self.turn(-1))
+        self.previous_button = Button(nav, text="◀", width=36, command=lambda: self.turn(-1))
         self.previous_button.grid(row=0, column=0, padx=4)
         self.position = ctk.CTkLabel(nav, text="no dataset yet", width=150)
         self.position.grid(row=0, column=1)
-        self.next_button = ctk.CTkButton(nav, text="▶", width=36, command=lambda: self.turn(1))
+        self.next_button = Button(nav, text="▶", width=36, command=lambda: self.turn(1))
         self.next_button.grid(row=0, column=2, padx=4)
         self.mark_label = ctk.CTkLabel(nav, text="", anchor="w")
         self.mark_label.grid(row=0, column=3, padx=8)
@@ -118,11 +119,11 @@ class DatasetView(PageView):
         self.better.grid(row=4, column=1, sticky="ew", padx=(0, 8), pady=4)
         marks = ctk.CTkFrame(card, fg_color="transparent")
         marks.grid(row=5, column=0, columnspan=2, sticky="ew", padx=8, pady=(0, 4))
-        self.good_button = ctk.CTkButton(marks, text="Good", width=80, fg_color="#2d7d46",
+        self.good_button = Button(marks, text="Good", width=80, fg_color="#2d7d46",
                                          command=lambda: self.mark("good"))
-        self.bad_button = ctk.CTkButton(marks, text="Bad", width=80, fg_color="#b02a37",
+        self.bad_button = Button(marks, text="Bad", width=80, fg_color="#b02a37",
                                         command=lambda: self.mark("bad"))
-        self.clear_button = ctk.CTkButton(marks, text="Clear", width=80, command=lambda: self.mark(None))
+        self.clear_button = Button(marks, text="Clear", width=80, command=lambda: self.mark(None))
         for column, button in enumerate((self.good_button, self.bad_button, self.clear_button)):
             button.grid(row=0, column=column, padx=4)
         self.counts_label = ctk.CTkLabel(card, text="", anchor="w", justify="left", wraplength=330)

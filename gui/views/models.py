@@ -10,6 +10,7 @@ import customtkinter as ctk
 
 from gui.views.base import PageView
 from gui.widgets.job_row import JobRow
+from gui.widgets.button import Button
 
 QUANTS = ("q4_k_m", "q8_0", "f16")
 STALE_COLOURS = ("#9b1c1c", "#f19999")
@@ -81,11 +82,11 @@ class ModelsView(PageView):
         buttons.grid(row=2, column=0, columnspan=3, sticky="w", padx=12, pady=3)
         self.quant = ctk.CTkOptionMenu(buttons, values=list(QUANTS), width=100)
         self.quant.grid(row=0, column=0, padx=(0, 8))
-        self.export_button = ctk.CTkButton(buttons, text="Export", width=80, command=self.export)
+        self.export_button = Button(buttons, text="Export", width=80, command=self.export)
         self.export_button.grid(row=0, column=1, padx=(0, 8))
-        self.eval_button = ctk.CTkButton(buttons, text="Evaluate", width=80, command=self.evaluate)
+        self.eval_button = Button(buttons, text="Evaluate", width=80, command=self.evaluate)
         self.eval_button.grid(row=0, column=2, padx=(0, 8))
-        self.use_button = ctk.CTkButton(buttons, text="Use for the bot", width=120, command=self.use_for_bot)
+        self.use_button = Button(buttons, text="Use for the bot", width=120, command=self.use_for_bot)
         self.use_button.grid(row=1, column=0, columnspan=2, sticky="w", pady=(6, 0))
         self.job_row = JobRow(card, "Job", self.actions.stop_job, on_end=self.job_ended)
         self.job_row.grid(row=4, column=0, columnspan=3, sticky="ew", padx=12, pady=(4, 8))
@@ -120,7 +121,7 @@ class ModelsView(PageView):
             empty.grid(row=0, column=0, sticky="w")
             self.rows[""] = empty
         for number, summary in enumerate(self.summaries):
-            row = ctk.CTkButton(self.listing, text=self.describe(summary, bot_model), anchor="w",
+            row = Button(self.listing, text=self.describe(summary, bot_model), anchor="w",
                                 fg_color="transparent", hover_color=("gray80", "gray30"),
                                 text_color=STALE_COLOURS if summary.stale else ("gray10", "gray90"),
                                 command=lambda run_id=summary.run_id: self.select(run_id))

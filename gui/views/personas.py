@@ -9,6 +9,7 @@ from __future__ import annotations
 import customtkinter as ctk
 
 from gui.views.base import PageView
+from gui.widgets.button import Button
 
 SELECTED = ("gray78", "gray28")
 
@@ -54,17 +55,17 @@ class PersonasView(PageView):
         ctk.CTkLabel(card, text="Name").grid(row=2, column=0, sticky="w", padx=12)
         self.name_entry = ctk.CTkEntry(card)
         self.name_entry.grid(row=2, column=1, sticky="ew", pady=3)
-        self.rename_button = ctk.CTkButton(card, text="Rename", width=90, command=self.rename)
+        self.rename_button = Button(card, text="Rename", width=90, command=self.rename)
         self.rename_button.grid(row=2, column=2, padx=12)
         ctk.CTkLabel(card, text="Description").grid(row=3, column=0, sticky="nw", padx=12, pady=3)
         self.description = ctk.CTkTextbox(card, height=70, wrap="word")
         self.description.grid(row=3, column=1, sticky="ew", pady=3)
-        self.describe_button = ctk.CTkButton(card, text="Save", width=90, command=self.describe)
+        self.describe_button = Button(card, text="Save", width=90, command=self.describe)
         self.describe_button.grid(row=3, column=2, padx=12, sticky="n", pady=3)
         self.opt_out_switch = ctk.CTkSwitch(card, text="Opted out (never a persona, hidden in every prompt)",
                                             command=self.toggle_opt_out)
         self.opt_out_switch.grid(row=4, column=0, columnspan=3, sticky="w", padx=12, pady=6)
-        self.forget_button = ctk.CTkButton(card, text="Forget this person…", fg_color="#b02a37",
+        self.forget_button = Button(card, text="Forget this person…", fg_color="#b02a37",
                                            hover_color="#8c1f2a", command=self.confirm_forget)
         self.forget_button.grid(row=5, column=0, columnspan=3, sticky="w", padx=12, pady=(2, 10))
         self._enable(False)
@@ -82,13 +83,13 @@ class PersonasView(PageView):
             row.destroy()
         self.rows.clear()
         if not self.people:
-            label = ctk.CTkButton(self.listing, text="No personas yet: import messages on the Data page.",
+            label = Button(self.listing, text="No personas yet: import messages on the Data page.",
                                   fg_color="transparent", text_color=("gray10", "gray90"), anchor="w", hover=False)
             label.grid(row=0, column=0, sticky="ew")
             self.rows[0] = label
         for number, person in enumerate(self.people):
             flag = "  · opted out" if person.opted_out else ""
-            row = ctk.CTkButton(self.listing, text=f"{person.name}   {person.messages:,} messages{flag}", anchor="w",
+            row = Button(self.listing, text=f"{person.name}   {person.messages:,} messages{flag}", anchor="w",
                                 fg_color="transparent", text_color=("gray10", "gray90"),
                                 hover_color=("gray80", "gray30"), command=lambda p=person: self.select(p.id))
             row.grid(row=number, column=0, sticky="ew", pady=1)
@@ -157,10 +158,10 @@ class PersonasView(PageView):
         self.dialog.grid_columnconfigure(0, weight=1)
         self.dialog_text = ctk.CTkLabel(self.dialog, text=text, justify="left", anchor="w", wraplength=520)
         self.dialog_text.grid(row=0, column=0, columnspan=2, padx=16, pady=(16, 10), sticky="w")
-        self.dialog_confirm = ctk.CTkButton(self.dialog, text="Forget", fg_color="#b02a37",
+        self.dialog_confirm = Button(self.dialog, text="Forget", fg_color="#b02a37",
                                             command=self.forget_confirmed)
         self.dialog_confirm.grid(row=1, column=0, padx=16, pady=(0, 14), sticky="e")
-        ctk.CTkButton(self.dialog, text="Keep", command=self.close_dialog).grid(row=1, column=1, padx=16,
+        Button(self.dialog, text="Keep", command=self.close_dialog).grid(row=1, column=1, padx=16,
                                                                              pady=(0, 14))
 
     def close_dialog(self) -> None:

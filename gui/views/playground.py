@@ -5,6 +5,7 @@ from __future__ import annotations
 import customtkinter as ctk
 
 from gui.views.base import PageView
+from gui.widgets.button import Button
 
 NO_PERSONAS = "(no personas yet)"
 NO_MODELS = "(no model yet)"
@@ -28,9 +29,9 @@ class PlaygroundView(PageView):
         ctk.CTkLabel(top, text="Model").grid(row=0, column=2, padx=(0, 6))
         self.model_menu = ctk.CTkOptionMenu(top, values=[NO_MODELS], width=300)
         self.model_menu.grid(row=0, column=3, padx=(0, 12))
-        self.load_button = ctk.CTkButton(top, text="Load", width=80, command=self.load)
+        self.load_button = Button(top, text="Load", width=80, command=self.load)
         self.load_button.grid(row=0, column=4, padx=(0, 6))
-        self.unload_button = ctk.CTkButton(top, text="Unload", width=80, command=self.unload, state="disabled")
+        self.unload_button = Button(top, text="Unload", width=80, command=self.unload, state="disabled")
         self.unload_button.grid(row=0, column=5)
         self.status = ctk.CTkLabel(top, text="not loaded", anchor="w")
         self.status.grid(row=1, column=0, columnspan=6, sticky="w", pady=(4, 0))
@@ -42,7 +43,7 @@ class PlaygroundView(PageView):
         self.entry = ctk.CTkEntry(bottom, placeholder_text="Say something to the persona…")
         self.entry.grid(row=0, column=0, sticky="ew", padx=(0, 8))
         self.entry.bind("<Return>", lambda _event: self.send())
-        self.send_button = ctk.CTkButton(bottom, text="Send", width=80, command=self.send, state="disabled")
+        self.send_button = Button(bottom, text="Send", width=80, command=self.send, state="disabled")
         self.send_button.grid(row=0, column=1)
         self.refresh_choices()
 

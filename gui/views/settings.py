@@ -1,11 +1,12 @@
 """Settings: the workspace, the bot token (a masked field; stored in the OS keyring and never shown again), the
-memory embedder, GPU layers for the playground, close-to-tray and the theme."""
+memory embedder, GPU layers (for the bot, a bot setting, and the playground), close-to-tray and the theme."""
 from __future__ import annotations
 
 import customtkinter as ctk
 
 from gui.views.base import PageView
 from gui.widgets.tooltip import Tooltip
+from gui.widgets.button import Button
 
 THEMES = ("system", "light", "dark")
 TOKEN_STATES = {"keyring": "a token is stored in the OS keyring", "environment":
@@ -27,8 +28,8 @@ class SettingsView(PageView):
         self.workspace_label.grid(row=1, column=0, columnspan=2, sticky="w", padx=12)
         buttons = ctk.CTkFrame(card, fg_color="transparent")
         buttons.grid(row=2, column=0, columnspan=2, sticky="w", padx=12, pady=(4, 10))
-        ctk.CTkButton(buttons, text="Open another workspace…", command=self.choose_workspace).grid(row=0, column=0)
-        ctk.CTkButton(buttons, text="Try the sample server", command=self.open_sample).grid(row=0, column=1,
+        Button(buttons, text="Open another workspace…", command=self.choose_workspace).grid(row=0, column=0)
+        Button(buttons, text="Try the sample server", command=self.open_sample).grid(row=0, column=1,
                                                                                            padx=8)
 
     def _token_card(self) -> None:
@@ -39,9 +40,9 @@ class SettingsView(PageView):
         self.token_entry.grid(row=2, column=0, sticky="w", padx=12, pady=4)
         buttons = ctk.CTkFrame(card, fg_color="transparent")
         buttons.grid(row=2, column=1, sticky="w", pady=4)
-        self.save_token_button = ctk.CTkButton(buttons, text="Save token", width=110, command=self.save_token)
+        self.save_token_button = Button(buttons, text="Save token", width=110, command=self.save_token)
         self.save_token_button.grid(row=0, column=0, padx=(0, 8))
-        self.forget_button = ctk.CTkButton(buttons, text="Forget token", width=110, fg_color="gray40",
+        self.forget_button = Button(buttons, text="Forget token", width=110, fg_color="gray40",
                                            command=self.forget_token)
         self.forget_button.grid(row=0, column=1)
         ctk.CTkLabel(card, text="The token goes to the OS keyring; it is never written to a file or shown again.",
@@ -62,7 +63,8 @@ class SettingsView(PageView):
             self.embedder_entry.insert(0, embedder)
         label = ctk.CTkLabel(card, text="GPU layers")
         label.grid(row=2, column=0, sticky="w", padx=12, pady=4)
-        Tooltip(label, "llama.cpp layers on the GPU for the playground: -1 = all that fit, 0 = CPU only")
+        Tooltip(label, "llama.cpp layers on the GPU for the bot and the playground: -1 = all that fit, 0 = CPU only "
+                       "(the bot uses a new value from its next model load: Reload model or a restart)")
         self.gpu_entry = ctk.CTkEntry(card, width=90)
         self.gpu_entry.insert(0, str(prefs.gpu_layers))
         self.gpu_entry.grid(row=2, column=1, sticky="w", pady=4)
@@ -73,7 +75,7 @@ class SettingsView(PageView):
         self.theme_buttons = ctk.CTkSegmentedButton(card, values=list(THEMES), command=self.set_theme)
         self.theme_buttons.set(prefs.theme)
         self.theme_buttons.grid(row=4, column=1, sticky="w", pady=4)
-        self.save_button = ctk.CTkButton(card, text="Save", command=self.save_app)
+        self.save_button = Button(card, text="Save", command=self.save_app)
         self.save_button.grid(row=5, column=0, sticky="w", padx=12, pady=(6, 12))
 
     # -- verbs -----------------------------------------------------------------------------------------------------
@@ -108,6 +110,9 @@ class SettingsView(PageView):
             gpu_layers = int(text)
         except ValueError:
             self.banner.show(f"GPU layers: {text!r} is not a whole number", "use -1 for all, 0 for the CPU")
+            return
+        self.run(self.actions.set_bot_setting, "gpu_layers", gpu_layers)  # validated there (-1..1000)
+        if self.failed:
             return
         self.run(self.actions.save_preferences, gpu_layers=gpu_layers, close_to_tray=bool(self.tray_switch.get()))
         if self.failed:

@@ -3,35 +3,23 @@ Resume; a live loss chart, a bounded log, progress with ETA and tokens/s; on fai
 
 Opening the page (or the app) during or after a run replays it from its folder: metrics.jsonl redraws the curve,
 state.json gives the status, run.log's tail fills the log; a run this panel is still running then continues live.
-The memory estimate reads the model from disk and may wait for nvidia-smi, so it is computed on a thread.
+The run form and its memory estimate (read on a thread: the model's header, nvidia-smi) are in training_form.py.
+With no run yet the chart shows its labelled empty axes and the log a placeholder line, never a blank box.
 """
 from __future__ import annotations
-
-from tkinter import filedialog
 
 import customtkinter as ctk
 
 from gui.views.base import PageView
+from gui.views.training_form import START_TASK, VRAM_TASK, RunForm
 from gui.widgets.logview import LogView
 from gui.widgets.progress import ProgressRow
-from gui.widgets.tooltip import Tooltip
 
-VRAM_TASK = "vram-estimate"
-START_TASK = "train-start"  # planning reads the model's shape: seconds for a GGUF
-AUTO_PRESET = "auto (by GPU)"
-ESTIMATE_DELAY_MS = 600  # typing pauses this long before the estimate is redone
 ENDED = ("finished", "stopped", "failed")
-FIELDS = (  # key, label, type, tooltip
-    ("max_steps", "Max steps", int, "stop after this many optimizer steps (0: as many as the epochs need)"),
-    ("num_epochs", "Epochs", float, "passes over the training set; one is usually enough for chat data"),
-    ("learning_rate", "Learning rate", float, "LoRA step size; 2e-4 is the usual value, lower if the loss jumps"),
-    ("lora_r", "LoRA rank", int, "adapter size: 16 captures a voice, higher mostly memorises"),
-    ("per_device_batch_size", "Batch size", int, "rows per step: the main memory knob after max length"),
-    ("max_length", "Max length", int, "tokens per packed row; longer needs more memory"),
-)
+NO_RUN_LOG = "no run yet: the worker's log appears here when a run starts (Start above)"
 
 
-class TrainingView(PageView):
+class TrainingView(RunForm, PageView):
     TITLE = "Training"
 
     def __init__(self, master, actions, bus) -> None:
@@ -41,7 +29,6 @@ class TrainingView(PageView):
         self.run_dir = None
         self.status = ""
         self.curves: dict[str, dict[int, float]] = {}
-        self.chart = None
         self.pending_start = False
         self._estimate_after: str | None = None
         self._build_form()
@@ -50,41 +37,6 @@ class TrainingView(PageView):
         self.schedule_estimate()
 
     # -- building ---------------------------------------------------------------------------------------------------
-    def _build_form(self) -> None:
-        card = self.card(2, "Run")
-        card.grid_columnconfigure((1, 3, 5), weight=1)
-        ctk.CTkLabel(card, text="Base model").grid(row=1, column=0, sticky="w", padx=12, pady=2)
-        self.base = ctk.CTkEntry(card)
-        self.base.grid(row=1, column=1, columnspan=3, sticky="ew", pady=2)
-        self.base.insert(0, self.actions.default_base_model() or "")
-        self.base.bind("<KeyRelease>", lambda _e: self.schedule_estimate())
-        ctk.CTkButton(card, text="Browse…", width=90, command=self.browse).grid(row=1, column=4, padx=8)
-        self.preset = ctk.CTkOptionMenu(card, values=[AUTO_PRESET, *(self.actions.presets() or [])], width=150,
-                                        command=lambda _v: self.schedule_estimate())
-        self.preset.grid(row=1, column=5, sticky="w", padx=(0, 12))
-        Tooltip(self.preset, "a preset sizes the run for a GPU; auto picks the one that fits the GPU found")
-        self.entries: dict[str, ctk.CTkEntry] = {}
-        for index, (key, label, _kind, tip) in enumerate(FIELDS):
-            row, column = 2 + index // 3, 2 * (index % 3)
-            text = ctk.CTkLabel(card, text=label)
-            text.grid(row=row, column=column, sticky="w", padx=12, pady=2)
-            Tooltip(text, tip + " (empty: the preset's value)")
-            entry = ctk.CTkEntry(card, width=110, placeholder_text="preset")
-            entry.grid(row=row, column=column + 1, sticky="w", pady=2)
-            entry.bind("<KeyRelease>", lambda _e: self.schedule_estimate())
-            self.entries[key] = entry
-        buttons = ctk.CTkFrame(card, fg_color="transparent")
-        buttons.grid(row=4, column=0, columnspan=6, sticky="ew", padx=12, pady=(6, 8))
-        buttons.grid_columnconfigure(3, weight=1)
-        self.start_button = ctk.CTkButton(buttons, text="Start", width=90, command=self.start)
-        self.stop_button = ctk.CTkButton(buttons, text="Stop", width=90, command=self.stop, state="disabled")
-        self.resume_button = ctk.CTkButton(buttons, text="Resume", width=90, command=self.resume, state="disabled")
-        for column, button in enumerate((self.start_button, self.stop_button, self.resume_button)):
-            button.grid(row=0, column=column, padx=(0, 8))
-        self.estimate_label = ctk.CTkLabel(buttons, text="memory: estimating…", anchor="w", justify="left",
-                                           wraplength=560)
-        self.estimate_label.grid(row=0, column=3, sticky="w", padx=8)
-
     def _build_live(self) -> None:
         card = self.card(3, "Progress")
         card.grid_columnconfigure((0, 1), weight=1, uniform="live")
@@ -100,64 +52,18 @@ class TrainingView(PageView):
         self.chart_holder.grid(row=3, column=0, sticky="nsew", padx=(8, 4), pady=(4, 8))
         self.chart_holder.grid_columnconfigure(0, weight=1)
         self.chart_holder.grid_rowconfigure(0, weight=1)
-        self.log = LogView(card, height=220)
+        from gui.widgets.chart import Chart  # matplotlib loads with this page, not at startup
+        self.chart = Chart(self.chart_holder, title="Loss", xlabel="step", ylabel="loss", width=4.6, height=2.4)
+        self.chart.grid(row=0, column=0, sticky="nsew")
+        self.chart.note("no run yet")
+        self.log = LogView(card, height=220, placeholder=NO_RUN_LOG)
         self.log.grid(row=3, column=1, sticky="nsew", padx=(4, 8), pady=(4, 8))
-
-    # -- the form ---------------------------------------------------------------------------------------------------
-    def browse(self) -> None:
-        path = filedialog.askopenfilename(parent=self, title="Base model (.gguf)", filetypes=[("GGUF", "*.gguf")])
-        if path:
-            self.base.delete(0, "end")
-            self.base.insert(0, path)
-            self.schedule_estimate()
-
-    def flags(self) -> dict:
-        values = {}
-        for key, label, kind, _tip in FIELDS:
-            text = self.entries[key].get().strip()
-            if text:
-                try:
-                    values[key] = kind(text)
-                except ValueError:
-                    raise ValueError(f"{label} must be a {'whole ' if kind is int else ''}number, not {text!r}")
-        return values
-
-    def preset_name(self) -> str | None:
-        value = self.preset.get()
-        return None if value == AUTO_PRESET else value
-
-    def schedule_estimate(self) -> None:
-        if self._estimate_after is not None:
-            self.after_cancel(self._estimate_after)
-        self._estimate_after = self.after(ESTIMATE_DELAY_MS, self.estimate)
-
-    def estimate(self) -> None:
-        self._estimate_after = None
-        try:
-            flags = self.flags()
-        except ValueError as exc:
-            self.estimate_label.configure(text=str(exc))
-            return
-        self.actions.in_background(VRAM_TASK, self.actions.estimate_memory, self.base.get().strip(),
-                                   self.preset_name(), flags)
 
     def on_task_finished(self, event) -> None:
         if event.task == START_TASK:
             self.started(event)
-            return
-        if event.task != VRAM_TASK:
-            return
-        if event.error:
-            self.estimate_label.configure(text=f"{event.error[0]}")
-            return
-        found = event.result
-        if found.get("total_gb") is None:
-            self.estimate_label.configure(text=found.get("warning") or "no estimate")
-            return
-        where = "GPU memory" if found["device"] == "cuda" else "RAM (no NVIDIA GPU: training runs on the CPU, slowly)"
-        available = f" of {found['available_gb']:.1f} GB" if found.get("available_gb") else ""
-        text = f"memory: about {found['total_gb']:.1f} GB{available} {where}"
-        self.estimate_label.configure(text=text + (f"\n{found['warning']}" if found.get("warning") else ""))
+        elif event.task == VRAM_TASK:
+            self.show_estimate(event)
 
     # -- start, stop, resume ----------------------------------------------------------------------------------------
     def start(self) -> None:
@@ -166,8 +72,8 @@ class TrainingView(PageView):
         except ValueError as exc:
             self.banner.show(str(exc), "leave it empty to use the preset's value")
             return
-        self.reset(None)
         self.job_id, self.pending_start = None, True
+        self.reset(None)
         self.start_button.configure(state="disabled")
         self.progress.set_text("planning the run (reading the model, estimating memory)…", 0.0)
         self.actions.in_background(START_TASK, self.actions.start_training, self.base.get().strip(),
@@ -244,8 +150,8 @@ class TrainingView(PageView):
         self.curves.clear()
         self.failure.configure(text="")
         self.log.clear()
-        if self.chart is not None:
-            self.chart.clear()
+        self.chart.clear()
+        self.chart.note("waiting for the first step" if run_dir is not None or self.pending_start else "no run yet")
         self.progress.set_text("", 0.0)
         self.set_status("created")
 
@@ -267,10 +173,6 @@ class TrainingView(PageView):
     def add_point(self, line: str, step: int, value: float) -> None:
         points = self.curves.setdefault(line, {})
         points[step] = value  # a step redone after a resume replaces its point
-        if self.chart is None:
-            from gui.widgets.chart import Chart  # matplotlib loads with the first point, not at startup
-            self.chart = Chart(self.chart_holder, title="Loss", xlabel="step", width=4.6, height=2.4)
-            self.chart.grid(row=0, column=0, sticky="nsew")
         steps = sorted(points)
         self.chart.set_line(line, steps, [points[step] for step in steps])
 

@@ -1,18 +1,21 @@
 """The first-run wizard (token → server and channels → base model) and "Try the sample server", which imports the
 shipped fictional server into a workspace of its own and prepares its dataset, so a newcomer can click through every
-page offline. It outlives the workspace switch that the sample server makes (``survives_workspace_switch``)."""
+page offline. It outlives the workspace switch that the sample server makes (``survives_workspace_switch``).
+Step 2 (the bot's live channels, listed by a CLI job) is in wizard_channels.py."""
 from __future__ import annotations
 
 import customtkinter as ctk
 
 from gui.views.base import PageView
+from gui.views.wizard_channels import ChannelsStep
 from gui.widgets.progress import ProgressRow
+from gui.widgets.button import Button
 
 STEPS = ("Bot token", "Server and channels", "Base model")
 BUNDLED = "bundled SmolLM2-135M (offline, CPU-friendly)"
 
 
-class WizardView(PageView):
+class WizardView(ChannelsStep, PageView):
     TITLE = "Welcome to Discord Persona Studio"
     survives_workspace_switch = True
 
@@ -25,7 +28,7 @@ class WizardView(PageView):
         ctk.CTkLabel(self, text=intro, anchor="w", justify="left", wraplength=820).grid(
             row=2, column=0, sticky="ew", padx=16, pady=(0, 8))
         sample = self.card(3, "Try the sample server")
-        self.sample_button = ctk.CTkButton(sample, text="Try the sample server", command=self.try_sample)
+        self.sample_button = Button(sample, text="Try the sample server", command=self.try_sample)
         self.sample_button.grid(row=1, column=0, sticky="w", padx=12, pady=(2, 6))
         self.sample_progress = ProgressRow(sample)
         self.sample_progress.grid(row=1, column=1, sticky="ew", padx=12)
@@ -36,11 +39,11 @@ class WizardView(PageView):
         self.body.grid(row=1, column=0, columnspan=2, sticky="ew", padx=12)
         nav = ctk.CTkFrame(self.step_card, fg_color="transparent")
         nav.grid(row=2, column=0, columnspan=2, sticky="w", padx=12, pady=(6, 12))
-        self.back_button = ctk.CTkButton(nav, text="Back", width=80, command=self.back)
+        self.back_button = Button(nav, text="Back", width=80, command=self.back)
         self.back_button.grid(row=0, column=0, padx=(0, 8))
-        self.next_button = ctk.CTkButton(nav, text="Next", width=120, command=self.next)
+        self.next_button = Button(nav, text="Next", width=120, command=self.next)
         self.next_button.grid(row=0, column=1, padx=(0, 8))
-        self.skip_button = ctk.CTkButton(nav, text="Skip the wizard", width=120, fg_color="gray40",
+        self.skip_button = Button(nav, text="Skip the wizard", width=120, fg_color="gray40",
                                          command=self.finish)
         self.skip_button.grid(row=0, column=2)
         self.show_step(0)
@@ -65,23 +68,6 @@ class WizardView(PageView):
         self.token_entry = ctk.CTkEntry(self.body, show="•", width=420, placeholder_text="bot token")
         self.token_entry.grid(row=1, column=0, sticky="w", pady=6)
 
-    def _channels_step(self) -> None:
-        channels = self.run(self.actions.channel_choices) or []
-        self.channel_boxes: dict[int, ctk.CTkCheckBox] = {}
-        if not channels:
-            ctk.CTkLabel(self.body, justify="left", anchor="w", wraplength=760, text=(
-                "No server is stored yet. After the wizard, fetch channels with the token or import a "
-                "DiscordChatExporter export on the Data page; then tick the channels the bot may learn from "
-                "and answer in.")).grid(row=0, column=0, sticky="w")
-            return
-        ctk.CTkLabel(self.body, text="Tick the channels the bot may learn from and answer in:", anchor="w").grid(
-            row=0, column=0, sticky="w")
-        for index, (channel_id, label, allowlisted) in enumerate(channels[:24], start=1):
-            box = ctk.CTkCheckBox(self.body, text=label)
-            (box.select if allowlisted else box.deselect)()
-            box.grid(row=1 + (index - 1) // 3, column=(index - 1) % 3, sticky="w", padx=(0, 16), pady=2)
-            self.channel_boxes[channel_id] = box
-
     def _model_step(self) -> None:
         ctk.CTkLabel(self.body, anchor="w", justify="left", wraplength=760, text=(
             "The base model the personas are trained on. The bundled one trains on a CPU in minutes; a larger "
@@ -101,14 +87,8 @@ class WizardView(PageView):
             if token.strip():
                 self.run(self.actions.save_token, token)
                 return not self.failed
-        elif self.step == 1 and self.channel_boxes:
-            chosen = [cid for cid, box in self.channel_boxes.items() if box.get()]
-            others = [cid for cid, box in self.channel_boxes.items() if not box.get()]
-            if chosen:
-                self.run(self.actions.set_allowlist, chosen, True)
-            if others and not self.failed:
-                self.run(self.actions.set_allowlist, others, False)
-            return not self.failed
+        elif self.step == 1:
+            return self.save_channels()
         elif self.step == 2:
             self.run(self.actions.set_base_model, self.model_entry.get())
             return not self.failed
@@ -143,6 +123,9 @@ class WizardView(PageView):
         if event.job_id in self.sample_jobs:
             self.sample_progress.update_from(event)
 
+    def on_job_state_changed(self, event) -> None:
+        self.channels_job_ended(event)
+
     def on_job_finished(self, event) -> None:
         stage = self.sample_jobs.get(event.job_id)
         if stage == "import":
@@ -156,6 +139,8 @@ class WizardView(PageView):
             self.finish("playground")
 
     def on_job_failed(self, event) -> None:
+        if self.channels_job_failed(event):
+            return
         stage = self.sample_jobs.pop(event.job_id, None)
         if stage is not None:
             self.banner.show(f"The sample server's {stage} failed: {event.message}",

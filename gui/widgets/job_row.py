@@ -11,6 +11,7 @@ from typing import Callable
 import customtkinter as ctk
 
 from gui.widgets.progress import ProgressRow
+from gui.widgets.button import Button
 
 ENDED = ("finished", "stopped", "failed")
 
@@ -27,7 +28,7 @@ class JobRow(ctk.CTkFrame):
         self.grid_columnconfigure(0, weight=1)
         self.title = ctk.CTkLabel(self, text=title, anchor="w")
         self.title.grid(row=0, column=0, sticky="w")
-        self.cancel_button = ctk.CTkButton(self, text=cancel_text, width=80, command=self.cancel, state="disabled")
+        self.cancel_button = Button(self, text=cancel_text, width=80, command=self.cancel, state="disabled")
         self.cancel_button.grid(row=0, column=1, padx=(8, 0))
         self.progress = ProgressRow(self)  # on its own line: the bar keeps its width in a narrow card
         self.progress.label.configure(width=200)

@@ -3,7 +3,8 @@
 ``append`` only buffers; one flush per ``FLUSH_MS`` inserts everything buffered with a single Text insert and trims
 the oldest lines, so a worker printing thousands of lines a second costs a few Tk calls per tick, and a million lines
 cost the memory of ``max_lines``. The buffer itself is bounded too (lines that would be trimmed at once are dropped
-before they reach Tk).
+before they reach Tk). An empty view shows a grey ``placeholder`` line (what will appear here) inside a visible
+border, so an idle log reads as a log and not as a blank box; the first real line replaces it.
 """
 from __future__ import annotations
 
@@ -16,18 +17,37 @@ FLUSH_MS = 80       # one insert per ~frame-and-a-bit
 
 
 class LogView(ctk.CTkFrame):
-    def __init__(self, master, *, max_lines: int = MAX_LINES, height: int = 200, **kwargs) -> None:
+    def __init__(self, master, *, max_lines: int = MAX_LINES, height: int = 200, placeholder: str = "",
+                 **kwargs) -> None:
+        kwargs.setdefault("fg_color", "transparent")
         super().__init__(master, **kwargs)
         self.max_lines = max_lines
         self.grid_columnconfigure(0, weight=1)
         self.grid_rowconfigure(0, weight=1)
-        self.text = ctk.CTkTextbox(self, height=height, wrap="none", font=ctk.CTkFont(family="Courier", size=12))
+        self.text = ctk.CTkTextbox(self, height=height, wrap="none", font=ctk.CTkFont(family="Courier", size=12),
+                                   border_width=1, border_color=("gray62", "gray38"))
         self.text.grid(row=0, column=0, sticky="nsew")
+        self.text._textbox.tag_configure("placeholder", foreground="gray50")
         self.text.configure(state="disabled")
+        self.placeholder = placeholder
+        self._showing_placeholder = False
         self._pending: collections.deque[str] = collections.deque(maxlen=max_lines)
         self._lines = 0          # lines currently in the Text widget
         self._flush_id: str | None = None
         self.received = 0        # lines ever appended (the benchmark and tests read it)
+        self._show_placeholder()
+
+    def _show_placeholder(self) -> None:
+        if not self.placeholder:
+            return
+        widget = self.text._textbox
+        widget.configure(state="normal")
+        widget.insert("1.0", self.placeholder, ("placeholder",))
+        widget.configure(state="disabled")
+        self._showing_placeholder = True
+
+    def placeholder_shown(self) -> bool:
+        return self._showing_placeholder
 
     def append(self, line: str) -> None:
         """Queue one line (no newline); it appears at the next flush."""
@@ -50,6 +70,9 @@ class LogView(ctk.CTkFrame):
         widget = self.text._textbox  # the underlying tk.Text: CTkTextbox forwards, but one hop less per call
         at_end = widget.yview()[1] >= 0.999
         widget.configure(state="normal")
+        if self._showing_placeholder:
+            widget.delete("1.0", "end")
+            self._showing_placeholder = False
         widget.insert("end", "".join(line + "\n" for line in lines))
         self._lines += len(lines)
         excess = self._lines - self.max_lines
@@ -67,12 +90,18 @@ class LogView(ctk.CTkFrame):
         widget.delete("1.0", "end")
         widget.configure(state="disabled")
         self._lines = 0
+        self._showing_placeholder = False
+        self._show_placeholder()
 
     def line_count(self) -> int:
-        """Lines held in the widget (after a flush)."""
+        """Lines held in the widget (after a flush); the placeholder is not a line."""
+        if self._showing_placeholder:
+            return 0
         return int(self.text._textbox.index("end-1c").split(".")[0]) - 1
 
     def get_text(self) -> str:
+        if self._showing_placeholder:
+            return ""
         text = self.text._textbox.get("1.0", "end-1c")
         return text[:-1] if text.endswith("\n") else text  # each line ends with one; the last needs none
 

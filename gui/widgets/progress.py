@@ -1,4 +1,8 @@
-"""A progress row: a bar, and a line with step/total, ETA and tokens per second, fed from ProgressReported."""
+"""A progress row: a bar, and a line with step/total, ETA and tokens per second, fed from ProgressReported.
+
+An idle bar (nothing done yet) is drawn as a plain grey track: CTkProgressBar's rounded ends otherwise paint a blue
+stub at 0 that reads as "something started". The bar takes its colour back as soon as there is progress to show.
+"""
 from __future__ import annotations
 
 import customtkinter as ctk
@@ -25,7 +29,9 @@ class ProgressRow(ctk.CTkFrame):
         self.grid_columnconfigure(0, weight=1)
         self.bar = ctk.CTkProgressBar(self)
         self.bar.grid(row=0, column=0, sticky="ew", padx=(0, 8))
-        self.bar.set(0)
+        self._active_colour = self.bar.cget("progress_color")
+        self.idle = False
+        self._set_fraction(0.0)
         self.label = ctk.CTkLabel(self, text="idle", anchor="w", width=260)
         self.label.grid(row=0, column=1, sticky="w")
 
@@ -36,7 +42,7 @@ class ProgressRow(ctk.CTkFrame):
             return
         total = event.total
         fraction = (event.step / total) if total else 0.0
-        self.bar.set(max(0.0, min(1.0, fraction)))
+        self._set_fraction(fraction)
         parts = [f"{event.step:,}/{total:,}" if total else f"{event.step:,}"]
         if total:
             parts.append(f"{fraction:.0%}")
@@ -48,7 +54,15 @@ class ProgressRow(ctk.CTkFrame):
     def set_text(self, text: str, fraction: float | None = None) -> None:
         self.label.configure(text=text)
         if fraction is not None:
-            self.bar.set(max(0.0, min(1.0, fraction)))
+            self._set_fraction(fraction)
+
+    def _set_fraction(self, fraction: float) -> None:
+        fraction = max(0.0, min(1.0, fraction))
+        idle = fraction <= 0.0
+        if idle != self.idle:  # recolour only on a change: a configure redraws the whole bar
+            self.idle = idle
+            self.bar.configure(progress_color=self.bar.cget("fg_color") if idle else self._active_colour)
+        self.bar.set(fraction)
 
     def text(self) -> str:
         return self.label.cget("text")

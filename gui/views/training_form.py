@@ -1,0 +1,116 @@
+"""The Training page's run form: base model, preset and the key hyperparameters with tooltips, and the memory
+estimate computed on a thread as the values change. A mixin of ``TrainingView`` (it uses the page's ``actions``,
+``card`` and ``banner``); the live part of the page (progress, chart, log, replay) stays in training.py.
+"""
+from __future__ import annotations
+
+from tkinter import filedialog
+
+import customtkinter as ctk
+
+from gui.widgets.button import Button
+from gui.widgets.tooltip import Tooltip
+
+VRAM_TASK = "vram-estimate"
+START_TASK = "train-start"  # planning reads the model's shape: seconds for a GGUF
+AUTO_PRESET = "auto (by GPU)"
+ESTIMATE_DELAY_MS = 600  # typing pauses this long before the estimate is redone
+FIELDS = (  # key, label, type, tooltip
+    ("max_steps", "Max steps", int, "stop after this many optimizer steps (0: as many as the epochs need)"),
+    ("num_epochs", "Epochs", float, "passes over the training set; one is usually enough for chat data"),
+    ("learning_rate", "Learning rate", float, "LoRA step size; 2e-4 is the usual value, lower if the loss jumps"),
+    ("lora_r", "LoRA rank", int, "adapter size: 16 captures a voice, higher mostly memorises"),
+    ("per_device_batch_size", "Batch size", int, "rows per step: the main memory knob after max length"),
+    ("max_length", "Max length", int, "tokens per packed row; longer needs more memory"),
+)
+
+
+
+
+class RunForm:
+    def _build_form(self) -> None:
+        card = self.card(2, "Run")
+        card.grid_columnconfigure((1, 3, 5), weight=1)
+        ctk.CTkLabel(card, text="Base model").grid(row=1, column=0, sticky="w", padx=12, pady=2)
+        self.base = ctk.CTkEntry(card)
+        self.base.grid(row=1, column=1, columnspan=3, sticky="ew", pady=2)
+        self.base.insert(0, self.actions.default_base_model() or "")
+        self.base.bind("<KeyRelease>", lambda _e: self.schedule_estimate())
+        Button(card, text="Browse…", width=90, command=self.browse).grid(row=1, column=4, padx=8)
+        self.preset = ctk.CTkOptionMenu(card, values=[AUTO_PRESET, *(self.actions.presets() or [])], width=150,
+                                        command=lambda _v: self.schedule_estimate())
+        self.preset.grid(row=1, column=5, sticky="w", padx=(0, 12))
+        Tooltip(self.preset, "a preset sizes the run for a GPU; auto picks the one that fits the GPU found")
+        self.entries: dict[str, ctk.CTkEntry] = {}
+        for index, (key, label, _kind, tip) in enumerate(FIELDS):
+            row, column = 2 + index // 3, 2 * (index % 3)
+            text = ctk.CTkLabel(card, text=label)
+            text.grid(row=row, column=column, sticky="w", padx=12, pady=2)
+            Tooltip(text, tip + " (empty: the preset's value)")
+            entry = ctk.CTkEntry(card, width=110, placeholder_text="preset")
+            entry.grid(row=row, column=column + 1, sticky="w", pady=2)
+            entry.bind("<KeyRelease>", lambda _e: self.schedule_estimate())
+            self.entries[key] = entry
+        buttons = ctk.CTkFrame(card, fg_color="transparent")
+        buttons.grid(row=4, column=0, columnspan=6, sticky="ew", padx=12, pady=(6, 8))
+        buttons.grid_columnconfigure(3, weight=1)
+        self.start_button = Button(buttons, text="Start", width=90, command=self.start)
+        self.stop_button = Button(buttons, text="Stop", width=90, command=self.stop, state="disabled")
+        self.resume_button = Button(buttons, text="Resume", width=90, command=self.resume, state="disabled")
+        for column, button in enumerate((self.start_button, self.stop_button, self.resume_button)):
+            button.grid(row=0, column=column, padx=(0, 8))
+        self.estimate_label = ctk.CTkLabel(buttons, text="memory: estimating…", anchor="w", justify="left",
+                                           wraplength=560)
+        self.estimate_label.grid(row=0, column=3, sticky="w", padx=8)
+
+    # -- the form ---------------------------------------------------------------------------------------------------
+    def browse(self) -> None:
+        path = filedialog.askopenfilename(parent=self, title="Base model (.gguf)", filetypes=[("GGUF", "*.gguf")])
+        if path:
+            self.base.delete(0, "end")
+            self.base.insert(0, path)
+            self.schedule_estimate()
+
+    def flags(self) -> dict:
+        values = {}
+        for key, label, kind, _tip in FIELDS:
+            text = self.entries[key].get().strip()
+            if text:
+                try:
+                    values[key] = kind(text)
+                except ValueError:
+                    raise ValueError(f"{label} must be a {'whole ' if kind is int else ''}number, not {text!r}")
+        return values
+
+    def preset_name(self) -> str | None:
+        value = self.preset.get()
+        return None if value == AUTO_PRESET else value
+
+    def schedule_estimate(self) -> None:
+        if self._estimate_after is not None:
+            self.after_cancel(self._estimate_after)
+        self._estimate_after = self.after(ESTIMATE_DELAY_MS, self.estimate)
+
+    def estimate(self) -> None:
+        self._estimate_after = None
+        try:
+            flags = self.flags()
+        except ValueError as exc:
+            self.estimate_label.configure(text=str(exc))
+            return
+        self.actions.in_background(VRAM_TASK, self.actions.estimate_memory, self.base.get().strip(),
+                                   self.preset_name(), flags)
+
+    def show_estimate(self, event) -> None:
+        """The answer of the background estimate (a TaskFinished of VRAM_TASK)."""
+        if event.error:
+            self.estimate_label.configure(text=f"{event.error[0]}")
+            return
+        found = event.result
+        if found.get("total_gb") is None:
+            self.estimate_label.configure(text=found.get("warning") or "no estimate")
+            return
+        where = "GPU memory" if found["device"] == "cuda" else "RAM (no NVIDIA GPU: training runs on the CPU, slowly)"
+        available = f" of {found['available_gb']:.1f} GB" if found.get("available_gb") else ""
+        text = f"memory: about {found['total_gb']:.1f} GB{available} {where}"
+        self.estimate_label.configure(text=text + (f"\n{found['warning']}" if found.get("warning") else ""))
