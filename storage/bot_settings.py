@@ -38,7 +38,7 @@ class BotSettings:
     reply_in_thread: bool = False   # answer in a new thread on the triggering message (text channels)
     capture: bool = False           # store live messages of allowlisted channels (and add them to memory)
     memory: bool = True             # recall memories when the workspace has a memory index
-    gpu_layers: int = -1            # llama.cpp layers on the GPU when the bot loads its model: -1 all that fit, 0 CPU
+    gpu_layers: int = -1            # llama.cpp layers on the GPU for the bot's model: -1 all that fit, 0 CPU
     admin_ids: tuple[int, ...] = () # users allowed admin commands besides those with Manage Server
     blocklist: tuple[str, ...] = () # words a reply must not contain (regenerated once, then dropped)
     avatars: dict[int, str] = field(default_factory=dict)  # persona id -> avatar URL for webhook replies

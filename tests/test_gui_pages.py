@@ -34,7 +34,8 @@ def requests(bus, kind):
 def test_dashboard_shows_bot_machine_and_workspace_and_the_next_step(tk_root):
     from gui.views.dashboard import DashboardView
     today = {"replies": 1003}  # what storage.bot_stats holds for today (the bot writes it)
-    actions = FakeActions(returns={"workspace_facts": FACTS, "running_jobs": [], "replies_today": lambda: today["replies"],
+    actions = FakeActions(returns={"workspace_facts": FACTS, "running_jobs": [],
+                                   "replies_today": lambda: today["replies"],
                                    "next_step": NextStep("Train a model", "training", "a dataset is ready")})
     view, bus, subscription = build(tk_root, DashboardView, actions)
     assert view.messages.cget("text") == "1,234 (2 channels allowlisted)"

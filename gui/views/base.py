@@ -70,4 +70,6 @@ def plural(count: int, word: str, many: str | None = None) -> str:
     """``1 bot``, ``2 bots``, ``1 reply``, ``3 replies`` (``many`` for an irregular plural)."""
     if count == 1:
         return f"1 {word}"
-    return f"{count:,} {many or (word[:-1] + 'ies' if word.endswith('y') and word[-2:-1] not in 'aeiou' else word + 's')}"
+    if many is None:
+        many = word[:-1] + "ies" if word.endswith("y") and word[-2:-1] not in "aeiou" else word + "s"
+    return f"{count:,} {many}"

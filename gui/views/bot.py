@@ -29,7 +29,7 @@ class BotView(PageView):
         self._build_settings()
         ctk.CTkLabel(self, text="Live log of the bot", anchor="w", font=ctk.CTkFont(weight="bold")).grid(
             row=4, column=0, sticky="w", padx=16, pady=(6, 0))
-        self.log = LogView(self, height=220)
+        self.log = LogView(self, height=220, placeholder="the bot's log appears here once it starts (Start above)")
         self.log.grid(row=5, column=0, sticky="nsew", padx=16, pady=(2, 14))
         self.settings = None
         self.load_settings()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import customtkinter as ctk
 
-from gui.views.base import PageView, fact_row, human_bytes
+from gui.views.base import PageView, fact_row, human_bytes, plural
 from gui.widgets.progress import format_duration
 from gui.widgets.button import Button
 
@@ -48,7 +48,8 @@ class DashboardView(PageView):
     def refresh(self) -> None:
         facts = self.run(self.actions.workspace_facts)
         if facts is not None:
-            self.messages.configure(text=f"{facts['messages']:,} ({facts['allowlisted']} channels allowlisted)")
+            allowlisted = plural(facts["allowlisted"], "channel")
+            self.messages.configure(text=f"{facts['messages']:,} ({allowlisted} allowlisted)")
             self.datasets.configure(text=f"{facts['datasets']} / {facts['runs']} / {facts['models']}")
             step = self.run(self.actions.next_step, facts)
             if step is not None:

@@ -41,7 +41,7 @@ class DataView(PageView):
         card = self.card(0, "Channels (the allowlist)", parent=self.top)
         card.grid_configure(padx=(12, 6))
         hint = ctk.CTkLabel(card, text="Ticked channels are fetched, and the bot may read and answer there.",
-                            anchor="w", wraplength=300, justify="left", text_color=("gray30", "gray70"))
+                            anchor="w", wraplength=440, justify="left", text_color=("gray30", "gray70"))
         hint.grid(row=2, column=0, columnspan=2, sticky="w", padx=12, pady=(0, 8))
         self.channel_list = ctk.CTkScrollableFrame(card, height=96)
         self.channel_list.grid(row=1, column=0, columnspan=2, sticky="ew", padx=12, pady=(0, 8))
@@ -70,7 +70,7 @@ class DataView(PageView):
         card = self.card(3, "What is stored")
         card.grid_rowconfigure(2, weight=1)
         facts = ctk.CTkFrame(card, fg_color="transparent")
-        facts.grid(row=1, column=0, columnspan=2, sticky="ew")
+        facts.grid(row=1, column=0, columnspan=2, sticky="ew", padx=(0, 12))  # inside the rounded edge
         names = (("messages", "Messages"), ("authors", "Authors"), ("channels", "Channels with messages"),
                  ("range", "Time span"))
         self.facts = {}

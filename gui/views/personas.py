@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import customtkinter as ctk
 
-from gui.views.base import PageView
+from gui.views.base import PageView, plural
 from gui.widgets.button import Button
 
 SELECTED = ("gray78", "gray28")
@@ -89,7 +89,7 @@ class PersonasView(PageView):
             self.rows[0] = label
         for number, person in enumerate(self.people):
             flag = "  · opted out" if person.opted_out else ""
-            row = Button(self.listing, text=f"{person.name}   {person.messages:,} messages{flag}", anchor="w",
+            row = Button(self.listing, text=f"{person.name}   {plural(person.messages, 'message')}{flag}", anchor="w",
                                 fg_color="transparent", text_color=("gray10", "gray90"),
                                 hover_color=("gray80", "gray30"), command=lambda p=person: self.select(p.id))
             row.grid(row=number, column=0, sticky="ew", pady=1)
@@ -108,7 +108,7 @@ class PersonasView(PageView):
             self.heading.configure(text="Pick someone in the list.")
             return
         names = " / ".join(n for n in (person.display_name, person.user_name) if n)
-        self.heading.configure(text=f"{person.name} ({person.id}) · {person.messages:,} messages"
+        self.heading.configure(text=f"{person.name} ({person.id}) · {plural(person.messages, 'message')}"
                                     + (f"\nin Discord: {names}" if names else ""))
         self.name_entry.delete(0, "end")
         self.name_entry.insert(0, person.name)
@@ -148,8 +148,8 @@ class PersonasView(PageView):
         listing = "\n".join(f"  · {kind}: {path}" for kind, path in held[:8])
         more = f"\n  · … and {len(held) - 8} more" if len(held) > 8 else ""
         text = (f"Forget {self.selected.name} ({self.selected.id})?\n\n"
-                f"Deleted: their {preview['messages']:,} stored messages and reactions on them, their memories, "
-                f"and the files built from their text"
+                f"Deleted: their {plural(preview['messages'], 'stored message')} and reactions on them, their "
+                f"memories, and the files built from their text"
                 + (f":\n{listing}{more}" if held else " (none so far).")
                 + "\nTrained weights cannot be edited: they are marked stale and must be retrained.\n"
                   "They stay opted out, so a later import or fetch does not bring them back. This cannot be undone.")

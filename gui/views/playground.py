@@ -9,6 +9,7 @@ from gui.widgets.button import Button
 
 NO_PERSONAS = "(no personas yet)"
 NO_MODELS = "(no model yet)"
+HINT = "Pick a persona and a model, press Load, then say something below: the persona answers here."
 
 
 class PlaygroundView(PageView):
@@ -35,8 +36,12 @@ class PlaygroundView(PageView):
         self.unload_button.grid(row=0, column=5)
         self.status = ctk.CTkLabel(top, text="not loaded", anchor="w")
         self.status.grid(row=1, column=0, columnspan=6, sticky="w", pady=(4, 0))
-        self.transcript = ctk.CTkTextbox(self, wrap="word", state="disabled")
+        self.transcript = ctk.CTkTextbox(self, wrap="word", border_width=1, border_color=("gray62", "gray38"))
         self.transcript.grid(row=3, column=0, sticky="nsew", padx=16, pady=4)
+        self.transcript._textbox.tag_configure("hint", foreground="gray50")
+        self.transcript.insert("1.0", HINT, ("hint",))  # an empty chat says what to do, until the first line
+        self.transcript.configure(state="disabled")
+        self.hint_shown = True
         bottom = ctk.CTkFrame(self, fg_color="transparent")
         bottom.grid(row=4, column=0, sticky="ew", padx=16, pady=(4, 14))
         bottom.grid_columnconfigure(0, weight=1)
@@ -108,12 +113,15 @@ class PlaygroundView(PageView):
 
     def say(self, who: str, text: str) -> None:
         self.transcript.configure(state="normal")
+        if self.hint_shown:
+            self.transcript.delete("1.0", "end")
+            self.hint_shown = False
         self.transcript.insert("end", f"{who}: {text}\n\n")
         self.transcript.configure(state="disabled")
         self.transcript.see("end")
 
     def transcript_text(self) -> str:
-        return self.transcript.get("1.0", "end-1c")
+        return "" if self.hint_shown else self.transcript.get("1.0", "end-1c")
 
     # -- events ----------------------------------------------------------------------------------------------------
     def on_job_started(self, event) -> None:

@@ -16,7 +16,7 @@ from gui.widgets.logview import LogView
 from gui.widgets.progress import ProgressRow
 
 ENDED = ("finished", "stopped", "failed")
-NO_RUN_LOG = "no run yet: the worker's log appears here when a run starts (Start above)"
+NO_RUN_LOG = "no run yet: the run's log appears here"
 
 
 class TrainingView(RunForm, PageView):
