@@ -136,6 +136,14 @@ def when_mapped(app, ready: threading.Event, started: float) -> None:
         app.after(100, when_mapped, app, ready, started)
 
 
+def warn_about_crash_reports(logs_dir: Path) -> None:
+    """A panel callback that raised wrote a crash report: name it (a warning, not a failure: the steps still ran)."""
+    for report in sorted(logs_dir.glob("crash-*.txt")):
+        lines = report.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        print(f"self-test: warning: a panel callback failed: {lines[-1][:200] if lines else report.name}",
+              file=sys.stderr, flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     from core.config.workspace import Workspace
     from core.jobs.bus import EventBus
@@ -153,6 +161,7 @@ def main(argv: list[str] | None = None) -> int:
         app.after(0, when_mapped, app, test.window_ready, time.monotonic())
         threading.Thread(target=test.run, name="self-test", daemon=True).start()
         app.mainloop()
+        warn_about_crash_reports(actions.workspace.logs_dir)
     finally:
         if temporary is not None:
             shutil.rmtree(temporary, ignore_errors=True)
