@@ -104,9 +104,9 @@ def main(argv: list[str] | None = None) -> int:
             stream.reconfigure(encoding="utf-8", errors="replace")
     if argv and argv[0] == "--worker":
         return run_worker(argv[1:])
-    if argv and argv[0] == "--self-test":
+    if "--self-test" in argv:  # `--self-test [--workspace DIR]`, in either order
         from gui.self_test import main as self_test_main
-        return self_test_main(argv[1:])
+        return self_test_main([arg for arg in argv if arg != "--self-test"])
     if opens_panel(argv):
         from gui.app import main as panel_main
         return panel_main(argv)

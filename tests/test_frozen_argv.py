@@ -115,3 +115,13 @@ def test_launcher_knows_the_convert_and_runtime_workers_and_calls_freeze_support
     assert launcher.WORKERS["runtime"] == "core.runtime.install_worker"
     first_statement = inspect.getsource(launcher.main).splitlines()[1]
     assert "multiprocessing.freeze_support()" in first_statement
+
+
+def test_self_test_flag_reaches_the_self_test_with_the_workspace_in_either_order(monkeypatch):
+    import gui.self_test
+    import launcher
+    seen = []
+    monkeypatch.setattr(gui.self_test, "main", lambda argv: seen.append(argv) or 7)
+    assert launcher.main(["--workspace", "W", "--self-test"]) == 7
+    assert launcher.main(["--self-test"]) == 7
+    assert seen == [["--workspace", "W"], []]

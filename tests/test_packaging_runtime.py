@@ -90,3 +90,27 @@ def test_runtime_install_and_status_commands_through_the_worker(workspace, tmp_p
     assert status["versions"]["transformers"]
     run_logs = list((workspace.logs_dir / "jobs").glob("*-runtime-*/run.log"))
     assert run_logs and "copying the app's llama.cpp" in run_logs[0].read_text(encoding="utf-8")
+
+
+def test_the_panels_install_job_reports_each_step_as_progress(workspace, tmp_path):
+    """``runtime_install_job`` (what a panel button starts) through the real job runner: one ProgressReported per
+    step, then JobFinished with what runtime.json records."""
+    from core.jobs.bus import EventBus
+    from core.jobs.events import JobFailed, JobFinished, ProgressReported
+    from core.jobs.runner import JobRunner
+    from core.runtime.jobs import runtime_install_job
+    spec = runtime_install_job(workspace.logs_dir, tmp_path / "rt", link=SITE_PACKAGES)
+    assert spec.argv[-4:] == ("--folder", str(tmp_path / "rt"), "--link", str(SITE_PACKAGES))
+    bus = EventBus()
+    subscription = bus.subscribe("test")
+    job = JobRunner(bus).start(spec)
+    job.wait(300)
+    events = []
+    while subscription.pending():
+        events += subscription.drain()
+    progress = [event for event in events if isinstance(event, ProgressReported)]
+    ending = [event for event in events if isinstance(event, (JobFinished, JobFailed))]
+    assert [event.message for event in progress][:2] == ["creating the environment", f"linking {SITE_PACKAGES}"]
+    assert progress[-1].message == "ready" and progress[-1].step == progress[-1].total
+    assert len(ending) == 1 and isinstance(ending[0], JobFinished), ending
+    assert ending[0].result["versions"]["peft"]
