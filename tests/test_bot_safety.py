@@ -207,3 +207,16 @@ async def test_a_gguf_without_a_chat_template_is_one_line_in_status(workspace):
         assert "model not loaded: " in status and "has no chat template" in status
     finally:
         await stop_bot(bot)
+
+
+def test_without_a_model_setting_the_bot_takes_the_newest_export_then_a_hand_placed_gguf(workspace):
+    from bot_controller.bot.model_host import newest_gguf
+    assert newest_gguf(workspace) is None
+    placed = workspace.models_dir / "placed.gguf"
+    placed.parent.mkdir(parents=True, exist_ok=True)
+    placed.write_bytes(b"GGUF")
+    assert newest_gguf(workspace) == placed
+    exported = workspace.runs_dir / "20261201-000000-train-abcd" / "export" / "model-q4_k_m.gguf"
+    exported.parent.mkdir(parents=True)
+    exported.write_bytes(b"GGUF")
+    assert newest_gguf(workspace) == exported  # what `export` writes wins over a hand-placed file

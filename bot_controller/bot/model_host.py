@@ -12,6 +12,7 @@ import logging
 from pathlib import Path
 
 from core.dataset.privacy import stale_message
+from core.jobs.runs import newest_export
 
 LOG = logging.getLogger("dps.bot")
 
@@ -21,7 +22,12 @@ def load_engine(path: Path, gpu_layers: int = -1):
     return ReplyEngine.load(path, gpu_layers=gpu_layers)
 
 
-def newest_gguf(models_dir: Path) -> Path | None:
+def newest_gguf(workspace) -> Path | None:
+    """The newest exported GGUF (runs/*/export/), else the newest one placed under WORKSPACE/models by hand."""
+    exported = newest_export(workspace.runs_dir)
+    if exported is not None:
+        return exported
+    models_dir = workspace.models_dir
     found = sorted(models_dir.rglob("*.gguf"), key=lambda p: p.stat().st_mtime) if models_dir.is_dir() else []
     return found[-1] if found else None
 
@@ -45,7 +51,7 @@ class ModelHost:
         """Load (or swap to) a GGUF in the generation thread; the old model answers until the new one is ready."""
         chosen = Path(path).expanduser() if path else (Path(self.settings.model_path).expanduser()
                                                        if self.settings.model_path else
-                                                       newest_gguf(self.workspace.models_dir))
+                                                       newest_gguf(self.workspace))
         if chosen is None:
             return self._model_failed("no model: export one (`launcher.py export RUN`) or set model_path")
         reason = stale_message(self.conn, chosen, f"the model {chosen}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from core.cli.base import CommandError, add_command
+from core.jobs.runs import newest_export
 
 QUIT_WORDS = ("/quit", "/exit")
 CHAT_DIR = "chat"  # under the workspace's logs folder: the worker's run.log and events
@@ -26,12 +27,6 @@ def register(subparsers) -> None:
     chat.add_argument("--max-tokens", type=int, metavar="N", help="longest reply in tokens")
     chat.add_argument("--seed", type=int, metavar="N", help="sampling seed (default: a fresh one per reply)")
     chat.add_argument("--no-memory", action="store_true", help="leave the long-term memory out of the prompt")
-
-
-def newest_export(runs_dir: Path) -> Path | None:
-    """The most recently written GGUF of any run's export folder."""
-    found = [path for path in runs_dir.glob("*/export/*.gguf") if path.is_file()]
-    return max(found, key=lambda path: path.stat().st_mtime) if found else None
 
 
 def choose_model(args, context) -> Path:

@@ -175,6 +175,12 @@ def find_run(runs_dir: Path, reference: str) -> Path:
     raise RunNotFound(f"'{reference}' matches several runs ({', '.join(matches[:5])}); give more of the id")
 
 
+def newest_export(runs_dir: Path) -> Path | None:
+    """The most recently written GGUF of any run's export folder (what the bot and the playground use by default)."""
+    found = [path for path in runs_dir.glob("*/export/*.gguf") if path.is_file()] if runs_dir.is_dir() else []
+    return max(found, key=lambda path: path.stat().st_mtime) if found else None
+
+
 def read_metrics(run_dir: Path) -> list[Event]:
     """The run's recorded events in order, for replaying a curve. Steps redone after a crash and resume keep only
     their latest record; unreadable lines (a crash mid-write) are skipped."""
