@@ -18,6 +18,7 @@ from typing import Any
 from core.conversation.turns import Place
 from core.jobs.events import Event, Request, register_event, register_request
 from core.prompting.live import make_place
+from storage.personas import opted_out_users
 
 PLAYGROUND_USER_ID = 1          # the person typing (no Discord user has id 1)
 PLAYGROUND_USER_NAME = "You"
@@ -50,7 +51,9 @@ def channel_place(conn: sqlite3.Connection, channel_id: int | None) -> Place:
         return make_place(None, "playground")
     row = conn.execute("SELECT c.name, g.name FROM channels c LEFT JOIN guilds g ON g.id = c.guild_id "
                        "WHERE c.id = ?", (channel_id,)).fetchone()
-    return make_place(row[1], row[0]) if row else make_place(None, "playground")
+    if not row:
+        return make_place(None, "playground")
+    return make_place(row[1], row[0], opted_out=opted_out_users(conn))  # a title naming them hides the name
 
 
 def _user(conn: sqlite3.Connection, user_id: int, cache: dict) -> SimpleNamespace:
