@@ -82,7 +82,8 @@ def measure(args) -> list[dict]:
     from model.reply_pipeline import ReplyPipeline
     threads = args.threads or os.cpu_count() or 1
     settings = ReplySettings(max_tokens=args.max_tokens, seed=args.seed, max_turns=args.max_turns)
-    engine = ReplyEngine.load(args.model, n_ctx=args.n_ctx, n_threads=threads, n_batch=args.n_batch)
+    engine = ReplyEngine.load(args.model, n_ctx=args.n_ctx, gpu_layers=args.gpu_layers, n_threads=threads,
+                              n_batch=args.n_batch)
     pipeline = ReplyPipeline(engine, settings=settings)
     raw = llama_cpp.Llama(model_path=str(args.model), n_ctx=args.n_ctx, n_threads=threads,
                           n_gpu_layers=engine.gpu_layers, verbose=False)
@@ -115,7 +116,7 @@ def measure(args) -> list[dict]:
     return rows
 
 
-def report(rows: list[dict]) -> None:
+def report(rows: list[dict], args) -> None:
     print(f"{'window':>6} {'prompt':>6} | {'first token (s)':^27} | {'reply (s)':^15} | {'decode tok/s':^22} | "
           f"{'overhead':>8} {'regen':>5}")
     print(f"{'turns':>6} {'tokens':>6} | {'pipe':>6} {'pipe cold':>9} {'raw':>6} {'x':>4} | {'pipe':>6} {'raw':>6} | "
@@ -130,6 +131,17 @@ def report(rows: list[dict]) -> None:
     rates = [row["p_rate"] / row["r_rate"] for row in rows if row["r_rate"]]
     if rates:
         print(f"decode tokens/s, pipeline / raw: median {statistics.median(rates):.2f}x (target >= 0.9x)")
+    if args.bandwidth_gbs:
+        # At batch 1 every token reads all the weights once: tokens/s <= memory bandwidth / weight bytes.
+        limit = args.bandwidth_gbs * 1e9 / args.model.stat().st_size
+        best = max((row["p_rate"] for row in rows), default=0.0)
+        print(f"bandwidth limit {limit:.0f} tok/s ({args.bandwidth_gbs:g} GB/s over {args.model.stat().st_size / 1e9:.2f}"
+              f" GB of weights); pipeline's best decode {best:.1f} tok/s = {best / limit:.2f}x of the limit")
+    if args.out:
+        import json
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"model": str(args.model), "gpu_layers": args.gpu_layers, "rows": rows,
+                                        "bandwidth_gbs": args.bandwidth_gbs}, indent=2), encoding="utf-8")
 
 
 def main() -> int:
@@ -143,15 +155,19 @@ def main() -> int:
     parser.add_argument("--threads", type=int)
     parser.add_argument("--n-batch", type=int, help="the pipeline engine's prompt batch (default: llama.cpp's 512)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--gpu-layers", type=int, default=-1, help="layers on the GPU (-1: all, when it has one)")
+    parser.add_argument("--bandwidth-gbs", type=float, help="memory bandwidth, to report the batch-1 limit ratio")
+    parser.add_argument("--out", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
     args.windows = [int(part) for part in args.windows.split(",") if part.strip()]
     if not args.model.is_file():
         print(f"error: model not found: {args.model}", file=sys.stderr)
         return 1
     print(f"model {args.model.name}, max_tokens {args.max_tokens}, n_ctx {args.n_ctx}, "
-          f"threads {args.threads or os.cpu_count()}, pipeline n_batch {args.n_batch or 512}, "
+          f"threads {args.threads or os.cpu_count()}, pipeline n_batch {args.n_batch or 512}, gpu layers "
+          f"{args.gpu_layers}, "
           f"{args.replies} replies per window", flush=True)
-    report(measure(args))
+    report(measure(args), args)
     return 0
 
 
