@@ -78,5 +78,4 @@ def runtime_worker_prefix(name: str) -> tuple[str, ...] | None:
 
 def runtime_missing_message(name: str) -> str:
     return (f"the {name} worker needs the training runtime (torch, transformers), which the executable does not "
-            f"bundle; install it with `DiscordPersonaStudio runtime install` (add --cuda on an NVIDIA GPU) or the "
-            f"panel's Install training runtime button")
+            f"bundle; install it with `DiscordPersonaStudio runtime install` (add --cuda on an NVIDIA GPU)")
