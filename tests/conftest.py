@@ -16,6 +16,15 @@ os.environ["PYTHON_KEYRING_BACKEND"] = "tests.memory_keyring.MemoryKeyring"
 os.environ.pop("DPS_BOT_TOKEN", None)
 
 
+@pytest.fixture(autouse=True)
+def empty_keyring():
+    """Every test starts with an empty in-memory keyring: a token one test stored never reaches the next."""
+    from tests import memory_keyring
+    memory_keyring._STORE.clear()
+    yield
+    memory_keyring._STORE.clear()
+
+
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
     from core.config.workspace import Workspace
