@@ -81,7 +81,7 @@ class EventPump:
         name = handler_name(type(event))
         for target in targets:
             handler = getattr(target, name, None)
-            if handler is None:
+            if handler is None or not alive(target):
                 continue
             try:
                 handler(event)
@@ -101,3 +101,14 @@ class EventPump:
             total += len(events)
         self.delivered += total
         return total
+
+
+def alive(target) -> bool:
+    """False for a widget destroyed earlier in the same batch (a workspace switch rebuilds the pages)."""
+    exists = getattr(target, "winfo_exists", None)
+    if exists is None:
+        return True
+    try:
+        return bool(exists())
+    except Exception:  # TclError: the widget's interpreter or path is gone
+        return False

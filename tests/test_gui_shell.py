@@ -51,6 +51,33 @@ def test_pump_drains_in_bounded_batches_and_uses_after_idle_when_more_waits(tk_r
     assert recorder.seen == [str(number) for number in range(120)]
 
 
+def test_a_view_destroyed_earlier_in_the_same_batch_gets_no_more_events(tk_root):
+    import customtkinter as ctk
+    from gui.pump import EventPump
+    bus = EventBus()
+    errors, seen = [], []
+
+    class View(ctk.CTkFrame):  # a page rebuilt by a workspace switch in the middle of a batch
+        def __init__(self, master):
+            super().__init__(master)
+            self.label = ctk.CTkLabel(self, text="")
+            self.label.grid()
+
+        def on_log_line(self, event):
+            self.label.configure(text=event.text)
+            seen.append(event.text)
+            if event.text == "switch":
+                self.destroy()
+
+    view = View(tk_root)
+    pump = EventPump(tk_root, bus.subscribe("panel"), lambda: [view],
+                     on_error=lambda target, event, exc: errors.append(repr(exc)))
+    for text in ("one", "switch", "after"):
+        bus.publish(LogLine(job_id="j", text=text))
+    assert pump.flush() == 3
+    assert seen == ["one", "switch"] and errors == []  # no TclError from the destroyed label
+
+
 def test_pump_runs_in_the_tk_loop_and_a_failing_handler_does_not_stop_the_others(tk_root):
     from gui.pump import EventPump
     bus = EventBus()
