@@ -24,6 +24,32 @@ class NextStep:
 
 
 class PanelActions:
+    # -- the training runtime (the executable's torch & co., see core.runtime) --------------------------------------
+    def runtime_status(self) -> str:
+        """One line: where training runs, or what is missing (source checkouts train in their own environment)."""
+        from core.config.runtime import default_runtime_dir, frozen, installed_runtime
+        if not frozen():
+            return "source checkout: training, export and evaluation run in this Python environment"
+        runtime = installed_runtime()
+        if runtime is None:
+            return f"not installed: training, export and evaluation need it (it goes to {default_runtime_dir()})"
+        cuda = " with CUDA" if runtime.info.get("cuda") else ""
+        return f"installed{cuda} at {runtime.folder}"
+
+    def runtime_installable(self) -> bool:
+        """Only the executable installs a runtime; a source checkout already has its environment."""
+        from core.config.runtime import frozen
+        return frozen()
+
+    def install_runtime(self, cuda: bool = False) -> str:
+        """Start the runtime install as a job (downloads torch and the training stack); returns the job id."""
+        from core.config.runtime import default_runtime_dir, frozen
+        from core.runtime.jobs import runtime_install_job
+        if not frozen():
+            raise ActionError("this is a source checkout: it trains in its own environment",
+                              "install.py set it up; `python install.py --cuda` adds the GPU stack")
+        return self.start_job(runtime_install_job(self.workspace.logs_dir, default_runtime_dir(), cuda=cuda))
+
     # -- settings --------------------------------------------------------------------------------------------------
     def token_status(self) -> str:
         """Where the token is ("keyring", "environment") or "" when none is set; never the token itself."""

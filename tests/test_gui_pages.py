@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bot_controller.protocol import BotHeartbeat, BotStateChanged
 from core.jobs.bus import EventBus
 from core.jobs.events import JobFailed, JobFinished, JobStarted, JobStateChanged, LogLine
@@ -261,3 +263,39 @@ def test_wizard_sample_server_chains_import_then_prepare_then_opens_the_playgrou
     bus.publish(JobFailed(job_id="import-2", message="no messages found", advice=""))
     pump(tk_root, subscription, [view])
     assert view.banner.text().startswith("The sample server's import failed: no messages found")
+
+
+def test_settings_installs_the_training_runtime_with_progress(tk_root, workspace):
+    from core.jobs.events import JobStateChanged, ProgressReported
+    from gui.views.settings import SettingsView
+    status = iter(["not installed: training, export and evaluation need it", "installed with CUDA at /rt"])
+    actions = FakeActions(workspace, returns={"token_status": "", "embedder": "", "install_runtime": "runtime-1",
+                                             "runtime_status": lambda: next(status), "runtime_installable": True})
+    view, bus, sub = build(tk_root, SettingsView, actions)
+    assert view.runtime_state.cget("text").startswith("not installed")
+    view.install_cuda_button.invoke()
+    assert actions.called("install_runtime") == [((True,), {})]
+    assert view.install_button.cget("state") == "disabled" and view.runtime_row.cancel_button.cget("state") == "normal"
+    bus.publish(ProgressReported(job_id="runtime-1", step=2, total=5, message="installing torch"))
+    bus.publish(ProgressReported(job_id="other", step=9, total=10))  # another job's progress is not shown here
+    pump(tk_root, sub, [view])
+    assert view.runtime_row.progress.bar.get() == pytest.approx(0.4)
+    bus.publish(JobStateChanged(job_id="runtime-1", name="runtime", state="finished", previous="running"))
+    pump(tk_root, sub, [view])
+    assert view.runtime_state.cget("text") == "installed with CUDA at /rt"
+    assert view.install_button.cget("state") == "normal"
+
+
+def test_the_runtime_verbs_say_where_training_runs(workspace, monkeypatch, tmp_path):
+    from gui.actions import Actions
+    from gui.errors import ActionError
+    from core.jobs.bus import EventBus
+    actions = Actions(workspace, EventBus())
+    assert actions.runtime_status().startswith("source checkout") and not actions.runtime_installable()
+    with pytest.raises(ActionError, match="source checkout"):
+        actions.install_runtime()
+    import core.config.runtime as runtime
+    monkeypatch.setattr(runtime, "frozen", lambda: True)
+    monkeypatch.setenv(runtime.ENV_RUNTIME_DIR, str(tmp_path / "rt"))
+    assert actions.runtime_status().startswith("not installed") and str(tmp_path / "rt") in actions.runtime_status()
+    assert actions.runtime_installable()

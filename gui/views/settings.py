@@ -1,5 +1,6 @@
 """Settings: the workspace, the bot token (a masked field; stored in the OS keyring and never shown again), the
-memory embedder, GPU layers (for the bot, a bot setting, and the playground), close-to-tray and the theme."""
+memory embedder, GPU layers (for the bot, a bot setting, and the playground), close-to-tray and the theme; and the
+executable's training runtime (status, install with progress)."""
 from __future__ import annotations
 
 import customtkinter as ctk
@@ -7,6 +8,7 @@ import customtkinter as ctk
 from gui.views.base import PageView
 from gui.widgets.tooltip import Tooltip
 from gui.widgets.button import Button
+from gui.widgets.job_row import JobRow
 
 THEMES = ("system", "light", "dark")
 TOKEN_STATES = {"keyring": "a token is stored in the OS keyring", "environment":
@@ -21,6 +23,7 @@ class SettingsView(PageView):
         self._workspace_card()
         self._token_card()
         self._app_card()
+        self._runtime_card()
 
     def _workspace_card(self) -> None:
         card = self.card(2, "Workspace")
@@ -79,6 +82,49 @@ class SettingsView(PageView):
         self.save_button.grid(row=5, column=0, sticky="w", padx=12, pady=(6, 12))
 
     # -- verbs -----------------------------------------------------------------------------------------------------
+    def _runtime_card(self) -> None:
+        card = self.card(5, "Training runtime")
+        self.runtime_state = ctk.CTkLabel(card, text="", anchor="w", justify="left",
+                                          wraplength=760)
+        self.runtime_state.grid(row=1, column=0, columnspan=2, sticky="w", padx=12)
+        buttons = ctk.CTkFrame(card, fg_color="transparent")
+        buttons.grid(row=2, column=0, columnspan=2, sticky="w", padx=12, pady=4)
+        self.install_button = Button(buttons, text="Install (CPU)", width=130, command=lambda: self.install(False))
+        self.install_button.grid(row=0, column=0, padx=(0, 8))
+        self.install_cuda_button = Button(buttons, text="Install (NVIDIA GPU)", width=160,
+                                          command=lambda: self.install(True))
+        self.install_cuda_button.grid(row=0, column=1)
+        Tooltip(self.install_cuda_button, "the CUDA build of torch plus Unsloth and bitsandbytes (QLoRA); "
+                                          "a few GB to download")
+        self.runtime_row = JobRow(card, "Install", self.actions.stop_job, on_end=self.runtime_ended)
+        self.runtime_row.grid(row=3, column=0, columnspan=2, sticky="ew", padx=12, pady=(0, 10))
+        self.runtime_ended("", None)
+
+    def install(self, cuda: bool) -> None:
+        job_id = self.run(self.actions.install_runtime, cuda)
+        if job_id:
+            self.runtime_row.track(job_id)
+            for button in (self.install_button, self.install_cuda_button):
+                button.configure(state="disabled")
+
+    def runtime_ended(self, state: str, event) -> None:
+        self.runtime_state.configure(text=self.actions.runtime_status() or "")
+        usable = "normal" if self.actions.runtime_installable() else "disabled"  # the label says why not
+        for button in (self.install_button, self.install_cuda_button):
+            button.configure(state=usable)
+
+    def on_progress_reported(self, event) -> None:
+        self.runtime_row.handle(event)
+
+    def on_job_failed(self, event) -> None:
+        self.runtime_row.handle(event)
+
+    def on_job_finished(self, event) -> None:
+        self.runtime_row.handle(event)
+
+    def on_job_state_changed(self, event) -> None:
+        self.runtime_row.handle(event)
+
     def _show_token_state(self) -> None:
         self.token_state.configure(text=TOKEN_STATES.get(self.run(self.actions.token_status) or "", "no token yet"))
 
