@@ -67,14 +67,14 @@ def test_gguf_loads_in_llama_cpp_and_a_reply_stops(exported):
     llm = Llama(model_path=result["gguf"], n_ctx=1024, n_threads=2, seed=5, verbose=False)
     try:
         assert llm.metadata["tokenizer.chat_template"] == training_template
-        history = [Turn(speaker_id=1, speaker_name="Sam", text="what are you building this weekend?",
+        history = [Turn(speaker_id=1, speaker_name="Sam", text="anyone tried the new matcha place?",
                         created_at=datetime(2025, 1, 1, tzinfo=timezone.utc))]
-        messages = build_prompt(Persona(id=2, name="Pascal"), Place(server="ETHGlobal", channel="chat"), history)
+        messages = build_prompt(Persona(id=2, name="Wren"), Place(server="Moonbase Cafe", channel="general"), history)
         prompt = Jinja2ChatFormatter(template=training_template, eos_token="<|im_end|>",
                                      bos_token="<|im_start|>")(messages=messages).prompt
-        assert prompt.endswith("<|im_start|>assistant\n") and "Sam: what are you building" in prompt
+        assert prompt.endswith("<|im_start|>assistant\n") and "Sam: anyone tried" in prompt
         outcomes = []
-        for seed in range(4):
+        for seed in range(8):
             completion = llm.create_completion(prompt=prompt, max_tokens=96, seed=seed, temperature=0.7, top_p=0.9,
                                                repeat_penalty=1.1, stop=[])
             choice = completion["choices"][0]

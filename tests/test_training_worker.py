@@ -1,4 +1,4 @@
-"""The real training worker on real weights (SmolLM2-135M) and a set prepared from ../shared/data.
+"""The real training worker on real weights (SmolLM2-135M) and a set prepared from the shipped sample server.
 
 One run, shared by the tests: started through the job runner, stopped after a couple of steps (a checkpoint at the
 step boundary), then resumed through the CLI to the end. A handful of steps at sequence length 256 keeps it to about
@@ -27,16 +27,15 @@ SUBSET = 8  # examples: the same few rows every step, so the loss must fall with
 def trained(tmp_path_factory):
     from core.config.resources import ResourceMissing, default_base_model
     from core.config.workspace import Workspace
-    from tests.conftest import SHARED_DATA as shared_data
-    if not shared_data.exists():
-        pytest.skip(f"sample exports not found at {shared_data}")
+    from core.config.resources import asset
+    sample = asset("sample_server", "export")  # shipped, so a bare clone trains here too
     try:
         default_base_model()
     except ResourceMissing as exc:
         pytest.skip(str(exc))
     workspace = Workspace.open(tmp_path_factory.mktemp("train") / "ws")
-    assert run_cli("import", str(shared_data), "--json", workspace=workspace)[0] == 0
-    code, out, err = run_cli("prepare", "--min-messages", "5", "--json", workspace=workspace)
+    assert run_cli("import", str(sample), "--json", workspace=workspace)[0] == 0
+    code, out, err = run_cli("prepare", "--json", workspace=workspace)
     assert code == 0, err
     data = small_subset(json.loads(out)["out"], workspace.root / "subset")
     # the whole subset in every batch (full-batch steps: the curve is not batch noise) and a brisk learning rate

@@ -1,8 +1,9 @@
 """One tiny real training run shared by the export and evaluation tests (training costs the most CI time).
 
-Built once per test session, on first use: the real exports in ../shared/data imported into a fresh workspace, one
-active user opted out, a dataset prepared, and SmolLM2-135M trained with LoRA for a few steps (``cpu-tiny``) through
-the real ``train`` command and worker process. Tests must not modify what it returns.
+Built once per test session, on first use: the shipped fictional sample server (assets/sample_server, so a bare
+clone runs these tests) imported into a fresh workspace, one active member opted out, a dataset prepared, and
+SmolLM2-135M trained with LoRA for a few steps (``cpu-tiny``) through the real ``train`` command and worker process.
+Tests must not modify what it returns.
 """
 from __future__ import annotations
 
@@ -10,11 +11,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
+from core.config.resources import asset
+from tests.conftest import run_cli
 
-from tests.conftest import SHARED_DATA, run_cli
-
-OPTED_OUT_USER = "430161286962216980"  # "javitoshi", 47 messages in the ETHGlobal export
+SAMPLE_EXPORT = asset("sample_server", "export")
+OPTED_OUT_USER = "1210000000000003000"  # "Bolt", 264 messages in the sample server
 TRAIN_STEPS = "4"
 _cache: dict[str, "TinyRun"] = {}
 
@@ -29,7 +30,7 @@ class TinyRun:
 
 def opted_out_texts() -> frozenset[str]:
     texts = set()
-    for path in SHARED_DATA.rglob("*.json"):
+    for path in SAMPLE_EXPORT.rglob("*.json"):
         for message in json.loads(path.read_text(encoding="utf-8"))["messages"]:
             if message["author"]["id"] == OPTED_OUT_USER and len(message["content"]) >= 20:
                 texts.add(message["content"])
@@ -37,8 +38,6 @@ def opted_out_texts() -> frozenset[str]:
 
 
 def tiny_run(tmp_path_factory) -> TinyRun:
-    if not SHARED_DATA.exists():
-        pytest.skip(f"sample exports not found at {SHARED_DATA}")
     if "run" not in _cache:
         _cache["run"] = build(tmp_path_factory.mktemp("tiny-run"))
     return _cache["run"]
@@ -48,8 +47,8 @@ def build(root: Path) -> TinyRun:
     from core.config.workspace import Workspace
     workspace = Workspace.open(root / "ws")
     data_dir = root / "data"
-    steps = [("import", str(SHARED_DATA)), ("personas", "optout", OPTED_OUT_USER),
-             ("prepare", "--out", str(data_dir), "--min-messages", "10"),
+    steps = [("import", str(SAMPLE_EXPORT)), ("personas", "optout", OPTED_OUT_USER),
+             ("prepare", "--out", str(data_dir)),
              ("train", "--data", str(data_dir), "--preset", "cpu-tiny", "--max-steps", TRAIN_STEPS)]
     for argv in steps:
         code, out, err = run_cli(*argv, "--json", workspace=workspace)
