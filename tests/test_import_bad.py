@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 import shutil
 
+import pytest
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -17,9 +19,13 @@ from tests.test_import_formats import ODD, export, message
 GOOD = json.dumps(export(ODD), indent=2).encode()
 
 
-def test_a_folder_mixing_good_and_bad_files(workspace, tmp_path, shared_data):
+@pytest.mark.parametrize("good_source", ["sample server", "shared exports"])
+def test_a_folder_mixing_good_and_bad_files(workspace, tmp_path, good_source, request):
+    from core.config.resources import asset
+    good = asset("sample_server", "export") if good_source == "sample server" else \
+        request.getfixturevalue("shared_data") / "dcef-example-guild"
     folder = tmp_path / "mixed"
-    shutil.copytree(shared_data / "dcef-example-guild", folder)
+    shutil.copytree(good, folder)
     truncated = folder / "truncated.json"
     truncated.write_bytes(GOOD[:len(GOOD) // 2])
     (folder / "not dce.json").write_text('{"hello": [1, 2, 3]}', encoding="utf-8")
@@ -46,7 +52,7 @@ def test_a_folder_mixing_good_and_bad_files(workspace, tmp_path, shared_data):
     assert lines[-1].startswith("error: 7 input(s) could not be imported")
     # the good files went in completely
     conn = workspace.connect()
-    good_ids = {m["id"] for p in (shared_data / "dcef-example-guild").rglob("*.json")
+    good_ids = {m["id"] for p in good.rglob("*.json")
                 for m in json.loads(p.read_text(encoding="utf-8"))["messages"]}
     stored_ids = {str(row[0]) for row in conn.execute("SELECT id FROM messages")}
     assert good_ids <= stored_ids
