@@ -45,7 +45,7 @@ def test_bad_marks_are_dropped_or_become_dpo_pairs_and_survive_re_prepares(sampl
     train = rows(tmp_path / "first" / "train.jsonl")
     dropped, improved, kept = train[0], train[1], train[2]
     test_only = rows(tmp_path / "first" / "test.jsonl")[0]
-    for example, mark, better in ((dropped, "bad", None), (improved, "bad", "a much better answer"),
+    for example, mark, better in ((dropped, "bad", None), (improved, "bad", "a much better answer, mail me@x.org"),
                                   (kept, "good", None), (test_only, "bad", "better, but in the test split")):
         curation.set_mark(conn, example["meta"]["message_id"], example["meta"]["persona_id"], mark, better)
     for attempt in ("second", "third"):  # the marks hold for every later prepare, not only the next one
@@ -61,7 +61,7 @@ def test_bad_marks_are_dropped_or_become_dpo_pairs_and_survive_re_prepares(sampl
         assert len(pairs) == 1  # the test split's better answer makes no pair: evaluation data stays out
         pair = pairs[0]
         assert pair["meta"]["message_id"] == improved["meta"]["message_id"]
-        assert pair["chosen"] == [{"role": "assistant", "content": "a much better answer"}]
+        assert pair["chosen"] == [{"role": "assistant", "content": "a much better answer, mail [EMAIL]"}]  # scrubbed
         assert pair["rejected"] == [improved["messages"][-1]]
         assert pair["prompt"] == improved["messages"][:-1]
         assert stats["curation"] == {"marked_bad": 3, "dropped_bad": 3, "dpo_pairs": 1}

@@ -76,9 +76,11 @@ def build_dataset(conn, config: DatasetConfig, out_dir: Path, selected: list[Per
     staging = Staging(out_dir)
     try:
         spool = Spool(staging.root / "spool.bin")
-        state = BuildState({p.id: p for p in selected}, config, Splitter(config, conn), spool,
-                           marks=curation.bad_marks(conn))  # the Dataset page's marks: bad ones are dropped
         scrubber = Scrubber()
+        marks = {message_id: scrubber.scrub(better) if better else better  # a typed answer is scrubbed like any text
+                 for message_id, better in curation.bad_marks(conn).items()}
+        state = BuildState({p.id: p for p in selected}, config, Splitter(config, conn), spool,
+                           marks=marks)  # the Dataset page's marks: bad ones are dropped
         messages_read = first_pass(conn, state, scrubber, opted_out, on_progress)
         spool.close()
         plan = make_plan(state.counting, max_share=config.max_share, max_upsample=config.max_upsample,
