@@ -227,7 +227,7 @@ def _on_exited(state, event, context):
         return state, []
     detail = f": {event.detail}" if event.detail else ""
     if event.code == EXIT_BAD_TOKEN:
-        return State.FATAL, [Note("Discord rejected the bot token (set a new one with `launcher.py token set`)"
+        return State.FATAL, [Note("the bot token was refused (set a new one with `launcher.py token set`)"
                                   + detail, error=True)]
     if event.code == EXIT_CONFIG:
         return State.FATAL, [Note("the bot's configuration is invalid" + detail, error=True)]

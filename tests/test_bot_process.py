@@ -24,7 +24,7 @@ def test_a_malformed_token_exits_78_and_the_supervisor_goes_fatal(workspace):
     assert result.returncode == 1, result.stderr
     assert result.stderr.count("bot: starting") == 1  # no restart loop
     last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: Discord rejected the bot token (set a new one with `launcher.py token set`): "
+    assert last.startswith("error: the bot token was refused (set a new one with `launcher.py token set`): "
                            "the stored bot token is malformed: "), result.stderr
     assert MALFORMED not in result.stdout + result.stderr
     log = (workspace.logs_dir / "bot.log").read_text(encoding="utf-8")
