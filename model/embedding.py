@@ -100,6 +100,15 @@ class LiveMemory:
             return 0
         return self.store.add(memory_rows(kept, texts, self.embedder.encode(texts)))
 
+    def forget_messages(self, message_ids: Sequence[int]) -> int:
+        """Remove messages deleted on Discord; returns how many rows went."""
+        return self.store.delete_messages(message_ids)
+
+    def replace_messages(self, messages: Sequence[MemoryMessage]) -> int:
+        """An edit: the old text goes, the new one is embedded (or nothing, when the edit made it unfit)."""
+        self.store.delete_messages([message.message_id for message in messages])
+        return self.add_messages(messages)
+
     def recall(self, text: str, *, channel_id: int | None = None, k: int | None = None) -> list[MemoryHit]:
         """The memories closest to ``text`` (mixed with recency), never an opted-out user's."""
         if not text.strip():

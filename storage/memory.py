@@ -147,10 +147,17 @@ class MemoryStore:
 
     def delete_authors(self, user_ids: Iterable[int]) -> int:
         """Delete every row written by these users and purge old versions so their text leaves the folder."""
-        ids = sorted({int(user_id) for user_id in user_ids})
+        return self._delete("author_id", user_ids)
+
+    def delete_messages(self, message_ids: Iterable[int]) -> int:
+        """Delete these messages (deleted or edited on Discord) and purge old versions, as ``delete_authors``."""
+        return self._delete("message_id", message_ids)
+
+    def _delete(self, column: str, values: Iterable[int]) -> int:
+        ids = sorted({int(value) for value in values})
         if self._table is None or not ids:
             return 0
-        where = f"author_id IN ({id_list(ids)})"
+        where = f"{column} IN ({id_list(ids)})"
         doomed = self._table.count_rows(where)
         if doomed:
             self._table.delete(where)

@@ -22,6 +22,12 @@ class RecordingMemory:
         self.added.extend(messages)
         return len(messages)
 
+    def replace_messages(self, messages):
+        return self.add_messages(messages)
+
+    def forget_messages(self, message_ids):
+        return 0
+
     def recall(self, text, *, channel_id=None, k=None):
         return []
 
@@ -77,3 +83,41 @@ async def test_nothing_is_captured_outside_the_allowlist_or_with_capture_off(bot
     bot.refresh_settings()
     message = await dpytest.message("not kept")
     assert stored(bot, message.id) is None
+
+
+class HashEmbedder:
+    """A fast stand-in for MiniLM (the real one is tested in test_memory_embed); the store is real LanceDB."""
+    dim = 16
+    name = "hash"
+
+    def encode(self, texts):
+        import numpy as np
+        rows = [np.frombuffer(__import__("hashlib").sha256(text.encode()).digest()[:16], dtype=np.uint8)
+                .astype("float32") + 1.0 for text in texts]
+        return np.stack([row / np.linalg.norm(row) for row in rows])
+
+
+@pytest.mark.asyncio
+async def test_an_edit_replaces_and_a_delete_removes_the_text_in_the_real_memory_folder(workspace):
+    from model.embedding import LiveMemory
+    from storage.memory import MemoryStore
+    memory = LiveMemory(MemoryStore(workspace.memory_dir, HashEmbedder.dim), HashEmbedder(), workspace.connect())
+    bot = await start_bot(workspace, ScriptedEngine(), settings={"capture": True, "memory": True},
+                          memory_loader=lambda: memory)
+    try:
+        await allow_channel(bot, dpytest.get_config().channels[0])
+        memory.refresh_consent()
+        message = await dpytest.message("my quokka-lantern secret recipe")
+        cog = bot.get_cog("CaptureCog")
+
+        def folder_has(text):
+            return any(text.encode() in path.read_bytes() for path in workspace.memory_dir.rglob("*") if path.is_file())
+        assert memory.store.known_ids() == {message.id} and folder_has("quokka-lantern")
+        edited = FakeMessage(message.channel, message.id, FakeUser(message.author.id, message.author.name),
+                             "my edited words about soup", edited_at=datetime.now(timezone.utc))
+        await cog.on_raw_message_edit(SimpleNamespace(message=edited))
+        assert memory.store.count() == 1 and not folder_has("quokka-lantern") and folder_has("edited words")
+        await cog.on_raw_message_delete(SimpleNamespace(channel_id=message.channel.id, message_id=message.id))
+        assert memory.store.count() == 0 and not folder_has("edited words")
+    finally:
+        await stop_bot(bot)

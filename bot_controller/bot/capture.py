@@ -33,7 +33,7 @@ class CaptureCog(commands.Cog):
     async def on_message(self, message: discord.Message) -> None:
         await self.store(message)
 
-    async def store(self, message) -> bool:
+    async def store(self, message, *, edited: bool = False) -> bool:
         if not self.capturing(message.channel):
             return False
         if getattr(message, "webhook_id", None) is not None and message.webhook_id in {
@@ -50,16 +50,21 @@ class CaptureCog(commands.Cog):
         except Exception as exc:
             self.bot.stats.notice(f"capture failed for a message in #{getattr(message.channel, 'name', '?')}: {exc}")
             return False
-        await self.remember(message)
+        await self.remember(message, edited=edited)
         return True
 
-    async def remember(self, message) -> None:
+    def live_memory(self):
         pipeline = self.bot.pipeline
         memory = pipeline.memory if pipeline is not None else None
-        if memory is None or not hasattr(memory, "add_messages"):
+        return memory if memory is not None and hasattr(memory, "add_messages") else None
+
+    async def remember(self, message, *, edited: bool = False) -> None:
+        memory = self.live_memory()
+        if memory is None:
             return
+        verb = memory.replace_messages if edited else memory.add_messages  # an edit's old text leaves the memory
         try:
-            await self.bot.worker.run(memory.add_messages, [memory_message(message)])
+            await self.bot.worker.run(verb, [memory_message(message)])
         except Exception as exc:
             self.bot.stats.notice(f"adding a captured message to memory failed: {exc}")
 
@@ -67,7 +72,7 @@ class CaptureCog(commands.Cog):
     async def on_raw_message_edit(self, payload: discord.RawMessageUpdateEvent) -> None:
         message = getattr(payload, "message", None)
         if message is not None:
-            await self.store(message)
+            await self.store(message, edited=True)
 
     @commands.Cog.listener()
     async def on_raw_message_delete(self, payload: discord.RawMessageDeleteEvent) -> None:
@@ -83,4 +88,10 @@ class CaptureCog(commands.Cog):
         parent = getattr(channel, "parent_id", None)
         if not settings.capture or (channel_id not in settings.allowlist and parent not in settings.allowlist):
             return 0
+        memory = self.live_memory()
+        if memory is not None:  # a message deleted on Discord leaves the bot's memory too
+            try:
+                await self.bot.worker.run(memory.forget_messages, ids)
+            except Exception as exc:
+                self.bot.stats.notice(f"removing deleted messages from memory failed: {exc}")
         return delete_messages(self.bot.conn, ids)
