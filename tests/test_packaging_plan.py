@@ -1,6 +1,8 @@
 """What ``runtime install`` would install (no download here): install.py's torch builds and its CUDA merge rule."""
 from __future__ import annotations
 
+from pathlib import Path
+
 from core.runtime.provision import default_pip_steps, load_install_module
 
 
@@ -35,3 +37,16 @@ def test_cuda_plan_replaces_the_same_packages_lines_as_install_py(tmp_path):
     assert sum(install.requirement_name(line) == "transformers" for line in lines) == 1
     torch_args = steps["torch (CUDA)"]
     assert torch_args in (install.TORCH_CPU, install.TORCH_CUDA_WINDOWS)  # Linux: PyPI's torch is the CUDA build
+
+
+def test_the_plan_loads_without_the_modules_the_executable_does_not_bundle(tmp_path):
+    """The frozen app has no venv, tarfile or zipfile module (nothing of its own imports them); planning a runtime
+    install loads install.py there, so it must not need them at import time (seen failing from the built executable)."""
+    import subprocess
+    import sys
+    probe = ("import sys; sys.modules.update(venv=None, tarfile=None, zipfile=None); "
+             "from pathlib import Path; from core.runtime.provision import default_pip_steps; "
+             f"steps = default_pip_steps(Path({str(tmp_path)!r}), cuda=True); print(len(steps))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                            cwd=str(Path(__file__).resolve().parents[1]))
+    assert result.returncode == 0 and result.stdout.strip() == "4", result.stderr[-600:]
