@@ -22,6 +22,7 @@ from bot_controller.protocol import BOT_JOB_ID, BotHeartbeat
 from core.config.secrets import redact
 from core.jobs import wire
 from core.jobs.events import Event, JobFailed, LogLine, Request
+from core.jobs.processes import write_lines
 from core.jobs.runner import kill_tree
 
 TAIL_LINES = 20
@@ -73,7 +74,8 @@ class ChildProcess:
         for reader in self._readers:
             reader.start()
         if self.process.stdin is not None:
-            threading.Thread(target=self._write, daemon=True, name=f"bot-{self.pid}-stdin").start()
+            threading.Thread(target=write_lines, args=(self._writes, self.process.stdin), daemon=True,
+                             name=f"bot-{self.pid}-stdin").start()
 
     # -- output ------------------------------------------------------------------------------------------------------
     def _read(self, pipe, stream: str) -> None:
@@ -131,17 +133,6 @@ class ChildProcess:
 
     def send_stop(self) -> None:
         self._writes.put(wire.STOP_LINE + "\n")
-
-    def _write(self) -> None:
-        while True:
-            line = self._writes.get()
-            if line is None:
-                return
-            try:
-                self.process.stdin.write(line.encode("utf-8"))
-                self.process.stdin.flush()
-            except (OSError, ValueError):
-                return  # the child is going away; later lines have nobody to read them
 
     # -- lifetime ---------------------------------------------------------------------------------------------------
     def poll(self) -> int | None:

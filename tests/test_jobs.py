@@ -259,7 +259,7 @@ def test_job_states_in_order(args, expected):
     events = collect(sub, job, until=lambda event: isinstance(event, ProgressReported) and event.step >= 1)
     if "stopping" in expected:
         job.stop()
-        assert job.state == "stopping"
+        assert job.state in ("stopping", "stopped")  # a quick worker may be done already; the order is checked below
     events += collect(sub, job)
     assert states_of(events) == expected and job.state == expected[-1]
     changes = of(events, JobStateChanged)

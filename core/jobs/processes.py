@@ -26,3 +26,17 @@ def platform_options() -> dict:
     if os.name == "nt":
         return {"creationflags": subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.CREATE_NO_WINDOW}
     return {"start_new_session": True}
+
+
+def write_lines(lines, stdin) -> None:
+    """Body of the one thread that writes a child's stdin: a pipe write can block while the child does not read, so
+    callers only queue ``lines`` (str; None ends it). Stops quietly once the child is gone."""
+    while True:
+        line = lines.get()
+        if line is None:
+            return
+        try:
+            stdin.write(line.encode("utf-8"))
+            stdin.flush()
+        except (OSError, ValueError):
+            return  # the child is going away; later lines have nobody to read them

@@ -32,7 +32,7 @@ from core.jobs.bus import EventBus
 from core.jobs.events import (ENDED_STATES, ENDING_EVENTS, Event, JobFailed, JobFinished, JobLaunched, JobStarted,
                               JobStateChanged, KillJob, LogLine, Message, ProgressReported, Request, StopJob)
 from core.jobs.eta import EtaEstimator
-from core.jobs.processes import kill_tree, platform_options
+from core.jobs.processes import kill_tree, platform_options, write_lines
 from core.jobs.specs import JobSpec, new_job_id, worker_argv  # noqa: F401 (the runner's public names, as before)
 
 TAIL_LINES = 40           # log lines kept in memory for a failure report
@@ -78,7 +78,8 @@ class Job:
             stderr=subprocess.PIPE, **platform_options())
         if spec.secret_stdin is not None:
             self._requests.put(spec.secret_stdin.strip() + "\n")  # first line, before any request
-        threading.Thread(target=self._write_requests, daemon=True, name=f"{self.id}-stdin").start()
+        threading.Thread(target=write_lines, args=(self._requests, self.process.stdin), daemon=True,
+                         name=f"{self.id}-stdin").start()
         self._set_state("starting")
         self._publish(JobLaunched(name=spec.name, pid=self.process.pid,
                                   run_dir=str(spec.run_dir) if spec.run_dir else None))
@@ -193,18 +194,6 @@ class Job:
             self._publish_raw(event)
         except Exception:
             log.exception("job %s: publishing %s failed", self.id, type(event).__name__)
-
-    def _write_requests(self) -> None:
-        """The one thread that writes the worker's stdin (a pipe write can block while the worker does not read)."""
-        while True:
-            line = self._requests.get()
-            if line is None:
-                return
-            try:
-                self.process.stdin.write(line.encode("utf-8"))
-                self.process.stdin.flush()
-            except (OSError, ValueError):
-                return  # the worker is going away; later requests have nobody to read them
 
     # -- control ---------------------------------------------------------------------------------------------------
     @property
