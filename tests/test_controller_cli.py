@@ -18,7 +18,6 @@ from bot_controller.launch import ORPHAN_GRACE_SECONDS
 ROOT = Path(__file__).resolve().parents[1]
 FAKE_BOT = Path(__file__).with_name("fake_bot.py")
 TOKEN = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.abcdefghijklmnopqrstuvwxyz0123"
-PLACEHOLDER = "placeholder" in (ROOT / "bot_controller" / "bot" / "main.py").read_text(encoding="utf-8")
 
 # launcher.main with the bot worker's argv pointed at the fake bot: everything else is the real command.
 WRAPPER = textwrap.dedent("""
@@ -95,17 +94,6 @@ def test_without_a_token_the_command_fails_in_one_line(workspace):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == ("error: could not start the bot: no bot token is stored: run "
                                                       "`launcher.py token set` (or set DPS_BOT_TOKEN)")
-
-
-@pytest.mark.skipif(not PLACEHOLDER, reason="the bot runtime has replaced the placeholder main")
-def test_the_real_worker_entry_is_supervised(workspace):
-    """`launcher.py bot` launches `launcher.py --worker bot`; the placeholder's config exit makes it FATAL at once."""
-    result = subprocess.run([sys.executable, str(ROOT / "launcher.py"), "--workspace", str(workspace.root), "bot"],
-                            cwd=ROOT, env=environment(TOKEN), capture_output=True, text=True, timeout=60)
-    assert result.returncode == 1, result.stderr
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: the bot's configuration is invalid: bot runtime not built")
-    assert result.stderr.count("bot: starting") == 1  # no restart loop
 
 
 @pytest.mark.skipif(os.name == "nt", reason="SIGKILL; the same lifeline (stdin EOF, parent pid) serves Windows")
