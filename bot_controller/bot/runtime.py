@@ -20,7 +20,7 @@ from pathlib import Path
 import discord
 from discord.ext import commands
 
-from bot_controller.bot import conversation, sending
+from bot_controller.bot import conversation, discord_errors, sending
 from bot_controller.bot.model_host import ModelHost, load_engine
 from bot_controller.bot.stats import Stats
 from bot_controller.bot.triggers import Incoming, RateState, decide
@@ -47,6 +47,7 @@ def default_intents() -> discord.Intents:
 class PersonaBot(ModelHost, commands.Bot):
     def __init__(self, workspace: Workspace, *, engine_loader=load_engine, memory_loader=None, start_paused=False,
                  intents: discord.Intents | None = None, clock=time.monotonic, chance=random.random, **options):
+        options.setdefault("http_trace", discord_errors.rate_limit_trace(self.rate_limited, self.channel_name))
         super().__init__(command_prefix=PREFIX, intents=intents or default_intents(), help_command=None,
                          allowed_mentions=sending.NO_PINGS, **options)
         self.workspace = workspace
@@ -176,10 +177,24 @@ class PersonaBot(ModelHost, commands.Bot):
             self.stats.notice(f"#{getattr(message.channel, 'name', message.channel.id)}: missing permission "
                               f"({exc.status} {exc.text or 'Forbidden'}); check View Channel, Send Messages and "
                               f"Read Message History there")
+        except discord.HTTPException as exc:  # Discord's 5xx after discord.py's retries: one line, no traceback
+            self.stats.errors += 1
+            self.stats.notice(discord_errors.failure_line(f"#{self.channel_name(message.channel.id)}", exc))
         except Exception as exc:  # one message failed; the bot goes on (never posted to the channel)
             self.stats.errors += 1
             self.stats.notice(f"answering message {message.id} failed: {type(exc).__name__}: {exc}")
             LOG.exception("answering failed")
+
+    def channel_name(self, channel_id: int) -> str:
+        return getattr(self.get_channel(channel_id), "name", None) or str(channel_id)
+
+    def rate_limited(self, line: str) -> None:
+        """A 429 seen on the bot's HTTP session (discord.py retries it): one line in the log and ``status``."""
+        self.stats.notice(line)
+
+    def typing_failed(self, channel, exc: discord.HTTPException) -> None:
+        self.stats.notice(f"#{getattr(channel, 'name', channel.id)}: Discord did not show the typing indicator "
+                          f"({discord_errors.status_words(exc)}); answering without it")
 
     async def replied_author(self, message) -> int | None:
         target = None
@@ -220,7 +235,7 @@ class PersonaBot(ModelHost, commands.Bot):
                 return
             call = functools.partial(pipeline.reply, persona, place, turns, int(message.id),
                                      exclude_authors=tuple(self.options["opted_out"]))
-            async with message.channel.typing():
+            async with sending.typing_while(message.channel, self.typing_failed):
                 reply = await self.worker.run(call)
             if reply.dropped_reason:
                 self.stats.dropped += 1

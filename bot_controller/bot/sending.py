@@ -7,6 +7,7 @@ channel that the bot made itself, with the persona's display name and avatar; wi
 """
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 
 import discord
@@ -32,6 +33,24 @@ async def send_plain(channel, parts: Sequence[str], reply_to=None) -> list:
         else:
             sent.append(await channel.send(part, allowed_mentions=NO_PINGS))
     return sent
+
+
+@contextlib.asynccontextmanager
+async def typing_while(channel, on_failure):
+    """The typing indicator while a reply is generated; Discord failing to show it (a 5xx, a 403) never costs the
+    reply: ``on_failure(channel, exc)`` is told and the body runs anyway (discord.py's ``typing()`` raises)."""
+    indicator = channel.typing()
+    shown = True
+    try:
+        await indicator.__aenter__()
+    except discord.HTTPException as exc:
+        shown = False
+        on_failure(channel, exc)
+    try:
+        yield
+    finally:
+        if shown:
+            await indicator.__aexit__(None, None, None)
 
 
 async def send_webhook(webhook, parts: Sequence[str], *, username: str, avatar_url: str | None,

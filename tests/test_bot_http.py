@@ -1,0 +1,129 @@
+"""Discord's rate limits and server errors, against a local fake of Discord's REST API (tests/fake_discord_http.py).
+
+The bot is the real PersonaBot on a real SQLite workspace; dpytest plays the gateway (guild, members, incoming
+messages) and the bot's own discord.py HTTPClient sends every reply to the fake server, so discord.py's real
+rate-limit and retry code runs. Each failure gives one clear line (log and ``status``) and the bot keeps answering.
+"""
+from __future__ import annotations
+
+import logging
+
+import discord.ext.test as dpytest
+import pytest
+import pytest_asyncio
+
+from storage import bot_settings
+from tests.bot_harness import ScriptedEngine
+from tests.fake_discord_http import FakeDiscordAPI, dumps, start_real_http_bot, stop_real_http_bot
+
+SEND = r"/channels/\d+/messages"
+
+
+@pytest_asyncio.fixture
+async def api():
+    server = FakeDiscordAPI()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest_asyncio.fixture
+async def bot(workspace, api, monkeypatch):
+    engine = ScriptedEngine("first reply", "second reply", "third reply")
+    bot = await start_real_http_bot(workspace, engine, api, monkeypatch, settings={"rate": 1.0, "cooldown_seconds": 0.0})
+    channel = dpytest.get_config().channels[0]
+    from tests.bot_harness import allow_channel
+    await allow_channel(bot, channel)
+    bot.engine_for_test = engine
+    yield bot
+    await stop_real_http_bot(bot, api)
+
+
+def bot_lines(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "dps.bot" and r.levelno >= logging.WARNING]
+
+
+async def status_text(bot, api, member: int = 0) -> str:
+    """What ``!status`` posts (member 0 is a bot admin through ``admin_ids``)."""
+    bot_settings.set_value(bot.conn, "admin_ids", [dpytest.get_config().members[0].id])
+    bot.refresh_settings()
+    before = len(api.sent_contents())
+    await dpytest.message("!status", member=member)
+    sent = api.sent_contents()[before:]
+    assert len(sent) == 1, dumps(api.received)
+    return sent[0]
+
+
+@pytest.mark.asyncio
+async def test_a_429_is_waited_out_by_discord_py_and_the_reply_still_arrives(bot, api, caplog):
+    caplog.set_level(logging.INFO)
+    api.fail("POST", SEND, 429, times=1, retry_after=0.25)
+    await dpytest.message("hello bot, anyone there?")
+    posts = api.requests("POST", SEND)
+    assert [p.body["content"] for p in posts] == ["first reply", "first reply"], dumps(api.received)  # retried
+    assert bot.stats.replies == 1 and bot.stats.errors == 0, list(bot.stats.notices)
+    lines = [line for line in bot_lines(caplog) if "429" in line]
+    assert len(lines) == 1 and "#" in lines[0] and "rate limit" in lines[0], bot_lines(caplog)
+    assert lines[0] in await status_text(bot, api)
+    assert "429" not in await status_text(bot, api, member=1)  # not an admin: refused, shown nothing
+
+
+@pytest.mark.asyncio
+async def test_a_global_429_holds_every_request_then_the_reply_arrives(bot, api, caplog):
+    caplog.set_level(logging.INFO)
+    api.fail("POST", SEND, 429, times=1, retry_after=0.3, global_limit=True)
+    await dpytest.message("hello again")
+    assert api.sent_contents() == ["first reply", "first reply"], dumps(api.received)
+    assert bot.stats.replies == 1 and bot.stats.errors == 0
+    lines = [line for line in bot_lines(caplog) if "429" in line]
+    assert len(lines) == 1 and "global" in lines[0], bot_lines(caplog)
+
+
+@pytest.mark.asyncio
+async def test_a_lasting_503_is_one_line_naming_the_channel_and_the_bot_answers_after_recovery(bot, api, caplog):
+    caplog.set_level(logging.INFO)
+    channel = dpytest.get_config().channels[0]
+    api.fail("POST", SEND, 503, times=None)
+    await dpytest.message("are you there?")
+    await dpytest.message("still there?")
+    assert bot.stats.replies == 0 and bot.stats.errors == 2
+    lines = [line for line in bot_lines(caplog) if "503" in line]
+    assert len(lines) == 1, bot_lines(caplog)  # said once, not once per lost reply
+    assert f"#{channel.name}" in lines[0] and "Service Unavailable" in lines[0], lines
+    assert "Traceback" not in caplog.text
+    api.recover()
+    assert "third reply" not in api.sent_contents()
+    await dpytest.message("back now?")
+    assert api.sent_contents()[-1] == "third reply" and bot.stats.replies == 1
+    status = await status_text(bot, api)
+    assert "errors 2" in status and lines[0] in status, status
+
+
+@pytest.mark.asyncio
+async def test_a_500_is_retried_by_discord_py_and_the_reply_arrives(bot, api):
+    api.fail("POST", SEND, 500, times=1)
+    await dpytest.message("one more")
+    assert api.sent_contents() == ["first reply", "first reply"], dumps(api.received)
+    assert bot.stats.replies == 1 and bot.stats.errors == 0
+
+
+@pytest.mark.asyncio
+async def test_a_failing_typing_indicator_does_not_cost_the_reply(bot, api, caplog):
+    caplog.set_level(logging.INFO)
+    api.fail("POST", r"/channels/\d+/typing", 503, times=None)
+    await dpytest.message("type for me")
+    assert api.sent_contents() == ["first reply"], dumps(api.received)
+    assert bot.stats.replies == 1
+    assert len([line for line in bot_lines(caplog) if "typing" in line]) == 1, bot_lines(caplog)
+
+
+@pytest.mark.asyncio
+async def test_a_403_on_sending_is_said_once_per_channel(bot, api, caplog):
+    caplog.set_level(logging.INFO)
+    channel = dpytest.get_config().channels[0]
+    api.fail("POST", SEND, 403, times=None)
+    for text in ("first try", "second try", "third try"):
+        await dpytest.message(text)
+    assert len(api.requests("POST", SEND)) == 3 and bot.stats.errors == 3
+    lines = [line for line in bot_lines(caplog) if "missing permission" in line]
+    assert len(lines) == 1 and f"#{channel.name}" in lines[0] and "403" in lines[0], bot_lines(caplog)
