@@ -1,7 +1,9 @@
 """Admin and privacy commands, as slash commands with ``!`` prefix fallbacks (discord.py hybrid commands).
 
 Admin commands (``status``, ``setrate``, ``settemp``, ``setmaxlen``, ``persona``, ``webhook``, ``reload``, ``allow``,
-``deny``) need Manage Server or an id in the ``admin_ids`` setting; a refusal is ephemeral. Every user may run
+``deny``) need Manage Server or an id in the ``admin_ids`` setting; a refusal is ephemeral. Their slash versions are
+synced with ``default_member_permissions`` = Manage Server, so Discord shows them to server managers only (an
+``admin_ids`` user without it uses the ``!`` commands, or a manager grants the slash ones under Integrations). Every user may run
 ``forget-me``, ``optout`` and ``optin``, which act on the caller only and go through the CLI's own code
 (``core.dataset.privacy``): SQLite, datasets and the memory index alike. Settings are written to SQLite
 (``storage.bot_settings``), so the panel shows the same values; the bot re-reads them at once.
@@ -13,6 +15,7 @@ import shutil
 import subprocess
 import time
 
+from discord import app_commands
 from discord.ext import commands
 
 from core.dataset import DatasetError
@@ -85,6 +88,7 @@ class AdminCog(commands.Cog):
         await ctx.send(f"{key} = {stored}", ephemeral=True)
 
     @commands.hybrid_command(name="status", description="uptime, model, persona, latency, counters, VRAM")
+    @app_commands.default_permissions(manage_guild=True)
     async def status(self, ctx: commands.Context) -> None:
         if await self.refuse(ctx):
             return
@@ -103,21 +107,25 @@ class AdminCog(commands.Cog):
         await ctx.send("\n".join(lines), ephemeral=True)
 
     @commands.hybrid_command(name="setrate", description="chance (0..1) of answering an unaddressed message")
+    @app_commands.default_permissions(manage_guild=True)
     async def setrate(self, ctx: commands.Context, value: float) -> None:
         if not await self.refuse(ctx):
             await self.store(ctx, "rate", value)
 
     @commands.hybrid_command(name="settemp", description="sampling temperature (0..2)")
+    @app_commands.default_permissions(manage_guild=True)
     async def settemp(self, ctx: commands.Context, value: float) -> None:
         if not await self.refuse(ctx):
             await self.store(ctx, "temperature", value)
 
     @commands.hybrid_command(name="setmaxlen", description="most tokens in a reply")
+    @app_commands.default_permissions(manage_guild=True)
     async def setmaxlen(self, ctx: commands.Context, value: int) -> None:
         if not await self.refuse(ctx):
             await self.store(ctx, "max_tokens", value)
 
     @commands.hybrid_command(name="persona", description="the persona answering here (or everywhere: default)")
+    @app_commands.default_permissions(manage_guild=True)
     async def persona(self, ctx: commands.Context, name: str, scope: str = "channel") -> None:
         if await self.refuse(ctx):
             return
@@ -134,6 +142,7 @@ class AdminCog(commands.Cog):
         await ctx.send(f"persona here: {self.bot.persona_here(ctx.channel).name}", ephemeral=True)
 
     @commands.hybrid_command(name="webhook", description="reply here through a webhook as the persona (on/off)")
+    @app_commands.default_permissions(manage_guild=True)
     async def webhook(self, ctx: commands.Context, enabled: bool) -> None:
         if await self.refuse(ctx):
             return
@@ -142,6 +151,7 @@ class AdminCog(commands.Cog):
         await ctx.send(f"webhook mode {'on' if enabled else 'off'} here", ephemeral=True)
 
     @commands.hybrid_command(name="reload", description="load the model again (a new export) without a restart")
+    @app_commands.default_permissions(manage_guild=True)
     async def reload(self, ctx: commands.Context, path: str = "") -> None:
         if await self.refuse(ctx):
             return
@@ -153,11 +163,13 @@ class AdminCog(commands.Cog):
             await ctx.send(f"reload failed: {self.bot.stats.model_error}", ephemeral=True)
 
     @commands.hybrid_command(name="allow", description="let the bot answer and capture in this channel")
+    @app_commands.default_permissions(manage_guild=True)
     async def allow(self, ctx: commands.Context) -> None:
         if not await self.refuse(ctx):
             await self.set_allowed(ctx, True)
 
     @commands.hybrid_command(name="deny", description="stop answering unaddressed messages in this channel")
+    @app_commands.default_permissions(manage_guild=True)
     async def deny(self, ctx: commands.Context) -> None:
         if not await self.refuse(ctx):
             await self.set_allowed(ctx, False)
