@@ -87,7 +87,8 @@ class ModelHost:
             return self.memory_loader()
         from storage.memory import MemoryStore
         folder = self.workspace.memory_dir
-        if not folder.exists() or MemoryStore(folder).count() == 0:
+        empty = not folder.exists() or MemoryStore(folder).count() == 0
+        if empty and not self.settings.capture:  # capturing fills an empty memory: open it (embedder and all)
             return None
         from model.embedding import LiveMemory
         return LiveMemory.open(self.workspace, self.app_config.memory)
