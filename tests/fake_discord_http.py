@@ -45,6 +45,7 @@ class Failure:
     retry_after: float = 0.2
     global_limit: bool = False
     text: str | None = None
+    via: bool = True               # False: a 429 as Cloudflare sends it (discord.py does not retry that)
 
 
 @dataclass
@@ -137,8 +138,10 @@ def ok(payload) -> web.Response:
 
 def failure_response(failure: Failure) -> web.Response:
     if failure.status == 429:  # https://discord.com/developers/docs/topics/rate-limits#exceeding-a-rate-limit
-        headers = {"Retry-After": str(max(1, round(failure.retry_after))), "Via": "1.1 google",
+        headers = {"Retry-After": str(max(1, round(failure.retry_after))),
                    "X-RateLimit-Scope": "global" if failure.global_limit else "user"}
+        if failure.via:
+            headers["Via"] = "1.1 google"
         if failure.global_limit:
             headers["X-RateLimit-Global"] = "true"
         else:

@@ -127,3 +127,43 @@ async def test_a_403_on_sending_is_said_once_per_channel(bot, api, caplog):
     assert len(api.requests("POST", SEND)) == 3 and bot.stats.errors == 3
     lines = [line for line in bot_lines(caplog) if "missing permission" in line]
     assert len(lines) == 1 and f"#{channel.name}" in lines[0] and "403" in lines[0], bot_lines(caplog)
+
+
+@pytest.mark.asyncio
+async def test_an_outage_of_every_channel_route_says_each_problem_once_and_the_bot_recovers(bot, api, caplog):
+    caplog.set_level(logging.INFO)
+    channel = dpytest.get_config().channels[0]
+    api.fail("*", r"/channels/\d+/.*", 503, times=None)  # history, typing and sending all fail
+    for text in ("one", "two", "three"):
+        await dpytest.message(text)
+    lines = [line for line in bot_lines(caplog) if "503" in line]
+    assert len(lines) == len(set(lines)) == 3, lines  # recent messages, typing, the reply: each said once
+    assert all(f"#{channel.name}" in line for line in lines) and bot.stats.errors == 3
+    assert "Traceback" not in caplog.text
+    api.recover()
+    await dpytest.message("four")
+    assert api.sent_contents()[-1] == "third reply" and bot.stats.replies == 1  # the engine's last scripted line
+
+
+@pytest.mark.asyncio
+async def test_a_cloudflare_429_without_retry_is_one_line_and_the_next_reply_goes_out(bot, api, caplog):
+    caplog.set_level(logging.INFO)
+    api.fail("POST", SEND, 429, times=2, via=False)  # discord.py raises at once: not Discord's own limiter
+    await dpytest.message("first")
+    await dpytest.message("second")
+    assert len(api.requests("POST", SEND)) == 2 and bot.stats.errors == 2
+    lines = [line for line in bot_lines(caplog) if "Cloudflare" in line]
+    assert len(lines) == 1 and "#" in lines[0], bot_lines(caplog)
+    await dpytest.message("third")
+    assert api.sent_contents()[-1] == "third reply" and bot.stats.replies == 1
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_a_lasting_502_is_retried_by_discord_py_then_one_line(bot, api, caplog):
+    caplog.set_level(logging.INFO)
+    api.fail("POST", SEND, 502, times=None)  # discord.py retries a 502 five times, sleeping 1+3+5+7+9 s
+    await dpytest.message("patience")
+    assert len(api.requests("POST", SEND)) == 5 and bot.stats.errors == 1
+    lines = [line for line in bot_lines(caplog) if "502" in line]
+    assert len(lines) == 1 and "Bad Gateway" in lines[0], bot_lines(caplog)

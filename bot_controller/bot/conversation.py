@@ -51,14 +51,20 @@ def channel_place(channel, opted_out=()) -> Place:
     return make_place(getattr(guild, "name", None), getattr(channel, "name", None), opted_out=opted_out)
 
 
-async def gather(message, limit: int = HISTORY_LIMIT, chain_limit: int = CHAIN_LIMIT) -> list:
-    """The trigger, the ``limit`` messages before it, and its reply chain where that reaches further back."""
+async def gather(message, limit: int = HISTORY_LIMIT, chain_limit: int = CHAIN_LIMIT, on_failure=None) -> list:
+    """The trigger, the ``limit`` messages before it, and its reply chain where that reaches further back.
+
+    ``on_failure(channel, exc)`` hears of a history Discord would not give (the bot says it once); without it the
+    failure is logged here."""
     found = {int(message.id): message}
     try:
         async for earlier in message.channel.history(limit=limit, before=message):
             found.setdefault(int(earlier.id), earlier)
-    except discord.HTTPException as exc:  # no Read Message History: answer from the trigger alone
-        LOG.warning("cannot read the history of channel %s: %s", getattr(message.channel, "id", "?"), exc)
+    except discord.HTTPException as exc:  # no Read Message History, or Discord's 5xx: answer from the trigger alone
+        if on_failure is not None:
+            on_failure(message.channel, exc)
+        else:
+            LOG.warning("cannot read the history of channel %s: %s", getattr(message.channel, "id", "?"), exc)
     current = message
     for _ in range(chain_limit):
         target = await referenced(current)

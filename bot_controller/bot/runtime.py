@@ -192,6 +192,10 @@ class PersonaBot(ModelHost, commands.Bot):
         """A 429 seen on the bot's HTTP session (discord.py retries it): one line in the log and ``status``."""
         self.stats.notice(line)
 
+    def history_failed(self, channel, exc: discord.HTTPException) -> None:
+        self.stats.notice(f"#{getattr(channel, 'name', channel.id)}: Discord did not give the recent messages "
+                          f"({discord_errors.status_words(exc)}); answering from the message alone")
+
     def typing_failed(self, channel, exc: discord.HTTPException) -> None:
         self.stats.notice(f"#{getattr(channel, 'name', channel.id)}: Discord did not show the typing indicator "
                           f"({discord_errors.status_words(exc)}); answering without it")
@@ -225,7 +229,7 @@ class PersonaBot(ModelHost, commands.Bot):
         if persona is None:
             return
         async with self.queues.lock(message.channel.id):
-            history = await conversation.gather(message)
+            history = await conversation.gather(message, on_failure=self.history_failed)
             hooks = [getattr(hook, "id", None) for hook in self.webhooks.values()]
             turns = conversation.bot_turns(history, options=self.options, persona=persona, bot_user_id=self.user.id,
                                            config=self.app_config.dataset, own_webhooks=hooks)
