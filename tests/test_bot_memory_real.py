@@ -55,7 +55,7 @@ async def test_live_messages_are_remembered_recalled_kept_from_opted_out_users_a
         there = dpytest.backend.make_text_channel("elsewhere", config.guilds[0])
         for channel in (here, there):
             await allow_channel(bot, channel)
-        bob, carol = config.members
+        carol = config.members[1]
         set_opted_out(bot.conn, carol.id, True)
         bot.refresh_settings()
 

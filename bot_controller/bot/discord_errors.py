@@ -38,7 +38,7 @@ def rate_limit_trace(on_line: Callable[[str], object], channel_name: Callable[[i
     trace = aiohttp.TraceConfig()
 
     async def on_request_end(session, context, params) -> None:
-        if params.response.status == 429:
+        if params.response.status == 429 and params.response.headers.get("Via"):  # without Via: see failure_line
             on_line(rate_limit_line(params.method, route_of(params.url.path, channel_name), params.response.headers))
 
     trace.on_request_end.append(on_request_end)
