@@ -3,6 +3,10 @@
 Rows hold the cleaned, scrubbed text (never the raw content), the message's ids and time, and its embedding; the
 vectors come from ``model.embedding`` (this module has no ML imports and never computes one). A message id is stored
 at most once. Search is cosine similarity, mixed with recency so that of two similar memories the newer one wins.
+It answers from an in-memory copy of the table (``storage.vector_index``; a LanceDB query costs ~5 ms even at 10k
+rows): this store's own adds and deletes change the copy at once (and deletes reach every other store on the folder in
+this process), and at most every ``REFRESH_INTERVAL`` a search checks the table's version (~0.5 ms) and takes in what
+another process added or deleted since.
 Deleting authors (forget, opt-out) compacts the table and removes every older version, because LanceDB otherwise
 keeps the deleted rows' text in the files of earlier versions.
 """
@@ -11,6 +15,7 @@ from __future__ import annotations
 import math
 import time
 import warnings
+import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -20,13 +25,17 @@ import lancedb
 import numpy as np
 import pyarrow as pa
 
+from storage.search_copy import SearchCopy
+
 TABLE = "messages"
 CANDIDATE_FACTOR = 4        # with recency mixed in, rank this many times k by similarity first, then re-score
 NPROBES = 20                # IVF partitions searched: the index's recall/latency trade-off (LanceDB's default)
 EXCLUDED_SLACK = 8          # extra candidates fetched per excluded author, which are then dropped here: a filter
 #                             inside the vector query (prefilter) costs a scan of the author column on every search
 READ_CONSISTENCY = timedelta(seconds=2)  # a reader (the bot) sees rows another process added within this long
+REFRESH_INTERVAL = READ_CONSISTENCY.total_seconds()  # the search copy checks the table's version this often
 SECONDS_PER_DAY = 86_400.0
+OPEN_STORES: "weakref.WeakSet[MemoryStore]" = weakref.WeakSet()  # a delete reaches every store on its folder at once
 
 
 class MemoryStoreError(Exception):
@@ -98,6 +107,8 @@ class MemoryStore:
                               f"{dim}; delete the folder and run `embed` again, or switch back to the old embedder")
         self._dim = stored or dim
         self._known: set[int] | None = None
+        self._copy = SearchCopy()  # what search answers from: built by the first search, in memory only
+        OPEN_STORES.add(self)
 
     @property
     def dim(self) -> int | None:
@@ -122,8 +133,10 @@ class MemoryStore:
             added = len(fresh)
         else:  # insert-if-absent by message id: another process (the bot, an embed job) may have added some since
             self._table.checkout_latest()  # the join must see what the other process wrote, not our last version
+            before = self._table.version
             result = self._table.merge_insert("message_id").when_not_matched_insert_all().execute(table)
             added = int(result.num_inserted_rows)
+            self._copy.added(table, before, self._table.version)
         known.update(seen)
         return added
 
@@ -161,6 +174,9 @@ class MemoryStore:
         doomed = self._table.count_rows(where)
         if doomed:
             self._table.delete(where)
+            for store in list(OPEN_STORES):  # before this returns, no store in this process can find them any more
+                if store.folder.resolve() == self.folder.resolve():
+                    store._copy.dropped(column, ids)
             self.purge_old_versions()
             self._known = None
         return doomed
@@ -214,7 +230,23 @@ class MemoryStore:
     def search(self, vector: Sequence[float], k: int = 5, *, channel_id: int | None = None,
                exclude_authors: Iterable[int] = (), recency_weight: float = 0.2, half_life_days: float = 30.0,
                now: float | None = None) -> list[MemoryHit]:
-        """The ``k`` best memories for ``vector`` (an L2-normalised embedding), best first."""
+        """The ``k`` best memories for ``vector`` (an L2-normalised embedding), best first, from the in-memory copy."""
+        if k <= 0:
+            return []
+        weight = min(max(float(recency_weight), 0.0), 1.0)
+        excluded = frozenset(int(author) for author in exclude_authors)
+        with self._copy.lock:
+            index = self._fresh_copy()
+            if index is None:
+                return []
+            rows = index.search(vector, k * CANDIDATE_FACTOR if weight else k, channel_id=channel_id,
+                                excluded=excluded)  # excluded authors are filtered before ranking: no slack needed
+        return rank(rows, k, weight, half_life_days, time.time() if now is None else now)
+
+    def search_lancedb(self, vector: Sequence[float], k: int = 5, *, channel_id: int | None = None,
+                       exclude_authors: Iterable[int] = (), recency_weight: float = 0.2, half_life_days: float = 30.0,
+                       now: float | None = None) -> list[MemoryHit]:
+        """``search`` by a LanceDB query (its vector index when built): the baseline the bench and tests compare."""
         if self._table is None or k <= 0:
             return []
         weight = min(max(float(recency_weight), 0.0), 1.0)
@@ -230,6 +262,26 @@ class MemoryStore:
             #                                               rough (0.6 for a true 0.99), and callers threshold on them
         rows = [row for row in query.to_arrow().to_pylist() if row["author_id"] not in excluded]
         return rank(rows, k, weight, half_life_days, time.time() if now is None else now)
+
+    # -- the in-memory copy ----------------------------------------------------------------------------------------
+    def _fresh_copy(self):
+        """The search copy, up to date within REFRESH_INTERVAL; None while the folder holds no table."""
+        if self._table is None:  # another process may have created it since this store was opened
+            moment = time.monotonic()
+            if moment - self._copy.checked_at < REFRESH_INTERVAL:
+                return None
+            self._copy.checked_at = moment
+            if TABLE not in self._db.list_tables().tables:
+                return None
+            self._table = self._db.open_table(TABLE)
+        return self._copy.fresh(self._table, self.dim, REFRESH_INTERVAL)
+
+    def copy_figures(self) -> dict:
+        """Rows and megabytes of the in-memory search copy (for the bench); builds it if no search has yet."""
+        with self._copy.lock:
+            index = self._fresh_copy()
+            return {"rows": 0 if index is None else index.size,
+                    "megabytes": 0.0 if index is None else round(index.nbytes() / 2**20, 1)}
 
 
 def rank(rows: list[dict], k: int, weight: float, half_life_days: float, now: float) -> list[MemoryHit]:
