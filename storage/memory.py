@@ -274,7 +274,8 @@ class MemoryStore:
             if TABLE not in self._db.list_tables().tables:
                 return None
             self._table = self._db.open_table(TABLE)
-        return self._copy.fresh(self._table, self.dim, REFRESH_INTERVAL)
+            self._dim = self.dim
+        return self._copy.fresh(self._table, self._dim, REFRESH_INTERVAL)  # not self.dim: a LanceDB call each time
 
     def copy_figures(self) -> dict:
         """Rows and megabytes of the in-memory search copy (for the bench); builds it if no search has yet."""

@@ -158,16 +158,21 @@ class VectorIndex:
         mask, positions, count = self._filter(channel_id, excluded)
         if count == 0:
             return []
-        if count <= EXACT_ROWS:
-            similarities = (self.vectors[:self.size] if positions is None else self.vectors[positions]) @ query
-            if positions is None:
-                positions = np.arange(self.size)
+        if self.size <= EXACT_ROWS:  # one contiguous scan beats gathering the allowed rows
+            positions, similarities = np.arange(self.size), self.vectors[:self.size] @ query
+            if mask is not None:
+                similarities[~mask] = -np.inf
+        elif count <= EXACT_ROWS:
+            similarities = self.vectors[positions] @ query
         else:
             positions = self._nearest_sketches(query, mask, max(RERANK_MIN, int(count * RERANK_FRACTION)))
             similarities = self.vectors[positions] @ query
         if len(positions) > wanted:
             best = np.argpartition(-similarities, wanted - 1)[:wanted]
             positions, similarities = positions[best], similarities[best]
+        if mask is not None and self.size <= EXACT_ROWS:
+            allowed = mask[positions]
+            positions, similarities = positions[allowed], similarities[allowed]
         return [{"message_id": int(self.ids[p]), "channel_id": int(self.channels[p]), "author_id": int(self.authors[p]),
                  "created_at": self.created[p], "timestamp": float(self.timestamps[p]), "text": self.texts[p],
                  "_distance": 1.0 - float(s)} for p, s in zip(positions.tolist(), similarities.tolist())]
@@ -197,5 +202,6 @@ class VectorIndex:
             count = int(mask.sum())
             if len(self._masks) >= MASK_CACHE:
                 self._masks.pop(next(iter(self._masks)))
-            self._masks[key] = (mask, np.flatnonzero(mask) if count <= EXACT_ROWS else None, count)
+            few = count <= EXACT_ROWS < self.size  # positions are gathered only where the table is large
+            self._masks[key] = (mask, np.flatnonzero(mask) if few else None, count)
         return self._masks[key]
