@@ -117,13 +117,14 @@ class VectorIndex:
         held = {"message_id": self.ids, "author_id": self.authors}[column][:self.size]
         doomed = np.isin(held, np.fromiter((int(value) for value in values), np.int64))
         gone = int(doomed.sum())
-        if gone:
-            keep, old = ~doomed, self.size
-            kept = int(keep.sum())
+        if gone:  # the surviving rows at the end move into the holes: row order means nothing to a search
+            old, kept = self.size, self.size - gone
+            holes = np.flatnonzero(doomed[:kept])
+            movers = kept + np.flatnonzero(~doomed[kept:])
             for name in ("vectors", "ids", "channels", "authors", "timestamps", "created", "texts"):
                 array = getattr(self, name)
-                array[:kept] = array[:old][keep]
-            self.codes[:, :kept] = self.codes[:, :old][:, keep]
+                array[holes] = array[movers]
+            self.codes[:, holes] = self.codes[:, movers]
             self.texts[kept:old] = None  # the deleted texts are released, not left in the spare slots
             self.created[kept:old] = None
             self.size = kept

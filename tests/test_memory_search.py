@@ -162,10 +162,29 @@ def test_the_sketch_keeps_recall_on_clustered_vectors(monkeypatch):
                       "timestamp": np.zeros(n), "text": ["t"] * n,
                       "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), 64)})
     index = vector_index.VectorIndex.from_arrow(64, table)
+    gone = rng.choice(n, 3000, replace=False)
+    assert index.remove("message_id", gone.tolist() + [10**9]) == 3000 and index.size == n - 3000
+    alive = np.ones(n, bool)
+    alive[gone] = False
     queries = centres[rng.integers(0, 50, 40)] + rng.normal(scale=0.8, size=(40, 64))
     hits = 0
     for query in queries:
-        exact = set(np.argsort(-(vectors @ unit(query)))[:10].tolist())
-        hits += len(exact & {row["message_id"] for row in index.search(query, 10)})
+        similarities = np.where(alive, vectors @ unit(query), -np.inf)
+        exact = set(np.argsort(-similarities)[:10].tolist())
+        rows = index.search(query, 10)
+        for row in rows:  # each row's id, vector and distance still belong together after the removal
+            assert 1.0 - row["_distance"] == pytest.approx(similarities[row["message_id"]], abs=1e-5)
+        hits += len(exact & {row["message_id"] for row in rows})
     assert hits / (10 * len(queries)) >= 0.95
-    assert index.remove("author_id", [1]) == n and index.search(queries[0], 10) == []
+    assert index.remove("author_id", [1]) == n - 3000 and index.search(queries[0], 10) == []
+
+
+def test_the_real_refresh_bound_is_the_read_consistency_interval(tmp_path, monkeypatch):
+    monkeypatch.setattr(memory, "REFRESH_INTERVAL", memory.READ_CONSISTENCY.total_seconds())
+    bot = MemoryStore(tmp_path / "memory", DIM)
+    bot.add(random_rows(500))
+    query, planted = planted_query()
+    assert bot.search(query, k=1, recency_weight=0.0)[0].message_id != 9000
+    MemoryStore(tmp_path / "memory", DIM).add([MemoryRow(9000, 100, 2, NOW.isoformat(), "from the job", planted)])
+    assert found_within(bot, query, True, 9000, memory.READ_CONSISTENCY.total_seconds() + 1.0) > 0.5  # not at once:
+    #                                                         the version is checked once per interval, not per query
