@@ -4,8 +4,8 @@ A LanceDB table of unit vectors (384 dimensions) is written through ``MemoryStor
 embed job builds, and compacted. A fresh store (as the bot opens it) builds its in-memory search copy (timed: the
 start-up cost, with its size in MB). Then ``--queries`` random queries run through ``MemoryStore.search`` (the copy)
 and ``MemoryStore.search_lancedb`` (the LanceDB query, baseline), one block after the other in the same run, recency
-mixed in and two authors excluded, after a warm-up: p50/p95 of each and the ratio baseline / copy. Recall@5 of both against brute force over the same rows (similarity only, same exclusions), on
-random vectors (pessimistic for any index: their neighbours are barely nearer than the rest) and on clustered ones
+mixed in and two authors excluded, after a warm-up: p50/p95 of each and the ratio baseline / copy. Recall@5 of both
+against brute force over the same rows (similarity only, same exclusions), on random vectors (pessimistic for any index: their neighbours are barely nearer than the rest) and on clustered ones
 (centres plus noise, as embeddings of chat bunch by topic). The version check the copy makes once per refresh
 interval is timed apart; it never falls inside the timed queries unless the interval passes during them.
 """
@@ -137,10 +137,10 @@ def search_figures(work: Path, rows: int, queries: int) -> dict:
 
 def search_summary(entry: dict) -> str:
     rows = entry["rows"]
-    return (f"search at {rows} rows: in-memory copy p50 {entry['p50_ms']} ms, p95 {entry['p95_ms']} ms vs LanceDB query "
-            f"({entry['index']} index) p50 {entry['lancedb_p50_ms']} ms, p95 {entry['lancedb_p95_ms']} ms = "
+    return (f"search at {rows} rows: in-memory copy p50 {entry['p50_ms']} ms, p95 {entry['p95_ms']} ms vs LanceDB "
+            f"query ({entry['index']} index) p50 {entry['lancedb_p50_ms']} ms, p95 {entry['lancedb_p95_ms']} ms = "
             f"{entry['ratio_p95']}x faster at p95" + (" (target p95 <= 5 ms)" if rows == 100_000 else "")
             + f"; recall@{K} vs brute force: copy {entry['recall_random']} random / {entry['recall_clustered']} "
-            f"clustered, LanceDB {entry['lancedb_recall_random']} random; copy built in {entry['copy_build_seconds']} s, "
-            f"{entry['copy_megabytes']} MB; version check {entry['version_check_ms']} ms once per refresh interval "
+            f"clustered, LanceDB {entry['lancedb_recall_random']} random; copy built in "
+            f"{entry['copy_build_seconds']} s, {entry['copy_megabytes']} MB; version check {entry['version_check_ms']} ms once per refresh interval "
             f"(load average {entry['load_average']})")

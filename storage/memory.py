@@ -193,7 +193,8 @@ class MemoryStore:
         """Build the vector index once the table has ``threshold`` rows; fold new rows into an existing one.
 
         Returns "created", "updated" or "none". Unindexed rows are still searched (by a flat scan), so this is
-        about speed, never about which rows can be found."""
+        about speed, never about which rows can be found. Only ``search_lancedb`` uses this index: ``search`` answers
+        from the in-memory copy."""
         if self._table is None or self.count() < max(threshold, 256):  # PQ training needs a few hundred rows
             return "none"
         if not self.indexed():
