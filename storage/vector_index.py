@@ -27,6 +27,13 @@ ROTATION_SEED = 20_240_601  # fixed, so every process sketches alike (the rotati
 MASK_CACHE = 16            # filter masks kept per index (the same opted-out set comes with every bot query)
 
 
+def dot(rows: np.ndarray, query: np.ndarray) -> np.ndarray:
+    """``rows @ query`` without BLAS. BLAS's second thread spins on after each call, through the rest of the search:
+    measured at 100k rows, 2.9 ms a query took 6.8 ms of CPU; this way 3.1 ms takes 3.1 ms, and the other core stays
+    free for the bot's model."""
+    return np.einsum("ij,j->i", rows, query)
+
+
 class VectorIndex:
     """Rows with their unit vectors and sketches in growable numpy buffers; rows are looked up by message id."""
 
@@ -141,9 +148,11 @@ class VectorIndex:
             end = min(start + 16_384, self.size)
             self.codes[:, start:end] = self._sketch(self.vectors[start:end]).T
 
-    def _sketch(self, vectors: np.ndarray) -> np.ndarray:
+    def _sketch(self, vectors: np.ndarray, rotate: np.ndarray | None = None) -> np.ndarray:
+        """The packed sign bits of ``vectors``; ``rotate``, their rotation when the caller made it already."""
         centred = np.atleast_2d(vectors) - self._centre
-        signs = np.concatenate([centred, centred @ self._rotation], axis=1)[:, :self.dim * BITS_PER_DIM] > 0
+        rotated = centred @ self._rotation if rotate is None else np.atleast_2d(rotate)
+        signs = np.concatenate([centred, rotated], axis=1)[:, :self.dim * BITS_PER_DIM] > 0
         packed = np.packbits(signs, axis=1)
         padded = np.zeros((len(packed), self._words * 8), np.uint8)
         padded[:, :packed.shape[1]] = packed
@@ -163,14 +172,14 @@ class VectorIndex:
         if count == 0:
             return []
         if self.size <= EXACT_ROWS:  # one contiguous scan beats gathering the allowed rows
-            positions, similarities = np.arange(self.size), self.vectors[:self.size] @ query
+            positions, similarities = np.arange(self.size), dot(self.vectors[:self.size], query)
             if mask is not None:
                 similarities[~mask] = -np.inf
         elif count <= EXACT_ROWS:
-            similarities = self.vectors[positions] @ query
+            similarities = dot(self.vectors[positions], query)
         else:
             positions = self._nearest_sketches(query, mask, max(RERANK_MIN, int(count * RERANK_FRACTION)))
-            similarities = self.vectors[positions] @ query
+            similarities = dot(self.vectors[positions], query)
         if len(positions) > wanted:
             best = np.argpartition(-similarities, wanted - 1)[:wanted]
             positions, similarities = positions[best], similarities[best]
@@ -182,7 +191,7 @@ class VectorIndex:
                  "_distance": 1.0 - float(s)} for p, s in zip(positions.tolist(), similarities.tolist())]
 
     def _nearest_sketches(self, query: np.ndarray, mask: np.ndarray | None, wanted: int) -> np.ndarray:
-        code = self._sketch(query)[0]
+        code = self._sketch(query, rotate=np.einsum("j,jk->k", query - self._centre, self._rotation))[0]
         distances = np.bitwise_count(np.bitwise_xor(self.codes[:, :self.size], code[:, None])).sum(
             axis=0, dtype=np.uint16)
         if mask is not None:
