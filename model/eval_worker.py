@@ -120,7 +120,7 @@ def score_examples(scorer, groups: dict, args, link, total: int) -> tuple[list[d
     records: list[dict] = []
     for persona, items in groups.items():
         print(f"persona {persona_name(items[0]) or persona}: {len(items)} examples", flush=True)
-        for example in items:
+        for example in sorted(items, key=prompt_order):
             if link.stop_requested():
                 return records, True
             prompt, real = split_example(example)
@@ -136,6 +136,12 @@ def score_examples(scorer, groups: dict, args, link, total: int) -> tuple[list[d
             link.emit(ProgressReported(step=len(records), total=total,
                                        message=f"persona {records[-1]['persona_name']}"))
     return records, False
+
+
+def prompt_order(example: dict) -> tuple:
+    """Examples whose prompts share a beginning (the same conversation's turns) come one after another, so the
+    llama.cpp backend evaluates the shared part once (its KV cache keeps the previous example's tokens)."""
+    return tuple(str(message.get("content", "")) for message in split_example(example)[0])
 
 
 def build_report(records: list[dict], targets, *, with_base: bool) -> dict:

@@ -85,3 +85,48 @@ def test_gguf_backend_without_an_export_is_one_clear_line(gguf_run):
                                 str(run_dir), "--backend", "gguf"], capture_output=True, text=True, timeout=120)
     assert completed.returncode == 1
     assert "has no complete export" in completed.stdout
+
+
+def naive_nll(engine, prompt: list[dict], reply: str) -> tuple[float, int]:
+    """The reference: a fresh evaluation of prompt + reply with every position's logits kept (``logits_all``)."""
+    import numpy as np
+    llm = engine.llm
+    prompt_ids = engine.tokenize(engine.render(prompt))
+    reply_ids = llm.tokenize((reply + engine.eos_text).encode("utf-8"), add_bos=False, special=True)
+    llm.reset()
+    llm.eval(prompt_ids + reply_ids)
+    logits = np.asarray(llm.scores[len(prompt_ids) - 1:len(prompt_ids) + len(reply_ids) - 1], dtype=np.float64)
+    peak = logits.max(axis=1, keepdims=True)
+    log_norm = np.log(np.exp(logits - peak).sum(axis=1)) + peak[:, 0]
+    return float((log_norm - logits[np.arange(len(reply_ids)), reply_ids]).sum()), len(reply_ids)
+
+
+@pytest.mark.slow
+def test_reply_scoring_with_a_shared_cache_matches_a_fresh_logits_all_evaluation():
+    """The evaluator's scoring (logits at the reply's positions only, the KV cache reused between examples and
+    after generations) gives the same likelihood as evaluating each example from scratch with every logit kept."""
+    if not SMOL.exists():
+        pytest.skip(f"{SMOL} is not installed (run install.py)")
+    from core.prompting.reply import ReplySettings
+    from model.eval_gguf import reply_nll
+    from model.inference import ReplyEngine
+    from model.reply_pipeline import ReplyPipeline
+    fast = ReplyPipeline(ReplyEngine.load(SMOL, n_ctx=1024), settings=ReplySettings(max_tokens=12, seed=1))
+    reference = ReplyEngine.load(SMOL, n_ctx=1024, logits_all=True)
+    try:
+        system = {"role": "system", "content": "You are Marguerite, chatting in #general of Moonbase Cafe."}
+        turns = [{"role": "user", "content": f"Sam: {line}"} for line in LINES]
+        cases = [([system, turns[0]], "sounds fun, count me in"),
+                 ([system, turns[0]], "no thanks"),                      # the same prompt again: all of it cached
+                 ([system, turns[1]], "oh no, your poor tea"),           # shares the system message only
+                 ([system, {"role": "user", "content": "Sam: " + " ".join(LINES)}], "x" * 3),
+                 ([{"role": "system", "content": "You are Alex."}, turns[2]], "a long book about cats")]
+        for prompt, reply in cases:
+            got, count = reply_nll(fast.engine, prompt, reply)
+            want, want_count = naive_nll(reference, prompt, reply)
+            assert count == want_count
+            assert got == pytest.approx(want, rel=2e-3, abs=1e-2), (prompt, reply)
+            fast.complete(prompt, "Marguerite")  # a generation between scorings leaves other tokens in the cache
+    finally:
+        fast.engine.close()
+        reference.close()
