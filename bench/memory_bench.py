@@ -75,6 +75,7 @@ def embed_figures(work: Path, messages: int) -> dict:
             "embed_seconds": round(embed_seconds, 2), "embed_msg_per_s": round(result["embedded"] / embed_seconds, 1),
             "embed_runs": [round(x, 1) for x in embed_runs], "bare_runs": [round(x, 1) for x in bare_runs],
             "worker_seconds": result["seconds"], "worker_encode_seconds": result["encode_seconds"],
+            "worker_phases": result.get("phases"),
             "bare_seconds": round(bare_seconds, 2), "bare_msg_per_s": round(result["embedded"] / bare_seconds, 1),
             "ratio": round(bare_seconds / embed_seconds, 3),
             "second_run_seconds": round(again_seconds, 2), "second_run_embedded": json.loads(again)["embedded"]}
@@ -86,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=300)
     parser.add_argument("--work", type=Path)
     parser.add_argument("--skip-embed", "--search-only", action="store_true")
-    parser.add_argument("--skip-search", action="store_true")
+    parser.add_argument("--skip-search", "--embed-only", action="store_true")
     args = parser.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="memory-bench-"))
     shutil.rmtree(work, ignore_errors=True)

@@ -2,12 +2,16 @@
 
 ``python launcher.py --worker embed --workspace DIR [--batch-size N]``
 
-Reads the messages not in the memory yet (oldest first), keeps those a dataset could use (no opted-out user, bot,
-system message, command or empty one: ``core.memory.selection``), embeds their cleaned, scrubbed text in batches and
-appends each batch; a stop request is honoured between batches and what was added stays. Rows of users opted out
-since the last run are deleted first. Ends by building or updating the vector index once the table is large enough,
-compacting the table, and recording the folder as an artifact (an opt-out marks it stale). The result carries
-``embedded, skipped, seconds`` and the details.
+Reads the messages not in the memory yet, keeps those a dataset could use (no opted-out user, bot, system message,
+command or empty one: ``core.memory.selection``), and embeds their cleaned, scrubbed text. All of a run's texts are
+sorted by length once (longest first, as sentence-transformers sorts within one ``encode`` call), so each encoder
+batch pads to like-sized texts, then encoded and appended ``batch_size`` at a time; a stop request is honoured
+between batches and what was added stays (the next run embeds the rest: a message is never stored twice). Rows of
+users opted out since the last run are deleted first. Ends by building or updating the vector index once the table
+is large enough, compacting the table (skipped when this run created the table, deleted nothing and stayed below the
+index threshold: its few batch files are all there is, and no deleted text lives in an old version), and recording
+the folder as an artifact (an opt-out marks it stale). The result carries ``embedded, skipped, seconds``, the details
+and ``phases`` (seconds per phase: imports, store, read, model, encode, write, finish).
 """
 from __future__ import annotations
 
@@ -15,6 +19,8 @@ import argparse
 import sys
 import time
 from pathlib import Path
+
+IMPORTS_STARTED = time.perf_counter()  # the phases report what the imports below cost (lancedb, core)
 
 from core.config.app_config import load_config
 from core.config.strict import ConfigError
@@ -27,8 +33,8 @@ from storage.memory import MemoryStore, MemoryStoreError
 from storage.personas import register_artifact
 from model.embedding import DEFAULT_NAME, Embedder, EmbedderError, memory_rows
 
+IMPORTS_DONE = time.perf_counter()
 STALE_MARKER = "STALE"  # core.dataset.writer's marker, which a forget drops into every artifact folder
-
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -50,12 +56,27 @@ def main(argv: list[str]) -> int:
     except Exception as exc:
         return wire.report_unexpected(link, exc, "embedding", "see the embed log (memory_job/run.log)")
     result["seconds"] = round(time.monotonic() - started, 2)
+    result["phases"]["imports"] = round(IMPORTS_DONE - IMPORTS_STARTED, 3)
     link.emit(JobFinished(status="stopped" if result["stopped_early"] else "finished", seconds=result["seconds"],
                           result=result))
     return 0
 
 
+class Phases(dict):
+    """Seconds spent per named phase (``lap(name)`` charges the time since the previous lap to ``name``)."""
+
+    def __init__(self):
+        super().__init__()
+        self._last = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self[name] = round(self.get(name, 0.0) + now - self._last, 3)
+        self._last = now
+
+
 def embed(args: argparse.Namespace, link: wire.WorkerLink) -> dict:
+    phases = Phases()
     workspace = Workspace.open(args.workspace)
     settings = load_config(workspace.config_path).memory
     batch_size = max(1, args.batch_size or settings.batch_size)
@@ -63,54 +84,73 @@ def embed(args: argparse.Namespace, link: wire.WorkerLink) -> dict:
     total = message_count(conn)
     selector = MemorySelector.from_database(conn)
     store = MemoryStore(workspace.memory_dir)  # the vector size is known once the embedder is loaded
+    new_table = store.count() == 0
     removed = store.delete_authors(selector.opted_out)  # opted out since the last run
     known = frozenset(store.known_ids())
-    candidates = stored_messages(conn, known)
-    messages, texts, read = next_batch(candidates, selector, batch_size)
+    phases.lap("store")
+    pending = longest_first(select(stored_messages(conn, known), selector))
+    phases.lap("read")
     model_name = settings.embedder or DEFAULT_NAME
     link.emit(JobStarted(name="embed", backend="sentence-transformers", device="cpu", total_steps=total,
                          details={"model": model_name, "already_embedded": len(known), "messages": total}))
-    print(f"embedding new messages with {model_name}: {total} stored, {len(known)} already in memory", flush=True)
-    if messages:  # a run with nothing new never pays for loading the model
-        link.emit(ProgressReported(step=0, total=total, message="loading the embedder"))
+    print(f"embedding new messages with {model_name}: {total} stored, {len(known)} already in memory, "
+          f"{len(pending)} to embed", flush=True)
+    skipped = sum(selector.skipped.values())
+    link.emit(ProgressReported(step=min(len(known) + skipped, total), total=total,
+                               message="loading the embedder" if pending else "nothing new to embed"))
+    embedded, stopped = 0, False
+    if pending:  # a run with nothing new never pays for loading the model
         embedder = Embedder(settings.embedder or None)
         store = MemoryStore(workspace.memory_dir, embedder.dim)
-    embedded, seen, stopped, encoding = 0, len(known), False, 0.0
-    while read:
-        if messages:
-            encode_started = time.perf_counter()
-            vectors = embedder.encode(texts)
-            encoding += time.perf_counter() - encode_started
-            embedded += store.add(memory_rows(messages, texts, vectors))
-        seen += read
-        link.emit(ProgressReported(step=min(seen, total), total=total, message=f"{embedded} embedded"))
-        if link.stop_requested():
-            stopped = True
-            break
-        messages, texts, read = next_batch(candidates, selector, batch_size)
+        phases.lap("model")
+        embedded, stopped = encode_and_store(pending, batch_size, embedder, store, link, phases,
+                                             done=len(known) + skipped, total=total)
+    rows = store.count()
     index = store.ensure_index(settings.index_threshold)
-    store.purge_old_versions()  # one version per batch otherwise: small files slow every search
+    if not (new_table and not removed and index == "none" and rows < settings.index_threshold):
+        store.purge_old_versions()  # one version per batch otherwise: small files slow every search
     register_artifact(conn, "memory", workspace.memory_dir)
     (workspace.memory_dir / STALE_MARKER).unlink(missing_ok=True)  # rebuilt without anyone opted out since
-    skipped = skip_summary(selector.skipped)
-    return {"embedded": embedded, "skipped": sum(skipped.values()), "skipped_by_reason": skipped,
-            "already_embedded": len(known), "removed_opted_out": removed, "rows": store.count(), "index": index,
+    phases.lap("finish")
+    by_reason = skip_summary(selector.skipped)
+    return {"embedded": embedded, "skipped": sum(by_reason.values()), "skipped_by_reason": by_reason,
+            "already_embedded": len(known), "removed_opted_out": removed, "rows": rows, "index": index,
             "model": model_name, "memory_dir": str(workspace.memory_dir), "stopped_early": stopped,
-            "encode_seconds": round(encoding, 2)}
+            "encode_seconds": round(phases.get("encode", 0.0), 2), "phases": dict(phases)}
 
 
-def next_batch(candidates, selector: MemorySelector, batch_size: int) -> tuple[list, list[str], int]:
-    """Up to ``batch_size`` messages to embed with their texts, and how many stored messages were read for them."""
-    messages, texts, read = [], [], 0
+def encode_and_store(pending: list, batch_size: int, embedder: Embedder, store: MemoryStore, link: wire.WorkerLink,
+                     phases: Phases, *, done: int, total: int) -> tuple[int, bool]:
+    """Encode and append ``pending`` (message, text) pairs ``batch_size`` at a time; (embedded, stopped early)."""
+    embedded = 0
+    for start in range(0, len(pending), batch_size):
+        batch = pending[start:start + batch_size]
+        texts = [text for _, text in batch]
+        vectors = embedder.encode(texts)
+        phases.lap("encode")
+        embedded += store.add(memory_rows([message for message, _ in batch], texts, vectors))
+        phases.lap("write")
+        link.emit(ProgressReported(step=min(done + start + len(batch), total), total=total,
+                                   message=f"{embedded} embedded"))
+        if link.stop_requested() and start + batch_size < len(pending):
+            return embedded, True
+    return embedded, False
+
+
+def select(candidates, selector: MemorySelector) -> list[tuple]:
+    """(message, text) for each candidate the memory may keep, in the order read (the selector counts the rest)."""
+    kept = []
     for message in candidates:
-        read += 1
         text = selector.text_for(message)
         if text is not None:
-            messages.append(message)
-            texts.append(text)
-            if len(messages) >= batch_size:
-                break
-    return messages, texts, read
+            kept.append((message, text))
+    return kept
+
+
+def longest_first(pending: list[tuple]) -> list[tuple]:
+    """Longest text first, ties by message id: one global order, so every encoder batch holds like-sized texts
+    (padding is what a batch costs) whatever ``batch_size`` cuts the run into."""
+    return sorted(pending, key=lambda pair: (-len(pair[1]), pair[0].message_id))
 
 
 if __name__ == "__main__":

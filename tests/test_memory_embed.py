@@ -113,3 +113,71 @@ def test_live_memory_adds_live_messages_once_and_recalls_the_planted_one(workspa
     hits = memory.recall("when do the zebras cross the river?", k=2)
     assert hits[0].message_id == ids["zebra"] and hits[0].similarity > hits[1].similarity
     assert [h.channel_id for h in memory.recall("anything", channel_id=9999)] == []
+
+
+class HashEmbedder:
+    """A fake embedder for the worker's batching logic: 8-dimension unit vectors, one per text, counting texts."""
+    dim = 8
+
+    def __init__(self):
+        self.seen: list[str] = []
+
+    def encode(self, texts):
+        self.seen.extend(texts)
+        vectors = np.array([[len(text) + 1.0, *(float(ord(c)) for c in text[:7].ljust(7))] for text in texts],
+                           dtype=np.float32)
+        return vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+
+
+class StopAfter:
+    """A worker link that asks to stop once ``emits`` progress events were sent."""
+
+    def __init__(self, emits: int):
+        self.emits, self.events = emits, []
+
+    def emit(self, event):
+        self.events.append(event)
+
+    def stop_requested(self) -> bool:
+        return len(self.events) >= self.emits
+
+
+def pending_pairs(count: int) -> list[tuple[MemoryMessage, str]]:
+    return [(MemoryMessage(1000 + i, 1, 2, "2026-01-01T00:00:00+00:00", "x" * (i % 5 + 1)), "x" * (i % 5 + 1))
+            for i in range(count)]
+
+
+def test_longest_first_is_one_global_order_by_length_then_id():
+    from model.embed_worker import longest_first
+    ordered = longest_first(pending_pairs(10))
+    assert [len(text) for _, text in ordered] == [5, 5, 4, 4, 3, 3, 2, 2, 1, 1]
+    assert [m.message_id for m, _ in ordered[:2]] == [1004, 1009]
+
+
+def test_a_stopped_run_keeps_its_batches_and_the_next_embeds_exactly_the_rest(tmp_path):
+    from model.embed_worker import Phases, encode_and_store, longest_first
+    pairs = longest_first(pending_pairs(10))
+    store, embedder = MemoryStore(tmp_path / "memory", 8), HashEmbedder()
+    embedded, stopped = encode_and_store(pairs, 3, embedder, store, StopAfter(2), Phases(), done=0, total=10)
+    assert (embedded, stopped) == (6, True) and store.count() == 6
+    rest = [pair for pair in pairs if pair[0].message_id not in store.known_ids()]
+    link = StopAfter(99)
+    embedded, stopped = encode_and_store(rest, 3, embedder, store, link, Phases(), done=6, total=10)
+    assert (embedded, stopped) == (4, False) and store.count() == 10
+    assert sorted(store.known_ids()) == list(range(1000, 1010)) and len(embedder.seen) == 10  # none encoded twice
+    assert [event.step for event in link.events] == [9, 10]
+
+
+def test_small_batches_embed_the_expected_rows_compaction_waits_and_forget_still_erases(workspace):
+    ids = seed(workspace)
+    first = cli(workspace, "embed", "--batch-size", "3")  # 8 texts: 3 batches, 3 table versions
+    rows = stored(workspace)
+    assert first["embedded"] == 8 == len(rows) and first["skipped"] == 3 and first["index"] == "none"
+    assert {ids["zebra"], ids["email"], ids["ola"]} <= set(rows)
+    assert not {ids["bot"], ids["command"], ids["pin"]} & set(rows)
+    assert {"imports", "store", "read", "model", "encode", "write", "finish"} <= set(first["phases"])
+    assert len(MemoryStore(workspace.memory_dir)._table.list_versions()) == 3  # a new small table: not compacted
+    assert cli(workspace, "embed")["embedded"] == 0  # the table is not new now: this run compacts it
+    assert len(MemoryStore(workspace.memory_dir)._table.list_versions()) == 1
+    cli(workspace, "personas", "forget", str(OLA), "--yes")
+    assert ids["ola"] not in stored(workspace) and not folder_contains(workspace.memory_dir, OLA_SECRET)
