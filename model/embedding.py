@@ -79,7 +79,9 @@ class LiveMemory:
         """The workspace's memory folder and database; loads the configured embedder unless one is given."""
         settings = settings or MemoryConfig()
         embedder = embedder or Embedder(settings.embedder or None)
-        return cls(MemoryStore(workspace.memory_dir, embedder.dim), embedder, workspace.connect(), settings)
+        store = MemoryStore(workspace.memory_dir, embedder.dim)
+        store.copy_figures()  # builds the in-memory search copy now (about 1 s at 100k rows), not at the first recall
+        return cls(store, embedder, workspace.connect(), settings)
 
     def refresh_consent(self) -> None:
         """Re-read opt-outs, names and bot flags (after an opt-out or a rename while the bot runs)."""

@@ -115,6 +115,18 @@ def test_live_memory_adds_live_messages_once_and_recalls_the_planted_one(workspa
     assert [h.channel_id for h in memory.recall("anything", channel_id=9999)] == []
 
 
+def test_opening_the_live_memory_builds_the_search_copy_before_the_first_recall(workspace):
+    from model.embedding import LiveMemory
+    from storage.memory import MemoryRow, MemoryStore
+    embedder = HashEmbedder()
+    texts = [f"message number {n}" for n in range(50)]
+    MemoryStore(workspace.memory_dir, embedder.dim).add(
+        [MemoryRow(9000 + n, 8100, ANN, "2026-11-30T10:00:00+00:00", text, vector)
+         for n, (text, vector) in enumerate(zip(texts, embedder.encode(texts)))])
+    memory = LiveMemory.open(workspace, MemoryConfig(), embedder=embedder)
+    assert memory.store._copy.index is not None and memory.store._copy.index.size == 50
+
+
 class HashEmbedder:
     """A fake embedder for the worker's batching logic: 8-dimension unit vectors, one per text, counting texts."""
     dim = 8
