@@ -17,6 +17,7 @@ the process ends without the interpreter's teardown (``exit_now``).
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import sys
 import time
@@ -69,7 +70,8 @@ def main(argv: list[str]) -> int:
 def exit_now(code: int) -> None:
     """End the worker without the interpreter's teardown (1.5 s with torch and LanceDB loaded, on 2 cores, as long
     as the encoding of 1,000 short messages): everything is written by now (LanceDB commits each write, the database
-    connection is closed), so only the standard streams need flushing."""
+    connection is closed), so only the log handlers and the standard streams need flushing."""
+    logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
