@@ -22,6 +22,7 @@ from datetime import datetime, timezone
 
 import discord
 import discord.ext.test as dpytest
+import pytest_asyncio
 from aiohttp import web
 
 API = "/api/v10"
@@ -214,3 +215,12 @@ async def stop_real_http_bot(bot, api: FakeDiscordAPI) -> None:
 def dumps(received: list[Received]) -> str:
     """For assertion messages: what the server saw."""
     return json.dumps([(r.method, r.path) for r in received])
+
+
+@pytest_asyncio.fixture
+async def api():
+    """A running fake of Discord's REST API (import this fixture into a test module to use it)."""
+    server = FakeDiscordAPI()
+    await server.start()
+    yield server
+    await server.stop()

@@ -14,17 +14,9 @@ import pytest_asyncio
 
 from storage import bot_settings
 from tests.bot_harness import ScriptedEngine
-from tests.fake_discord_http import FakeDiscordAPI, dumps, start_real_http_bot, stop_real_http_bot
+from tests.fake_discord_http import api, dumps, start_real_http_bot, stop_real_http_bot  # noqa: F401 (api: a fixture)
 
 SEND = r"/channels/\d+/messages"
-
-
-@pytest_asyncio.fixture
-async def api():
-    server = FakeDiscordAPI()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest_asyncio.fixture

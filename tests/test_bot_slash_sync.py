@@ -9,20 +9,12 @@ import pytest
 import pytest_asyncio
 
 from tests.bot_harness import ScriptedEngine
-from tests.fake_discord_http import APPLICATION_ID, FakeDiscordAPI, dumps, start_real_http_bot, stop_real_http_bot
+from tests.fake_discord_http import APPLICATION_ID, api, dumps, start_real_http_bot, stop_real_http_bot  # noqa: F401
 
 ADMIN = {"status", "setrate", "settemp", "setmaxlen", "persona", "webhook", "reload", "allow", "deny"}
 EVERYONE = {"forget-me", "optout", "optin"}
 MANAGE_GUILD = 1 << 5  # Discord's Manage Server bit (discord.py sends the integer; Discord takes it or a string)
 STRING, INTEGER, BOOLEAN, NUMBER = 3, 4, 5, 10
-
-
-@pytest_asyncio.fixture
-async def api():
-    server = FakeDiscordAPI()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 @pytest_asyncio.fixture
