@@ -7,6 +7,7 @@ rate-limit and retry code runs. Each failure gives one clear line (log and ``sta
 from __future__ import annotations
 
 import logging
+import re
 
 import discord.ext.test as dpytest
 import pytest
@@ -160,3 +161,18 @@ async def test_a_lasting_502_is_retried_by_discord_py_then_one_line(bot, api, ca
     assert len(api.requests("POST", SEND)) == 5 and bot.stats.errors == 1
     lines = [line for line in bot_lines(caplog) if "502" in line]
     assert len(lines) == 1 and "Bad Gateway" in lines[0], bot_lines(caplog)
+
+
+@pytest.mark.asyncio
+async def test_a_typing_route_that_discord_py_retries_does_not_hold_the_reply(bot, api):
+    """A lasting 502 on typing: discord.py retries it for about 25 s; the reply goes out meanwhile, and the
+    indicator's retries stop with it."""
+    typing = r"/channels/\d+/typing"
+    api.fail("POST", typing, 502, times=None)
+    await dpytest.message("type for me, slowly")
+    assert api.sent_contents() == ["first reply"], dumps(api.received)
+    attempts = len(api.requests("POST", typing))
+    assert 1 <= attempts < 5, dumps(api.received)  # discord.py gives up after 5 tries: it was not waited for
+    first_typing = next(n for n, r in enumerate(api.received) if re.search(typing, r.path))
+    first_send = next(n for n, r in enumerate(api.received) if re.search(SEND, r.path) and r.method == "POST")
+    assert first_typing < first_send

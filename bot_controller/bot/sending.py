@@ -7,6 +7,7 @@ channel that the bot made itself, with the persona's display name and avatar; wi
 """
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Sequence
 
@@ -16,6 +17,7 @@ from core.config.secrets import redact
 
 NO_PINGS = discord.AllowedMentions.none()
 WEBHOOK_NAME = "Persona Studio"
+TYPING_PATIENCE = 1.0  # seconds a reply waits for Discord to show the typing indicator
 
 
 class WebhookUnavailable(Exception):
@@ -36,21 +38,33 @@ async def send_plain(channel, parts: Sequence[str], reply_to=None) -> list:
 
 
 @contextlib.asynccontextmanager
-async def typing_while(channel, on_failure):
-    """The typing indicator while a reply is generated; Discord failing to show it (a 5xx, a 403) never costs the
-    reply: ``on_failure(channel, exc)`` is told and the body runs anyway (discord.py's ``typing()`` raises)."""
-    indicator = channel.typing()
-    shown = True
-    try:
-        await indicator.__aenter__()
-    except discord.HTTPException as exc:
-        shown = False
-        on_failure(channel, exc)
+async def typing_while(channel, on_failure, patience: float = TYPING_PATIENCE):
+    """The typing indicator while a reply is generated; Discord failing to show it never costs the reply.
+
+    The indicator runs as its own task. The body starts once Discord has answered the first typing request or after
+    ``patience`` seconds, whichever comes first: a 5xx on the typing route makes discord.py retry for about 25 s,
+    and the reply must not wait for that. A failure is told to ``on_failure(channel, exc)`` (discord.py's
+    ``typing()`` raises); when the reply is done first, the indicator is simply stopped."""
+    answered = asyncio.Event()
+
+    async def show() -> None:
+        try:
+            async with channel.typing():
+                answered.set()
+                await asyncio.Event().wait()  # until the reply is done and this task is cancelled
+        except discord.HTTPException as exc:
+            on_failure(channel, exc)
+        finally:
+            answered.set()
+
+    indicator = asyncio.create_task(show())
+    with contextlib.suppress(asyncio.TimeoutError):
+        await asyncio.wait_for(answered.wait(), patience)
     try:
         yield
     finally:
-        if shown:
-            await indicator.__aexit__(None, None, None)
+        indicator.cancel()
+        await asyncio.gather(indicator, return_exceptions=True)
 
 
 async def send_webhook(webhook, parts: Sequence[str], *, username: str, avatar_url: str | None,
