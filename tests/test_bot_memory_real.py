@@ -80,3 +80,30 @@ async def test_live_messages_are_remembered_recalled_kept_from_opted_out_users_a
         assert MARKER not in prompt, prompt                   # and from what the running bot recalls
     finally:
         await stop_bot(bot)
+
+
+@pytest.mark.slow
+@pytest.mark.asyncio
+async def test_switching_capture_on_while_running_opens_the_memory_and_fills_it(workspace):
+    """Started with capture off over an empty memory folder, the bot has no memory; turning capture on from the
+    panel's own connection opens the real one without a reload, and the next captured message lands in it."""
+    from storage import bot_settings
+    engine = ScriptedEngine("sure")
+    bot = await start_bot(workspace, engine, settings={"capture": False, "memory": True})
+    try:
+        assert bot.pipeline.memory is None
+        channel = dpytest.get_config().channels[0]
+        await allow_channel(bot, channel)
+        other = workspace.connect()
+        bot_settings.set_value(other, "capture", True)
+        other.close()
+        deadline = asyncio.get_running_loop().time() + 60.0  # the embedder loads in the generation thread
+        while bot.pipeline.memory is None and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.1)
+        from model.embedding import LiveMemory
+        assert isinstance(bot.pipeline.memory, LiveMemory), list(bot.stats.notices)
+        await dpytest.message(f"the {MARKER} is in the fridge", channel=channel, member=0)
+        await asyncio.sleep(0)
+        assert folder_has(workspace, MARKER)
+    finally:
+        await stop_bot(bot)

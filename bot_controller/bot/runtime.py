@@ -139,11 +139,23 @@ class PersonaBot(ModelHost, commands.Bot):
         while True:
             await asyncio.sleep(SETTINGS_POLL_SECONDS)
             try:
-                self.refresh_settings()
+                if self.refresh_settings():
+                    await self.open_memory_when_wanted()
             except bot_settings.BotSettingsError as exc:  # keep the last good settings; say what is wrong
                 self.stats.notice(str(exc))
             except Exception as exc:
                 self.stats.notice(f"reading the bot settings failed: {exc}")
+
+    async def open_memory_when_wanted(self) -> None:
+        """Capture or memory switched on while the model runs without a memory (the folder was empty and capture
+        off at load): open it now, in the generation thread, so captured messages reach it without a reload."""
+        pipeline = self.pipeline
+        if pipeline is None or pipeline.memory is not None or not self.settings.memory or self.worker is None:
+            return
+        memory = await self.worker.run(self.open_memory)
+        if memory is not None and self.pipeline is pipeline:
+            pipeline.memory = memory
+            LOG.info("memory opened: %s", self.workspace.memory_dir)
 
     def reply_settings(self) -> ReplySettings:
         memory, dataset = self.app_config.memory, self.app_config.dataset
