@@ -104,6 +104,20 @@ class FakeActions:
         return [(args, kwargs) for verb, args, kwargs in self.calls if verb == name]
 
 
+def build(root, view_class, actions):
+    """A page on ``root`` with its own bus: (view, bus, the panel's subscription). ``bus.watch`` records what the
+    view asks of the window (OpenPage)."""
+    from core.jobs.bus import EventBus
+    from gui.events import OpenPage
+    bus = EventBus()
+    subscription = bus.subscribe("panel")
+    bus.watch = bus.subscribe("test-watch", types=(OpenPage,))
+    view = view_class(root, actions, bus)
+    view.grid(row=0, column=0, sticky="nsew")
+    root.update()
+    return view, bus, subscription
+
+
 def pump(root, bus_subscription, targets, rounds: int = 3) -> None:
     """Deliver everything queued on ``bus_subscription`` to ``targets`` and let Tk draw."""
     from gui.pump import EventPump

@@ -7,26 +7,15 @@ from pathlib import Path
 import pytest
 
 from bot_controller.protocol import BotHeartbeat, BotStateChanged
-from core.jobs.bus import EventBus
 from core.jobs.events import JobFailed, JobFinished, JobStarted, JobStateChanged, LogLine
 from core.prompting.playground import ChatReplied
 from gui.actions import ActionError
 from gui.actions_panel import NextStep
 from gui.events import OpenPage, ResourcesSampled
 from storage.bot_settings import BotSettings, ChannelSettings
-from tests.conftest_gui import FakeActions, gui_display, pump, tk_root  # noqa: F401 (fixtures)
+from tests.conftest_gui import FakeActions, build, gui_display, pump, tk_root  # noqa: F401 (fixtures)
 
 FACTS = {"messages": 1234, "allowlisted": 2, "datasets": 1, "runs": 0, "models": 0, "token": ""}
-
-
-def build(root, view_class, actions):
-    bus = EventBus()
-    subscription = bus.subscribe("panel")
-    bus.watch = bus.subscribe("test-watch", types=(OpenPage,))  # what the views ask of the window
-    view = view_class(root, actions, bus)
-    view.grid(row=0, column=0, sticky="nsew")
-    root.update()
-    return view, bus, subscription
 
 
 def requests(bus, kind):

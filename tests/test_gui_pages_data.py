@@ -8,27 +8,17 @@ from pathlib import Path
 
 from core.dataset.browse import ExampleIndex
 from core.dataset.personas import PersonaInfo
-from core.jobs.bus import EventBus
 from core.jobs.events import JobFailed, JobStateChanged, ProgressReported
 from gui.actions import NotAvailable
 from gui.actions_data import TaskFinished
 from gui.actions_runs import RunSummary
 from storage.curation import Mark
-from tests.conftest_gui import FakeActions, gui_display, pump, tk_root  # noqa: F401 (fixtures)
+from tests.conftest_gui import FakeActions, build, gui_display, pump, tk_root  # noqa: F401 (fixtures)
 
 STATS = {"messages": 2033, "replies": 464, "reactions": 537, "authors": 9, "bots": 1, "channels": 5,
          "first": "2024-02-05T10:00:00+00:00", "last": "2024-03-31T10:00:00+00:00",
          "per_month": [("2024-02", 950), ("2024-03", 1083)],
          "top_authors": [{"id": 1, "name": "Wren", "messages": 400}, {"id": 2, "name": "Pixel", "messages": 381}]}
-
-
-def build(root, view_class, actions):
-    bus = EventBus()
-    subscription = bus.subscribe("panel")
-    view = view_class(root, actions, bus)
-    view.grid(row=0, column=0, sticky="nsew")
-    root.update()
-    return view, bus, subscription
 
 
 def state(job_id: str, name: str, new: str) -> JobStateChanged:

@@ -11,21 +11,11 @@ from pathlib import Path
 import customtkinter as ctk
 import pytest
 
-from core.jobs.bus import EventBus
 from core.jobs.events import JobStateChanged, ProgressReported
-from tests.conftest_gui import FakeActions, gui_display, pump, tk_root  # noqa: F401 (fixtures)
+from tests.conftest_gui import FakeActions, build, gui_display, pump, tk_root  # noqa: F401 (fixtures)
 
 ROOT = Path(__file__).resolve().parents[1]
 SMALL_GGUF = ROOT / "third_party" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def build(root, view_class, actions):
-    bus = EventBus()
-    subscription = bus.subscribe("panel")
-    view = view_class(root, actions, bus)
-    view.grid(row=0, column=0, sticky="nsew")
-    root.update()
-    return view, bus, subscription
 
 
 def ended(job_id: str, name: str) -> JobStateChanged:

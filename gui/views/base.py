@@ -9,7 +9,10 @@ from gui.widgets.banner import ErrorBanner
 
 
 class PageView(ctk.CTkFrame):
+    """``job_rows``: the page's JobRow widgets; the job events below reach them (the first row tracking the event's
+    job shows it). A page with handlers of its own for these events overrides them."""
     TITLE = ""
+    job_rows: tuple = ()
 
     def __init__(self, master, actions, bus, **kwargs) -> None:
         kwargs.setdefault("fg_color", "transparent")
@@ -33,6 +36,21 @@ class PageView(ctk.CTkFrame):
             self.banner.show(exc.what, exc.advice)
             return None
         return result
+
+    def show_in_job_rows(self, event) -> bool:
+        return any(row.handle(event) for row in self.job_rows)
+
+    def on_progress_reported(self, event) -> None:
+        self.show_in_job_rows(event)
+
+    def on_job_failed(self, event) -> None:
+        self.show_in_job_rows(event)
+
+    def on_job_finished(self, event) -> None:
+        self.show_in_job_rows(event)
+
+    def on_job_state_changed(self, event) -> None:
+        self.show_in_job_rows(event)
 
     def open_page(self, page: str) -> None:
         self.bus.publish(OpenPage(job_id=PANEL_JOB_ID, page=page))

@@ -64,6 +64,7 @@ class DataView(PageView):
         self.import_row = JobRow(card, "Import", self.actions.stop_job, on_end=self.job_ended)
         self.import_row.grid(row=2, column=0, columnspan=2, sticky="ew", padx=12, pady=(8, 2))
         self.fetch_row = JobRow(card, "Fetch", self.actions.stop_job, on_end=self.job_ended)
+        self.job_rows = (self.import_row, self.fetch_row)
         self.fetch_row.grid(row=3, column=0, columnspan=2, sticky="ew", padx=12, pady=(2, 8))
 
     def _build_stats(self) -> None:
@@ -137,18 +138,6 @@ class DataView(PageView):
     def job_ended(self, state: str, _event) -> None:
         self.refresh_channels()
         self.refresh_stats()
-
-    def on_progress_reported(self, event) -> None:
-        self.import_row.handle(event) or self.fetch_row.handle(event)
-
-    def on_job_failed(self, event) -> None:
-        self.import_row.handle(event) or self.fetch_row.handle(event)
-
-    def on_job_finished(self, event) -> None:
-        self.import_row.handle(event) or self.fetch_row.handle(event)
-
-    def on_job_state_changed(self, event) -> None:
-        self.import_row.handle(event) or self.fetch_row.handle(event)
 
     # -- statistics -------------------------------------------------------------------------------------------------
     def refresh_stats(self) -> None:

@@ -80,6 +80,7 @@ class DatasetView(PageView):
         self.summary = ctk.CTkLabel(card, text="", anchor="w", justify="left", wraplength=330)
         self.summary.grid(row=7, column=0, columnspan=2, sticky="w", padx=12, pady=(2, 2))
         self.prepare_row = JobRow(card, "Progress", self.actions.stop_job, on_end=self.prepared)
+        self.job_rows = (self.prepare_row,)
         self.prepare_row.grid(row=8, column=0, columnspan=2, sticky="ew", padx=12, pady=(2, 8))
 
     def _build_preview(self) -> None:
@@ -155,18 +156,6 @@ class DatasetView(PageView):
     def prepared(self, state: str, _event) -> None:
         if state == "finished":
             self.reload()
-
-    def on_progress_reported(self, event) -> None:
-        self.prepare_row.handle(event)
-
-    def on_job_failed(self, event) -> None:
-        self.prepare_row.handle(event)
-
-    def on_job_finished(self, event) -> None:
-        self.prepare_row.handle(event)
-
-    def on_job_state_changed(self, event) -> None:
-        self.prepare_row.handle(event)
 
     # -- the latest dataset -----------------------------------------------------------------------------------------
     def reload(self) -> None:

@@ -89,6 +89,7 @@ class ModelsView(PageView):
         self.use_button = Button(buttons, text="Use for the bot", width=120, command=self.use_for_bot)
         self.use_button.grid(row=1, column=0, columnspan=2, sticky="w", pady=(6, 0))
         self.job_row = JobRow(card, "Job", self.actions.stop_job, on_end=self.job_ended)
+        self.job_rows = (self.job_row,)
         self.job_row.grid(row=4, column=0, columnspan=3, sticky="ew", padx=12, pady=(4, 8))
         self._enable(False)
 
@@ -185,18 +186,6 @@ class ModelsView(PageView):
     def job_ended(self, _state: str, _event) -> None:
         self.refresh()
         self._enable(self.selected is not None)
-
-    def on_progress_reported(self, event) -> None:
-        self.job_row.handle(event)
-
-    def on_job_failed(self, event) -> None:
-        self.job_row.handle(event)
-
-    def on_job_finished(self, event) -> None:
-        self.job_row.handle(event)
-
-    def on_job_state_changed(self, event) -> None:
-        self.job_row.handle(event)
 
     # -- the report -------------------------------------------------------------------------------------------------
     def set_report_text(self, text: str) -> None:

@@ -97,6 +97,7 @@ class SettingsView(PageView):
         Tooltip(self.install_cuda_button, "the CUDA build of torch plus Unsloth and bitsandbytes (QLoRA); "
                                           "a few GB to download")
         self.runtime_row = JobRow(card, "Install", self.actions.stop_job, on_end=self.runtime_ended)
+        self.job_rows = (self.runtime_row,)
         self.runtime_row.grid(row=3, column=0, columnspan=2, sticky="ew", padx=12, pady=(0, 10))
         self.runtime_ended("", None)
 
@@ -112,18 +113,6 @@ class SettingsView(PageView):
         usable = "normal" if self.actions.runtime_installable() else "disabled"  # the label says why not
         for button in (self.install_button, self.install_cuda_button):
             button.configure(state=usable)
-
-    def on_progress_reported(self, event) -> None:
-        self.runtime_row.handle(event)
-
-    def on_job_failed(self, event) -> None:
-        self.runtime_row.handle(event)
-
-    def on_job_finished(self, event) -> None:
-        self.runtime_row.handle(event)
-
-    def on_job_state_changed(self, event) -> None:
-        self.runtime_row.handle(event)
 
     def _show_token_state(self) -> None:
         self.token_state.configure(text=TOKEN_STATES.get(self.run(self.actions.token_status) or "", "no token yet"))
