@@ -84,9 +84,11 @@ async def test_live_messages_are_remembered_recalled_kept_from_opted_out_users_a
 
 @pytest.mark.slow
 @pytest.mark.asyncio
-async def test_switching_capture_on_while_running_opens_the_memory_and_fills_it(workspace):
+@pytest.mark.parametrize("told", [False, True], ids=["polled", "settings-request-first"])
+async def test_switching_capture_on_while_running_opens_the_memory_and_fills_it(workspace, told):
     """Started with capture off over an empty memory folder, the bot has no memory; turning capture on from the
-    panel's own connection opens the real one without a reload, and the next captured message lands in it."""
+    panel's own connection opens the real one without a reload, and the next captured message lands in it. The
+    panel also sends a SettingsChanged request, which re-reads the settings before the watcher's poll does."""
     from storage import bot_settings
     engine = ScriptedEngine("sure")
     bot = await start_bot(workspace, engine, settings={"capture": False, "memory": True})
@@ -97,6 +99,8 @@ async def test_switching_capture_on_while_running_opens_the_memory_and_fills_it(
         other = workspace.connect()
         bot_settings.set_value(other, "capture", True)
         other.close()
+        if told:
+            bot.force_refresh()  # what bot_controller/bot/main.py does on SettingsChanged
         deadline = asyncio.get_running_loop().time() + 60.0  # the embedder loads in the generation thread
         while bot.pipeline.memory is None and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.1)

@@ -66,6 +66,7 @@ class PersonaBot(ModelHost, commands.Bot):
         self.webhooks: dict[int, object] = {}
         self.options: dict = {"names": {}, "opted_out": {}}
         self._version = -1
+        self._memory_unchecked = False  # settings changed since the watcher last asked whether to open the memory
         self._watcher: asyncio.Task | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------------------------
@@ -122,6 +123,7 @@ class PersonaBot(ModelHost, commands.Bot):
         self.settings = bot_settings.load(self.conn)
         self.options = live_options(self.conn)
         self._version = version
+        self._memory_unchecked = True  # by the watcher or a SettingsChanged request: the watcher opens it either way
         if self.pipeline is not None:
             self.pipeline.settings = self.reply_settings()
             memory = self.pipeline.memory
@@ -139,7 +141,9 @@ class PersonaBot(ModelHost, commands.Bot):
         while True:
             await asyncio.sleep(SETTINGS_POLL_SECONDS)
             try:
-                if self.refresh_settings():
+                self.refresh_settings()
+                if self._memory_unchecked:
+                    self._memory_unchecked = False
                     await self.open_memory_when_wanted()
             except bot_settings.BotSettingsError as exc:  # keep the last good settings; say what is wrong
                 self.stats.notice(str(exc))
