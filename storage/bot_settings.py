@@ -40,6 +40,7 @@ class BotSettings:
     memory: bool = True             # recall memories when the workspace has a memory index
     gpu_layers: int = -1            # llama.cpp layers on the GPU for the bot's model: -1 all that fit, 0 CPU
     admin_ids: tuple[int, ...] = () # users allowed admin commands besides those with Manage Server
+    home_guild_ids: tuple[int, ...] = ()  # the servers the bot serves: elsewhere it answers, changes and syncs nothing
     blocklist: tuple[str, ...] = () # words a reply must not contain (regenerated once, then dropped)
     avatars: dict[int, str] = field(default_factory=dict)  # persona id -> avatar URL for webhook replies
     channels: dict[int, ChannelSettings] = field(default_factory=dict)  # loaded from bot_channels
@@ -86,8 +87,8 @@ def _coerce_to(key: str, default: Any, value: Any) -> Any:
         if not isinstance(value, str):
             raise ValueError("expected text")
         return value
-    if key == "admin_ids":
-        return tuple(_integer(item) for item in _items(value))
+    if key in ("admin_ids", "home_guild_ids"):
+        return tuple(dict.fromkeys(_integer(item) for item in _items(value)))
     if key == "blocklist":
         return tuple(str(item).strip() for item in _items(value) if str(item).strip())
     if key == "avatars":
@@ -155,6 +156,17 @@ def set_channel(conn: sqlite3.Connection, channel_id: int, *, persona_id: int | 
                  "DO UPDATE SET persona_id = excluded.persona_id, webhook = excluded.webhook",
                  (channel_id, updated.persona_id, int(updated.webhook)))
     return updated
+
+
+def add_home_guilds(conn: sqlite3.Connection, guild_ids) -> tuple[int, ...]:
+    """Make these servers home too (allowlisting a channel does: its server is the one the bot serves); returns the
+    home servers. Call inside the caller's transaction when there is one."""
+    row = conn.execute("SELECT value FROM bot_settings WHERE key = 'home_guild_ids'").fetchone()
+    current = coerce("home_guild_ids", json.loads(row[0])) if row else ()
+    wanted = tuple(dict.fromkeys([*current, *(int(g) for g in guild_ids if g is not None)]))
+    if wanted != current:
+        set_value(conn, "home_guild_ids", wanted)
+    return wanted
 
 
 def persona_for(settings: BotSettings, channel_id: int, parent_id: int | None = None) -> int | None:

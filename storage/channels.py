@@ -8,6 +8,7 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 
+from storage.bot_settings import add_home_guilds
 from storage.messages import SQLITE_MAX_VARIABLES
 
 
@@ -76,8 +77,19 @@ def known_ids(conn: sqlite3.Connection, ids) -> set[int]:
     return found
 
 
+def guild_ids(conn: sqlite3.Connection, channel_ids) -> list[int]:
+    """The servers of these stored channels (a thread's through its own row: fetch stores its guild)."""
+    found: list[int] = []
+    for channel_id in channel_ids:
+        row = conn.execute("SELECT guild_id FROM channels WHERE id = ?", (channel_id,)).fetchone()
+        if row and row[0] is not None and row[0] not in found:
+            found.append(int(row[0]))
+    return found
+
+
 def set_allowlisted(conn: sqlite3.Connection, ids, allowlisted: bool) -> list[int]:
-    """Flip the flag of every id in one transaction; returns the ids whose flag changed.
+    """Flip the flag of every id in one transaction; returns the ids whose flag changed. Allowlisting a channel
+    makes its server a home server of the bot (``bot_settings.home_guild_ids``) in the same transaction.
 
     Raises KeyError naming the first unknown id, and then changes nothing.
     """
@@ -94,6 +106,8 @@ def set_allowlisted(conn: sqlite3.Connection, ids, allowlisted: bool) -> list[in
                                   (int(allowlisted), channel_id, int(allowlisted)))
             if cursor.rowcount:
                 changed.append(channel_id)
+        if allowlisted:
+            add_home_guilds(conn, guild_ids(conn, ids))
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
