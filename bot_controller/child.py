@@ -5,7 +5,8 @@ For the bot runtime (``bot_controller/bot/``), in this order:
     token = child.read_token()             # FIRST, before anything uses core.jobs.wire.link() (it reads stdin)
     link = child.BotLink()                 # the wire link: stop line, requests, parent watch
     link.bind_loop(asyncio.get_running_loop())   # handlers then run on the bot's event loop (coroutines allowed)
-    link.on_pause(handler); link.on_resume(...); link.on_reload(...); link.on_settings_changed(...); link.on_stop(...)
+    link.on_pause(handler); link.on_resume(...); link.on_reload(...); link.on_settings_changed(...)
+    link.on_leave_guild(...); link.on_stop(...)
     asyncio.create_task(link.heartbeat_forever(lambda: "ready"))   # from the loop: a blocked loop stops the beats
     await link.stopped()                   # stop asked, or the supervisor died: log out, return 0
     if link.start_paused: ...              # a training job holds the GPU: do not load the model yet
@@ -23,7 +24,7 @@ import sys
 from typing import Any, Callable, Mapping, TextIO
 
 from bot_controller.protocol import (ENV_HEARTBEAT, ENV_START_PAUSED, ENV_TOKEN_ON_STDIN, EXIT_BAD_TOKEN, EXIT_CONFIG,
-                                     HEARTBEAT_SECONDS, REQUEST_NAME, BotHeartbeat, PauseBot, ReloadModel, ResumeBot,
+                                     HEARTBEAT_SECONDS, REQUEST_NAME, BotHeartbeat, LeaveGuild, PauseBot, ReloadModel, ResumeBot,
                                      SettingsChanged)
 from core.jobs import wire
 from core.jobs.events import JobFailed
@@ -65,6 +66,9 @@ class BotLink:
 
     def on_settings_changed(self, handler: Callable[[SettingsChanged], Any]) -> None:
         self._on(SettingsChanged, handler)
+
+    def on_leave_guild(self, handler: Callable[[LeaveGuild], Any]) -> None:
+        self._on(LeaveGuild, handler)
 
     def on_stop(self, handler: Callable[[Any], Any]) -> None:
         """The supervisor asks the bot to log out and exit 0 (``stop_requested()`` turns true as well)."""

@@ -19,7 +19,8 @@ from typing import Callable, Sequence
 from bot_controller.child_process import ChildProcess
 from bot_controller.gpu_sharing import pause_decision
 from bot_controller.launch import NoToken, bot_argv, child_environment, policy_from_config, token_for_child
-from bot_controller.protocol import BOT_JOB_ID, BotStateChanged, PauseBot, ReloadModel, ResumeBot, SettingsChanged
+from bot_controller.protocol import (BOT_JOB_ID, BotStateChanged, LeaveGuild, PauseBot, ReloadModel, ResumeBot,
+                                     SettingsChanged)
 from bot_controller.status import BotStatus, Facts
 from bot_controller.states import (ALIVE, WAITING, Beat, CancelRetry, Context, Exited, Kill, KillNow, LaunchFailed,
                                    Note, ResetBudget, Restart, ScheduleRetry, SendStop, SetRestartAfterStop,
@@ -137,6 +138,10 @@ class BotController:
 
     def settings_changed(self, sections: Sequence[str] = ()) -> bool:
         return self.send(SettingsChanged(sections=list(sections)))
+
+    def leave_guild(self, guild_id: int) -> bool:
+        """Ask the running bot to leave a server; False when no bot runs to receive it."""
+        return self.send(LeaveGuild(guild_id=int(guild_id)))
 
     def send(self, request: Request) -> bool:
         """Send a request to the running child; False when there is none to receive it."""

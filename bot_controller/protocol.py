@@ -2,7 +2,7 @@
 
 Child -> supervisor: events (``BotHeartbeat`` every ``HEARTBEAT_SECONDS``; any other registered event passes through
 to the bus). Supervisor -> child: requests on stdin (``ReloadModel``, ``PauseBot``, ``ResumeBot``, ``SettingsChanged``,
-and the job protocol's stop), which the wire only ever parses in that direction, so a child cannot ask its parent
+``LeaveGuild``, and the job protocol's stop), which the wire only ever parses in that direction, so a child cannot ask its parent
 for anything. The supervisor's own event, ``BotStateChanged``, is registered too so recorders and replays can carry it.
 
 Exit codes with a meaning: ``EXIT_BAD_TOKEN`` (Discord refused the token) and ``EXIT_CONFIG`` (the bot's settings are
@@ -80,5 +80,12 @@ class SettingsChanged(Request):
     sections: list[str] = field(default_factory=list)
 
 
+@register_request("bot_leave_guild")
+@dataclass(frozen=True)
+class LeaveGuild(Request):
+    """Leave the server ``guild_id`` (the Bot page's server list: a server the owner does not want the bot in)."""
+    guild_id: int = 0
+
+
 REQUEST_NAME = {ReloadModel: "bot_reload_model", PauseBot: "bot_pause", ResumeBot: "bot_resume",
-                SettingsChanged: "bot_settings_changed"}
+                SettingsChanged: "bot_settings_changed", LeaveGuild: "bot_leave_guild"}
