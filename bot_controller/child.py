@@ -24,8 +24,8 @@ import sys
 from typing import Any, Callable, Mapping, TextIO
 
 from bot_controller.protocol import (ENV_HEARTBEAT, ENV_START_PAUSED, ENV_TOKEN_ON_STDIN, EXIT_BAD_TOKEN, EXIT_CONFIG,
-                                     HEARTBEAT_SECONDS, REQUEST_NAME, BotHeartbeat, LeaveGuild, PauseBot, ReloadModel, ResumeBot,
-                                     SettingsChanged)
+                                     HEARTBEAT_SECONDS, REQUEST_NAME, BotHeartbeat, LeaveGuild, PauseBot, ReloadModel,
+                                     ResumeBot, SettingsChanged)
 from core.jobs import wire
 from core.jobs.events import JobFailed
 

@@ -134,9 +134,9 @@ class DataActions(RunActions):
         marks what holds their text stale and deletes their memories (the memory index is not the panel's to open).
         Returns the opt-out's job id."""
         if not opted_out:
-            from storage.personas import set_opted_out
+            from core.consent.actions import opt_in
             with self.connect() as conn:
-                set_opted_out(conn, user_id, False)
+                opt_in(conn, user_id)
             return None
         return self.start_job(cli_job(self.workspace, "optout", "personas", "optout", str(int(user_id))))
 

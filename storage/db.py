@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+from contextlib import contextmanager
 from pathlib import Path
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
@@ -44,6 +45,18 @@ def connect(path: Path | str, *, migrate: bool = True) -> sqlite3.Connection:
         conn.close()
         raise DatabaseError(f"{path}: not a usable database ({exc})") from None
     return conn
+
+
+@contextmanager
+def transaction(conn: sqlite3.Connection):
+    """``with transaction(conn):`` BEGIN IMMEDIATE ... COMMIT, ROLLBACK on any error (the connection autocommits)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def schema_version(conn: sqlite3.Connection) -> int:

@@ -1,4 +1,10 @@
-"""Writing Discord history: one batch of messages, with its users, channels and checkpoint, in one transaction."""
+"""Writing Discord history: one batch of messages, with its users, channels and checkpoint, in one transaction.
+
+Every writer of people's text (import, fetch, the bot's capture) comes through ``write_batch``, which consults the
+consent table inside the same transaction: a message by a forgotten author is withheld (counted, never stored), and
+so is their user row (new names of theirs only join the consent aliases that hide them), so a forget that committed
+first always wins. An opted-out author's messages are stored and left out of everything built from them.
+"""
 from __future__ import annotations
 
 import json
@@ -6,6 +12,7 @@ import sqlite3
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from storage.consent import forgotten_ids, remember_names
 from storage.rows import MessageBatch, MessageRow
 
 SQLITE_MAX_VARIABLES = 900  # stays under SQLite's default limit on bound parameters
@@ -26,12 +33,14 @@ class WriteResult:
     updated: int = 0
     unchanged: int = 0
     conflicts: list[int] = field(default_factory=list)  # ids stored with another author: left as they were
+    withheld: int = 0  # messages of forgotten authors: consent says they are never stored again
 
     def add(self, other: "WriteResult") -> None:
         self.new += other.new
         self.updated += other.updated
         self.unchanged += other.unchanged
         self.conflicts += other.conflicts
+        self.withheld += other.withheld
 
 
 MESSAGE_COLUMNS = ("id", "channel_id", "author_id", "created_at", "edited_at", "type", "content", "reply_to_id",
@@ -77,7 +86,7 @@ def write_batch(conn: sqlite3.Connection, batch: MessageBatch, checkpoint: Check
     A stored copy newer than the incoming one (edited later, or the same edit seen by a later export: an older
     export imported after a newer one) is left as it is, reactions included, and counted unchanged. An update never
     changes a message's author (such ids are returned as conflicts) and a thread's stub copy of its starter never
-    overwrites the starter's text.
+    overwrites the starter's text. Messages and user rows of forgotten authors are withheld (``withheld``).
     """
     seen_at = batch.seen_at or datetime.now(timezone.utc).isoformat(timespec="microseconds")
     conn.execute("BEGIN IMMEDIATE")
@@ -87,11 +96,17 @@ def write_batch(conn: sqlite3.Connection, batch: MessageBatch, checkpoint: Check
         if batch.channels:
             conn.executemany(UPSERT_CHANNEL, [(c.id, c.guild_id, c.parent_id, c.kind, c.name, c.category, c.topic)
                                               for c in batch.channels.values()])
+        refused = forgotten_ids(conn, [*(row.author_id for row in batch.messages), *batch.users])
         if batch.users:
-            write_users(conn, batch.users.values())
-        rows = deduplicate(batch.messages)
+            write_users(conn, [user for user in batch.users.values() if user.id not in refused])
+            if refused:
+                remember_names(conn, [user for user in batch.users.values() if user.id in refused])
+        rows = deduplicate([row for row in batch.messages if row.author_id not in refused] if refused
+                           else batch.messages)
         existing = stored_versions(conn, [row.id for row in rows])
         inserts, updates, current, result = classify(rows, existing, seen_at)
+        if refused:
+            result.withheld = len({row.id for row in batch.messages if row.author_id in refused})
         conn.executemany(INSERT_MESSAGE, inserts)
         conn.executemany(UPDATE_MESSAGE, updates)
         replace_reactions(conn, current, existing)

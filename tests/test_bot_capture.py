@@ -9,7 +9,7 @@ import pytest
 import pytest_asyncio
 
 from storage import bot_settings
-from storage.personas import set_opted_out
+from storage.consent import set_opted_out
 from tests.bot_harness import ScriptedEngine, allow_channel, start_bot, stop_bot
 from tests.fakes_discord import FakeMessage, FakeUser
 

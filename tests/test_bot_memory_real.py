@@ -13,7 +13,7 @@ import asyncio
 import discord.ext.test as dpytest
 import pytest
 
-from storage.personas import set_opted_out
+from storage.consent import set_opted_out
 from tests.bot_harness import ScriptedEngine, allow_channel, start_bot, stop_bot
 
 MARKER = "smoked-quokka-marmalade"        # Bob's words about his cat: the memory to recall

@@ -13,7 +13,7 @@ from core.dataset.personas import live_options, load_persona
 from core.dataset.pipeline import prepare_dataset
 from core.prompting.builder import build_prompt
 from core.prompting.live import make_place
-from storage import personas as store
+from storage import consent as consent_store, personas as store
 from tests.test_dataset_support import live_messages, read_jsonl
 from tests.test_prompt_builder import parity_history
 
@@ -35,7 +35,7 @@ def test_the_bots_recipe_gives_the_training_prompt(workspace):
     conn = workspace.connect()
     parity_history().write(conn)
     store.set_profile(conn, PERSONA, name="Ally")
-    store.set_opted_out(conn, 104, True)
+    consent_store.set_opted_out(conn, 104, True)
     config = DatasetConfig(min_messages=5, split_ratios=[1.0, 0.0, 0.0], max_share=1.0)
     prepare_dataset(conn, config, workspace.root / "set")
     examples = [e for e in read_jsonl(workspace.root / "set" / "train.jsonl")

@@ -11,7 +11,7 @@ from discord.utils import time_snowflake
 
 from bot_controller.bot.model_host import load_engine
 from core.config.secrets import register_secret
-from core.dataset.privacy import opt_out
+from core.consent.actions import opt_out
 from storage import bot_settings
 from storage.personas import register_artifact
 from tests.bot_harness import ScriptedEngine, record_sends, start_bot, stop_bot
@@ -85,7 +85,7 @@ async def test_a_model_made_stale_by_an_opt_out_is_refused_with_the_reason(works
     model = workspace.models_dir / "fake.gguf"
     conn = workspace.connect()
     register_artifact(conn, "model", model, users=[321])
-    opt_out(conn, 321)
+    opt_out(conn, workspace.root, 321)
     conn.close()
     engine = ScriptedEngine("should not be said")
     bot = await start_bot(workspace, engine)
@@ -109,7 +109,7 @@ async def test_an_opt_out_while_running_unloads_a_model_that_holds_the_users_tex
     bot = await start_bot(workspace, engine)
     try:
         assert bot.pipeline is not None
-        opt_out(bot.conn, 321)
+        opt_out(bot.conn, workspace.root, 321)
         bot.refresh_settings()
         assert bot.pipeline is None and "stale" in bot.stats.model_error
     finally:

@@ -51,7 +51,7 @@ def test_every_change_bumps_the_version_the_allowlist_and_consent_included(works
     bot_settings.set_value(conn, "rate", 0.5)
     bot_settings.set_channel(conn, 10, persona_id=500)
     channels.set_allowlisted(conn, [10], True)
-    from storage.personas import set_opted_out
+    from storage.consent import set_opted_out
     set_opted_out(conn, 77, True)
     seen.append(bot_settings.settings_version(conn))
     assert seen[1] >= seen[0] + 4

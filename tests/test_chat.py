@@ -114,12 +114,12 @@ def test_model_choice_flag_then_bot_setting_then_newest_export(sample_workspace,
 
 
 def test_a_channel_title_naming_an_opted_out_person_never_reaches_the_playground_prompt(sample_workspace):
-    from core.dataset.privacy import opt_out
+    from core.consent.actions import opt_out
     from core.prompting.playground import channel_place
     with closing(sample_workspace.connect()) as conn:
         wren = conn.execute("SELECT id FROM users WHERE name = 'wren' OR display_name = 'Wren'").fetchone()[0]
         conn.execute("UPDATE channels SET name = 'wren-fan-club' WHERE id = ?", (GENERAL,))
         conn.commit()
         assert "wren" in channel_place(conn, GENERAL).channel.lower()  # the check below can fail
-        opt_out(conn, wren)
+        opt_out(conn, sample_workspace.root, wren)
         assert "wren" not in channel_place(conn, GENERAL).channel.lower()

@@ -13,7 +13,7 @@ from core.config.app_config import DatasetConfig
 from core.dataset import DatasetError
 from core.dataset import pipeline as pipeline_module
 from core.dataset.pipeline import prepare_dataset
-from storage import personas as store
+from storage import consent as consent_store, personas as store
 from tests.conftest import run_cli
 from tests.test_dataset_support import OUTPUT_FILES, History, read_jsonl
 
@@ -112,7 +112,7 @@ def test_opted_out_user_is_cut_out_of_contexts(workspace):
     history.say(general, CAROL, f"replying to <@{EVE}>, thanks Eve", mentions=(EVE,))
     history.say(general, ALICE, "second answer")
     conn = workspace.connect()
-    store.set_opted_out(conn, EVE, True)
+    consent_store.set_opted_out(conn, EVE, True)
     stats, examples = prepared(workspace, history)
     found = by_target(examples)
     assert context_text(found["first answer"]) == "Bob: before she speaks"

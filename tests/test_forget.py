@@ -233,7 +233,7 @@ class SnapshotHolder(threading.Thread):
 
 
 def test_forget_retries_the_checkpoint_while_a_reader_holds_a_snapshot(workspace):
-    from core.dataset.privacy import forget
+    from core.consent.actions import forget
     seed(workspace)
     conn = workspace.connect()
     conn.execute("PRAGMA wal_autocheckpoint = 0")  # keep the imported pages in the WAL, as a busy panel would
@@ -243,14 +243,14 @@ def test_forget_retries_the_checkpoint_while_a_reader_holds_a_snapshot(workspace
     report = forget(conn, workspace.root, DEE, checkpoint_timeout=20)
     holder.join()
     assert time.monotonic() - started >= 0.9  # it waited for the reader instead of giving up or skipping it
-    assert report.result.checkpoint == (0, 0, 0) and report.result.messages == 24
+    assert report["wal_checkpoint"] == {"busy": 0, "log": 0, "checkpointed": 0} and report["messages_deleted"] == 24
     assert files_holding(workspace.root) == []
     holder.conn.close()
     conn.close()
 
 
 def test_forget_fails_loudly_when_the_checkpoint_never_completes_and_a_rerun_finishes(workspace):
-    from core.dataset.privacy import forget
+    from core.consent.actions import forget
     from storage.wal import CheckpointIncomplete
     seed(workspace)
     conn = workspace.connect()

@@ -83,7 +83,7 @@ def test_a_deleted_message_or_user_takes_its_mark_along(tmp_path):
     assert curation.marks(conn) == {}
     other = conn.execute("SELECT id, author_id FROM messages ORDER BY id LIMIT 1").fetchone()
     curation.set_mark(conn, other[0], other[1], "good")
-    from storage.personas import forget_user
+    from storage.consent import forget_user
     forget_user(conn, other[1])
     assert curation.marks(conn) == {}
     conn.close()

@@ -9,7 +9,7 @@ from core.dataset.personas import live_options, load_persona
 from core.dataset.pipeline import prepare_dataset
 from core.prompting.builder import build_prompt
 from core.prompting.live import make_place, turns_from_live
-from storage import personas as store
+from storage import consent as consent_store, personas as store
 from tests.test_dataset_support import History, live_messages, read_jsonl
 
 MAX, MAXIMILIAN, ALICE, BOB, EVE, JO, AL, SO, Q = 1, 2, 3, 4, 5, 6, 7, 8, 9
@@ -82,8 +82,8 @@ def test_prepare_keeps_opted_out_names_out_of_system_prompts_and_renames_whole_m
     history, thread = thread_history()
     history.write(conn)
     store.set_profile(conn, MAX, name="Bob Jr")
-    store.set_opted_out(conn, EVE, True)
-    store.set_opted_out(conn, JO, True)
+    consent_store.set_opted_out(conn, EVE, True)
+    consent_store.set_opted_out(conn, JO, True)
     prepare_dataset(conn, CONFIG, workspace.root / "out")
     examples = read_jsonl(workspace.root / "out" / "train.jsonl")
     systems = {example["messages"][0]["content"] for example in examples}

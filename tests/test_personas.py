@@ -116,7 +116,10 @@ def test_forget_deletes_messages_and_reactions_for_good(workspace):
     everything = output_text(after)
     assert DEE_SECRET not in everything and "Dee Dee" not in everything  # name hidden in others' text too
     assert "someone is right about" in everything
-    # a re-import of the same history brings the messages back, but the user stays opted out
+    # a re-import of the same history stores none of their messages again: the write consults consent
     seed_history(workspace)
+    conn = workspace.connect()
+    assert conn.execute("SELECT COUNT(*) FROM messages WHERE author_id = ?", (DEE,)).fetchone()[0] == 0
+    conn.close()
     cli(workspace, "prepare", "--out", str(after), "--min-messages", "5")
     assert DEE_SECRET not in output_text(after)

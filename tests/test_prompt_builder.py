@@ -11,7 +11,7 @@ from core.dataset.pipeline import prepare_dataset
 from core.conversation.turns import Persona, Place, Turn
 from core.prompting.builder import build_example, build_prompt, estimate_tokens, select_context
 from core.prompting.live import turns_from_live
-from storage import personas as store
+from storage import consent as consent_store, personas as store
 from tests.test_dataset_support import History, live_messages, read_jsonl
 
 T0 = datetime(2024, 5, 1, 18, 0, tzinfo=timezone.utc)
@@ -129,7 +129,7 @@ def test_prepare_and_live_messages_give_the_same_prompt(workspace):
     conn = workspace.connect()
     parity_history().write(conn)
     store.set_profile(conn, 100, name="Ally")                 # a renamed persona: the same label in both paths
-    store.set_opted_out(conn, 104, True)                      # Eve: cut contexts, hidden mentions
+    consent_store.set_opted_out(conn, 104, True)                      # Eve: cut contexts, hidden mentions
     config = DatasetConfig(min_messages=5, split_ratios=[1.0, 0.0, 0.0], max_share=1.0)
     prepare_dataset(conn, config, workspace.root / "set")
     examples = read_jsonl(workspace.root / "set" / "train.jsonl")

@@ -1,7 +1,7 @@
 """The bot's model: which GGUF, loaded and swapped in the generation thread, refused when stale, freed on pause.
 
 A mixin of ``PersonaBot`` (it uses the bot's ``worker``, ``conn``, ``settings``, ``stats``, ``workspace``). The
-refusal of a stale model goes through ``core.dataset.privacy.stale_message`` (the artefact registry marks a model
+refusal of a stale model goes through ``core.consent.stale.stale_message`` (the artefact registry marks a model
 stale when a user whose text it learned opts out or is forgotten); a failure is one line in ``stats.model_error``.
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ import functools
 import logging
 from pathlib import Path
 
-from core.dataset.privacy import stale_message
+from core.consent.stale import stale_message
 from core.jobs.runs import newest_export
 
 LOG = logging.getLogger("dps.bot")

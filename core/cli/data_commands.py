@@ -53,7 +53,9 @@ def describe_import(result: dict) -> str:
             f"{result['messages_new']} new, {result['messages_updated']} updated, {result['skipped']} skipped; "
             f"{result['channels']} channels, {result['authors']} authors"
             + (f"; {result['conflicts']} left as stored (another author under the same id)"
-               if result.get("conflicts") else ""))
+               if result.get("conflicts") else "")
+            + (f"; {result['withheld']} withheld (forgotten people's)"
+               if result.get("withheld") else ""))
 
 
 def run_stats(args, context: Context) -> dict:

@@ -2,7 +2,7 @@
 
 A persona (or user) argument is an id or a name. ``optout``/``forget`` apply to any user, not only personas, and mark
 stale what holds that user's text (a row in ``artifacts`` plus a STALE file in the folder); ``forget`` also deletes
-the files holding it (``core.dataset.privacy``).
+the files holding it. All three are ``core.consent.actions``, the same functions the bot and the panel call.
 """
 from __future__ import annotations
 
@@ -130,44 +130,48 @@ def handle_describe(args, context) -> dict:
 
 
 def handle_optout(args, context) -> dict:
-    from core.dataset.privacy import opt_out, rebuild_command
-    from storage.memory import forget_authors
+    from core.consent.actions import opt_out
+    from core.consent.lock import ConsentBusy
     user_id = resolve(context, args.user, must_exist=False)
-    marked = opt_out(context.db, user_id)
-    memories = forget_authors(context.workspace.memory_dir, [user_id])  # not recalled even before the next `embed`
-    return {"user_id": str(user_id), "opted_out": True, "memories_deleted": memories,
-            "stale_artifacts": [artifact.path for artifact in marked],
-            "stale": [{"kind": a.kind, "path": a.path, "reason": a.stale_reason, "rebuild": rebuild_command(a.kind)}
-                      for a in marked]}
+    try:
+        return opt_out(context.db, context.workspace.root, user_id)
+    except ConsentBusy as exc:
+        raise CommandError(str(exc)) from None
 
 
 def handle_optin(args, context) -> dict:
-    from storage.personas import set_opted_out
+    from core.consent.actions import opt_in
+    from core.consent.lock import ConsentBusy
     user_id = resolve(context, args.user, must_exist=False)
-    set_opted_out(context.db, user_id, False)
-    return {"user_id": str(user_id), "opted_out": False}
+    try:
+        return opt_in(context.db, user_id)
+    except ConsentBusy as exc:
+        raise CommandError(str(exc)) from None
 
 
 def handle_forget(args, context) -> dict:
-    from core.dataset.privacy import PrivacyError, forget
+    from core.consent.actions import PrivacyError, forget
+    from core.consent.lock import ConsentBusy
     from storage import wal
     from storage.wal import CheckpointIncomplete
     user_id = resolve(context, args.user, must_exist=False)
     if not args.yes:
         confirm_forget(context, user_id)
     try:
-        report = forget(context.db, context.workspace.root, user_id, checkpoint_timeout=wal.DEFAULT_TIMEOUT_S)
-    except PrivacyError as exc:
+        return forget(context.db, context.workspace.root, user_id, checkpoint_timeout=wal.DEFAULT_TIMEOUT_S)
+    except (PrivacyError, ConsentBusy) as exc:
         raise CommandError(str(exc)) from None
     except CheckpointIncomplete as exc:
         raise CommandError(f"user {user_id}'s messages are deleted, but {exc}; close the panel and the bot, then run "
                            f"`launcher.py personas forget {user_id} --yes` again") from None
-    return report.as_json()
 
 
 def human_forget(result: dict) -> str:
     lines = [f"user {result['user_id']}: {result['messages_deleted']} messages and {result['reactions_deleted']} "
              f"reactions deleted; they stay opted out"]
+    if result.get("copies_cleaned"):
+        lines.append(f"their text was taken out of {result['copies_cleaned']} other people's messages (forwards, "
+                     f"embeds)")
     lines += [f"deleted: {path}" for path in result["deleted_files"]]
     lines += [f"stale {item['kind']}: {item['path']} (rebuild: {item['rebuild']})" for item in result["stale"]]
     lines += [f"model weights trained on their text, kept but stale (delete them or rebuild): {path}"

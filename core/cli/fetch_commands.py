@@ -158,7 +158,9 @@ class ProgressReporter:
 def human_fetch(result: dict) -> str:
     lines = [f"fetched {result['channels']} channels and {result['threads']} threads: "
              f"{result['messages_new']} new, {result['messages_updated']} updated messages "
-             f"in {result['seconds']:.1f} s"]
+             f"in {result['seconds']:.1f} s"
+             + (f"; {result['messages_withheld']} withheld (forgotten people's)"
+                if result.get("messages_withheld") else "")]
     lines += [f"skipped {item['name'] or item['channel_id']}: {item['reason']}" for item in result["skipped"]]
     return "\n".join(lines)
 

@@ -14,7 +14,7 @@ from core.dataset import DatasetError
 from core.conversation.scrub import Scrubber
 from core.conversation.turns import Persona
 from core.ingest.records import USER_MESSAGE_TYPES
-from storage import personas as store
+from storage import consent as consent_store, personas as store
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ def message_counts(conn: sqlite3.Connection) -> dict[int, int]:
 def roster(conn: sqlite3.Connection, min_messages: int, counts: dict[int, int] | None = None) -> list[PersonaInfo]:
     """Discovered personas (opted-out ones included, flagged) plus any author whose profile was edited."""
     profiles = store.profiles(conn)
-    consent = store.consent_rows(conn)
+    consent = consent_store.consent_rows(conn)
     counts = message_counts(conn) if counts is None else counts
     found = []
     for user_id, messages in counts.items():
@@ -62,7 +62,7 @@ def roster(conn: sqlite3.Connection, min_messages: int, counts: dict[int, int] |
 
 def info(conn, user_id: int, messages: int, profiles=None, consent=None) -> PersonaInfo:
     profiles = store.profiles(conn) if profiles is None else profiles
-    consent = store.consent_rows(conn) if consent is None else consent
+    consent = consent_store.consent_rows(conn) if consent is None else consent
     edited, description = profiles.get(user_id, (None, None))
     display_name, user_name = store.user_names(conn, user_id) or (None, None)
     return PersonaInfo(user_id, persona_label(edited, display_name, user_name, user_id), messages,
@@ -126,4 +126,4 @@ def live_options(conn: sqlite3.Connection) -> dict:
     """The keyword arguments ``turns_from_live`` needs to label and hide users exactly as ``prepare`` does:
     ``turns_from_live(messages, **live_options(conn), bot_user_id=..., persona=load_persona(conn, ...))``."""
     names = {user_id: name for user_id, (name, _) in store.profiles(conn).items() if name}
-    return {"names": names, "opted_out": store.opted_out_users(conn)}
+    return {"names": names, "opted_out": consent_store.opted_out_users(conn)}

@@ -31,11 +31,15 @@ from core.conversation.scrub import Scrubber
 from core.dataset.splits import SPLITS, Splitter
 from core.conversation.text import TextCleaner
 from core.conversation.threading import SourceMessage, Threader
-from core.dataset.writer import PER_PERSONA_DIR, Spool, Staging, mark_stale
+from core.dataset.writer import PER_PERSONA_DIR, Spool, Staging
 from core.conversation.turns import Persona
-from storage import curation, personas as store
+from core.consent.guard import ConsentGuard
+from core.jobs.pause_points import pause_point
+from storage import consent as consent_store, curation, personas as store
+from storage.personas import register_artifact
 
 STRATEGIES = ("multi", "per-persona")
+CONSENT_ATTEMPTS = 3  # builds thrown away because someone opted out meanwhile, before prepare gives up
 PREVIEW_EXAMPLES = 5
 PROGRESS_EVERY = 1 << 16
 log = logging.getLogger(__name__)
@@ -46,10 +50,41 @@ SCAN_CACHE_KIB = -16384  # SQLite page cache while streaming (negative = KiB): a
 
 def prepare_dataset(conn: sqlite3.Connection, config: DatasetConfig, out_dir: Path, *, personas: str = "all",
                     strategy: str = "multi", on_progress: Callable[[int, int], None] | None = None) -> dict:
-    """Write the dataset into ``out_dir``; returns the stats (also written as stats.json)."""
-    started = time.perf_counter()
+    """Write the dataset into ``out_dir``; returns the stats (also written as stats.json).
+
+    Consent holds while it runs: the dataset is published only if nobody opted out (or was forgotten) since the
+    build began, checked under the consent lock (``core.consent.guard``); otherwise the staged build is thrown away
+    and the dataset is built again without them (``CONSENT_ATTEMPTS`` times at most)."""
     if strategy not in STRATEGIES:
         raise DatasetError(f"--strategy must be one of {', '.join(STRATEGIES)}, not {strategy!r}")
+    for attempt in range(1, CONSENT_ATTEMPTS + 1):
+        guard = ConsentGuard(conn)
+        staged = stage_dataset(conn, config, out_dir, personas, strategy, on_progress)
+        try:
+            with guard.publishing() as newly_opted_out:
+                if not newly_opted_out:
+                    staged.staging.publish(staged.stats, staged.preview)
+                    contributors = store.message_authors(conn) - guard.opted_out  # anyone's text may be context
+                    register_artifact(conn, "dataset", out_dir, users=contributors)
+                    return staged.stats
+        finally:
+            staged.staging.discard()
+        log.warning("%d people opted out or were forgotten while the dataset was built: building it again without "
+                    "them (attempt %d of %d)", len(newly_opted_out), attempt + 1, CONSENT_ATTEMPTS)
+    raise DatasetError(f"consent changed {CONSENT_ATTEMPTS} times while the dataset was built (people opting out or "
+                       f"being forgotten); nothing was published: run prepare again")
+
+
+@dataclasses.dataclass
+class Staged:
+    staging: Staging
+    stats: dict
+    preview: str
+
+
+def stage_dataset(conn, config: DatasetConfig, out_dir: Path, personas: str, strategy: str, on_progress) -> Staged:
+    """Both passes into a staging folder (not yet published), with the consent read at the start."""
+    started = time.perf_counter()
     cache_size = conn.execute("PRAGMA cache_size").fetchone()[0]
     conn.execute(f"PRAGMA cache_size = {SCAN_CACHE_KIB}")
     try:
@@ -58,21 +93,15 @@ def prepare_dataset(conn: sqlite3.Connection, config: DatasetConfig, out_dir: Pa
         if not selected:
             raise DatasetError(f"no personas: no author who has not opted out has at least {config.min_messages} "
                                f"messages (lower dataset.min_messages or --min-messages)")
-        opted_out = store.opted_out_users(conn)
-        stats = build_dataset(conn, config, out_dir, selected, strategy, opted_out, on_progress, started, counts)
+        opted_out = consent_store.opted_out_users(conn)
+        return build_dataset(conn, config, out_dir, selected, strategy, opted_out, on_progress, started, counts)
     finally:
         conn.execute(f"PRAGMA cache_size = {int(cache_size)}")
-    contributors = store.message_authors(conn) - opted_out.keys()  # anyone's text may be context in an example
-    store.register_artifact(conn, "dataset", out_dir, users=contributors)
-    for user_id in (store.opted_out_users(conn).keys() - opted_out.keys()) & contributors:  # opted out meanwhile
-        store.mark_opted_out_artifacts(conn, user_id)
-        mark_stale(out_dir, "a user opted out while the dataset was being prepared")
-    return stats
 
 
 def build_dataset(conn, config: DatasetConfig, out_dir: Path, selected: list[Persona], strategy: str, opted_out,
-                  on_progress, started: float, counts: dict[int, int]) -> dict:
-    """Both passes into a staging folder, then publish; on any failure the staging folder is removed."""
+                  on_progress, started: float, counts: dict[int, int]) -> Staged:
+    """Both passes into a staging folder; on any failure the staging folder is removed."""
     staging = Staging(out_dir)
     try:
         spool = Spool(staging.root / "spool.bin")
@@ -83,6 +112,7 @@ def build_dataset(conn, config: DatasetConfig, out_dir: Path, selected: list[Per
                            marks=marks)  # the Dataset page's marks: bad ones are dropped
         messages_read = first_pass(conn, state, scrubber, opted_out, on_progress)
         spool.close()
+        pause_point("prepare.staged")
         plan = make_plan(state.counting, max_share=config.max_share, max_upsample=config.max_upsample,
                          per_persona_max=config.per_persona_max, capped=strategy == "multi")
         routed = second_pass(spool, plan, staging, strategy, selected)
@@ -90,8 +120,8 @@ def build_dataset(conn, config: DatasetConfig, out_dir: Path, selected: list[Per
                             messages_read, started)
         stats["curation"] = {"marked_bad": len(state.marks), "dropped_bad": state.curated["dropped_bad"],
                              "dpo_pairs": state.curated["dpo_pairs"]}
-        staging.publish(stats, preview_text(routed.preview, {str(p.id): p.name for p in selected}))
-        return stats
+        staging.pool.close()
+        return Staged(staging, stats, preview_text(routed.preview, {str(p.id): p.name for p in selected}))
     except BaseException:
         staging.discard()
         raise

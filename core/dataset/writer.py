@@ -1,7 +1,8 @@
 """Dataset files on disk: the spool, the staged outputs, the atomic finish, the ``latest`` pointer, stale markers.
 
 A dataset folder is complete when its ``stats.json`` exists: ``prepare`` deletes an old one first, stages every
-output in a hidden ``.staging-*`` folder beside it, moves each file in with ``os.replace`` and writes ``stats.json``
+output in a hidden ``.staging-*`` folder beside it (locked by the job while it lives: ``.staging-*.lock``, so a
+forget leaves a running job's folder to the job, which checks consent before publishing, and deletes a dead one's), moves each file in with ``os.replace`` and writes ``stats.json``
 last, so a crash at any point leaves either the previous complete dataset or a folder without ``stats.json``.
 ``stats.json`` lists every output with its line count and SHA-256.
 
@@ -19,10 +20,13 @@ from collections import OrderedDict
 from datetime import datetime, timezone
 from pathlib import Path
 
+from filelock import FileLock
+
 from core.config.workspace import atomic_write_text
+from core.consent.markers import STAGING_PREFIX, STALE_NAME, staging_lock_path
 
 OUTPUT_NAMES = ("train.jsonl", "val.jsonl", "test.jsonl", "dpo.jsonl")
-STATS_NAME, PREVIEW_NAME, STALE_NAME = "stats.json", "preview.txt", "STALE"
+STATS_NAME, PREVIEW_NAME = "stats.json", "preview.txt"
 PER_PERSONA_DIR = "personas"
 LATEST_POINTER = "latest"  # a text file in the datasets folder naming the newest complete dataset folder
 MAX_OPEN_FILES = 64        # per-persona sets can mean thousands of files; keep this many handles open at once
@@ -91,15 +95,20 @@ class OpenFiles:
 
 
 class Staging:
-    """The hidden folder beside the final outputs where everything is written first."""
+    """The hidden folder beside the final outputs where everything is written first, locked while the job lives."""
 
     def __init__(self, out_dir: Path):
         self.out_dir = out_dir
         self.created = not out_dir.exists()  # a failed run removes the folder again only if it made it
         out_dir.mkdir(parents=True, exist_ok=True)
-        for leftover in out_dir.glob(".staging-*"):  # a crashed earlier run's; never looks like a dataset
-            shutil.rmtree(leftover, ignore_errors=True)
-        self.root = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+        for leftover in out_dir.glob(f"{STAGING_PREFIX}*"):  # a crashed earlier run's; never looks like a dataset
+            if leftover.is_dir():
+                shutil.rmtree(leftover, ignore_errors=True)
+            else:
+                leftover.unlink(missing_ok=True)
+        self.root = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out_dir))
+        self.lock = FileLock(str(staging_lock_path(self.root)), is_singleton=True)
+        self.lock.acquire(timeout=0)  # a fresh name: nobody else holds it
         self.pool = OpenFiles()
         self.files: dict[str, OutputFile] = {}
 
@@ -130,6 +139,9 @@ class Staging:
     def discard(self) -> None:
         self.pool.close()
         shutil.rmtree(self.root, ignore_errors=True)
+        if self.lock.is_locked:
+            self.lock.release()
+        staging_lock_path(self.root).unlink(missing_ok=True)
         if self.created and not (self.out_dir / STATS_NAME).exists() and not any(self.out_dir.iterdir()):
             self.out_dir.rmdir()
 

@@ -87,6 +87,7 @@ class FetchSummary:
     messages_seen: int = 0
     messages_new: int = 0
     messages_updated: int = 0
+    messages_withheld: int = 0  # of forgotten people: consent says never store them again
     skipped: list[dict] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -228,6 +229,7 @@ class Fetcher:
         self.summary.messages_seen += len(page)
         self.summary.messages_new += result.new
         self.summary.messages_updated += result.updated
+        self.summary.messages_withheld += result.withheld
         counter[0] += len(page)
         if self.on_progress and page:
             elapsed = max(self.clock() - self._started, 1e-9)

@@ -40,6 +40,7 @@ class ImportReport:
     authors: int = 0              # distinct authors of the messages read
     skipped: int = 0              # message records that could not be stored (see warnings)
     conflicts: int = 0            # messages stored with another author, left as they were (see warnings)
+    withheld: int = 0             # messages of forgotten people: consent says never store them again
     errors: list[str] = field(default_factory=list)    # one line per file or path that failed
     seconds: float = 0.0
     files_failed: int = 0
@@ -170,6 +171,7 @@ class ImportRun:
         self.report.messages_new += result.new
         self.report.messages_updated += result.updated
         self.report.conflicts += len(result.conflicts)
+        self.report.withheld += result.withheld
         for message_id in result.conflicts[:max(0, MAX_WARNINGS - len(self.report.warnings))]:
             self.report.warnings.append(f"{source.name}: message {message_id} is stored with another author; "
                                         f"left as it was")

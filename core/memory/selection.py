@@ -20,7 +20,7 @@ from core.conversation.filters import Admission
 from core.conversation.scrub import Scrubber
 from core.conversation.text import ATTACHMENT_MARKER, TextCleaner
 from core.dataset import source
-from storage import personas as consent_store
+from storage import consent as consent_store
 
 SKIP_REASONS = ("opted_out", "bot", "system", "command", "empty", "attachment_only")
 FETCH_ROWS = 4096

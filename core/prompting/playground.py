@@ -18,7 +18,7 @@ from typing import Any
 from core.conversation.turns import Place
 from core.jobs.events import Event, Request, register_event, register_request
 from core.prompting.live import make_place
-from storage.personas import opted_out_users
+from storage.consent import opted_out_users
 
 PLAYGROUND_USER_ID = 1          # the person typing (no Discord user has id 1)
 PLAYGROUND_USER_NAME = "You"

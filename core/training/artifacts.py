@@ -14,7 +14,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from core.dataset.privacy import stale_line
+from core.consent.stale import stale_line
 from core.dataset.writer import stale_reason as marker_reason
 from core.jobs import runs
 from storage import artifacts

@@ -58,7 +58,7 @@ def user_training_table(workspace: Workspace) -> dict[str, Any]:
 
 def resolve_data_dir(workspace: Workspace, data: str | Path | None) -> Path:
     """The dataset to train on; refused when it is stale (its STALE file or its artifact row says so)."""
-    from core.dataset.privacy import stale_message
+    from core.consent.stale import stale_message
     from core.dataset.writer import latest_dataset, stale_reason
     folder = Path(data).expanduser().resolve() if data else latest_dataset(workspace.datasets_dir)
     if folder is None:
