@@ -10,7 +10,8 @@ system prompt and every context turn keep the shape training saw (the KV prefix 
 message up to the memories).
 
 Post-processing (``core.prompting.reply``): stop at other speakers' turns and the template's turn tokens, strip a
-leading ``Name:``, split at 2000 characters; a reply that contains a blocklisted word, quotes the system prompt,
+leading ``Name:``, end a reply cut by ``max_tokens`` at its last sentence, clause or whole word, split at 2000
+characters; a reply that contains a blocklisted word, quotes the system prompt,
 looks like an internal error, or comes out empty is regenerated once, then dropped (``dropped_reason``). An
 exception in generation never becomes reply text: the Reply is dropped with the error in ``dropped_reason``.
 
@@ -25,7 +26,7 @@ from dataclasses import dataclass, field
 from core.conversation.turns import Persona, Place, Turn
 from core.prompting.builder import build_prompt
 from core.prompting.reply import (ReplySettings, blocked_word, clean_reply, leaks_internals, speakers_in_prompt,
-                                  split_message, stop_sequences)
+                                  split_message, stop_sequences, trim_cut_reply)
 from model.inference import Generation
 
 LOG = logging.getLogger(__name__)
@@ -142,6 +143,8 @@ class ReplyPipeline:
                 return Reply("", [], None, f"error: {_one_line(exc)}", attempt, generations=tuple(generations))
             generations.append(generation)
             text = clean_reply(generation.text, persona_name, names)
+            if generation.finish_reason == "length":
+                text = trim_cut_reply(text)  # max_tokens stops anywhere, mid-word included
             reason = rejection(text, system, settings.blocklist)
             if reason is None:
                 return Reply(text, split_message(text, settings.message_limit), generation, None, attempt,

@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from hypothesis import given, settings, strategies as st
 
 from core.prompting.reply import (blocked_word, clean_reply, leaks_internals, speakers_in_prompt, split_message,
-                                  stop_sequences)
+                                  stop_sequences, trim_cut_reply)
 
 WORDS = st.text(alphabet=st.characters(codec="utf-8", categories=("L", "N", "P", "S", "Zs")), min_size=1, max_size=30)
 PIECES = st.lists(st.one_of(WORDS, st.sampled_from([" ", "\n", "\n\n", ". ", "! ", "? ", "@everyone", "é", "🎉"])),
@@ -88,3 +89,59 @@ def test_speakers_are_read_from_prompt_lines():
                 {"role": "user", "content": "Sam: hi\nOllie: yo: there"}, {"role": "assistant", "content": "x: y"},
                 {"role": "user", "content": "Alex: me\nSam: again"}]
     assert speakers_in_prompt(messages, "Alex") == ["Sam", "Ollie"]
+
+
+# -- replies cut by the token limit ------------------------------------------------------------------------------
+def test_cut_reply_ends_after_its_last_sentence_with_closers_and_emoji():
+    assert trim_cut_reply("That would blow our minds! 🌱 I'm") == "That would blow our minds! 🌱"
+    assert trim_cut_reply('he said "go away!" and th') == 'he said "go away!"'
+    assert trim_cut_reply("Sure (I think so.) Then we") == "Sure (I think so.)"
+    assert trim_cut_reply("lol 😂 so true!! 🔥🔥 and") == "lol 😂 so true!! 🔥🔥"
+    assert trim_cut_reply("done. 👨\u200d👩\u200d") == "done. 👨\u200d👩"  # the cut left a joiner dangling
+    assert trim_cut_reply("Well... I guess th") == "Well..."
+    assert trim_cut_reply("first line\nsecond li") == "first line"
+    assert trim_cut_reply("That was fun!") == "That was fun!"  # cut right after a sentence: nothing to trim
+
+
+def test_cut_reply_dots_inside_numbers_addresses_and_abbreviations_end_no_sentence():
+    assert trim_cut_reply("It costs 3.5 dollars and") == "It costs 3.5 dollars…"
+    assert trim_cut_reply("see https://example.com/page.html and") == "see https://example.com/page.html…"
+    assert trim_cut_reply("Okay. I run version 3.") == "Okay."  # the next token may have been the 5 of 3.5
+    assert trim_cut_reply("Okay. it's on www.example.") == "Okay."  # .com may have come next
+    assert trim_cut_reply("Ask Mr. Smith about it and") == "Ask Mr. Smith about it…"
+    assert trim_cut_reply("time is 10:30 now and") == "time is 10:30 now…"
+
+
+def test_cut_reply_without_a_sentence_ends_at_a_clause_then_a_whole_word():
+    assert trim_cut_reply("I like cats, dogs, and th") == "I like cats, dogs…"
+    assert trim_cut_reply("I went there — and th") == "I went there…"
+    assert trim_cut_reply("two things: tea and bis") == "two things…"
+    assert trim_cut_reply("read pages 3–5 of the bo") == "read pages 3–5 of the…"  # a range, not a dash
+    assert trim_cut_reply("honestly the best part was the mus") == "honestly the best part was the…"
+    assert trim_cut_reply("I said (hello") == "I said…"
+    assert trim_cut_reply("hello there ") == "hello there…"  # a space after the cut: the last word was finished
+
+
+def test_cut_reply_in_cjk_ends_at_its_own_marks_or_not_at_all():
+    assert trim_cut_reply("今天天气很好。我们去公") == "今天天气很好。"
+    assert trim_cut_reply("今天天气很好，我们去公") == "今天天气很好…"
+    assert trim_cut_reply("今天天气很好我们去公") == ""  # no spaces, no marks: no boundary known, so no reply
+
+
+def test_cut_reply_of_one_long_word_or_no_words_is_empty():
+    assert trim_cut_reply("a" * 300) == ""
+    assert trim_cut_reply("https://example.com/a/very/long/path") == ""
+    assert trim_cut_reply("... wh") == ""
+    assert trim_cut_reply("") == ""
+
+
+@settings(max_examples=300, deadline=None)
+@given(PIECES)
+def test_cut_reply_is_a_prefix_that_never_ends_inside_a_word(pieces):
+    text = "".join(pieces)
+    trimmed = trim_cut_reply(text)
+    kept = trimmed if text.startswith(trimmed) else trimmed.removesuffix("…")
+    assert text.startswith(kept)
+    following = text[len(kept):len(kept) + 1]
+    assert not (kept[-1:].isalnum() and following.isalnum()), (text, trimmed)
+    assert trimmed == "" or any(char.isalnum() or unicodedata.category(char) == "So" for char in trimmed)

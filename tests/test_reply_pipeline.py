@@ -3,7 +3,7 @@
 Unit tests use a fake engine (scripted completions) for speed; the slow tests run the real SmolLM2 GGUF."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -110,6 +110,31 @@ def test_long_reply_is_split_for_discord():
     engine = FakeEngine(["This is a sentence. " * 250])
     reply = ReplyPipeline(engine).reply(PERSONA, PLACE, make_turns(3), 102)
     assert len(reply.parts) == 3 and all(len(part) <= 2000 and part.endswith(".") for part in reply.parts)
+
+
+class CutEngine(FakeEngine):
+    """Every completion stopped by ``max_tokens`` (finish_reason "length")."""
+
+    def generate(self, messages, **kwargs):
+        return replace(super().generate(messages, **kwargs), finish_reason="length")
+
+
+def test_reply_cut_by_the_token_limit_ends_at_its_last_sentence():
+    cut = "Alex: That would blow our minds! 🌱 I'm"
+    reply = ReplyPipeline(CutEngine([cut])).reply(PERSONA, PLACE, make_turns(3), 102)
+    assert reply.text == "That would blow our minds! 🌱" and reply.parts == [reply.text]
+    assert reply.dropped_reason is None and reply.attempts == 1
+    reply = ReplyPipeline(FakeEngine(["Alex: so I went and"])).reply(PERSONA, PLACE, make_turns(3), 102)
+    assert reply.text == "so I went and"  # it stopped by itself: left as the model wrote it
+
+
+def test_cut_reply_without_a_whole_word_is_regenerated_then_dropped_as_empty():
+    engine = CutEngine(["a" * 200, "Sure, let me che"])
+    reply = ReplyPipeline(engine).reply(PERSONA, PLACE, make_turns(3), 102)
+    assert reply.text == "Sure…" and reply.attempts == 2
+    engine = CutEngine(["a" * 200, "b" * 200])
+    reply = ReplyPipeline(engine).reply(PERSONA, PLACE, make_turns(3), 102)
+    assert reply.text == "" and reply.parts == [] and reply.dropped_reason == "empty" and len(engine.calls) == 2
 
 
 @dataclass

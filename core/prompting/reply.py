@@ -6,6 +6,7 @@ Pure functions over strings (no ML, no Discord), shared by the bot, the ``chat``
 - ``clean_reply``: cuts template tokens and other speakers' turns, strips a leading ``Persona:`` label (training
   labels other speakers' lines ``Name: text``, so small models sometimes label their own);
 - ``split_message``: Discord's 2000-character limit, split on paragraph, line, sentence, then word boundaries;
+- ``trim_cut_reply``: a reply that ``max_tokens`` cut off ends at its last sentence, clause or whole word instead;
 - ``blocked_word``: the owner's word blocklist (whole words, case-insensitive);
 - ``leaks_internals``: a reply that quotes the system prompt or a traceback is never sent.
 Mentions are left as text: ``@everyone`` stays the literal word (the bot sends with ``AllowedMentions.none()``);
@@ -14,6 +15,7 @@ nothing here ever writes ``<@id>`` or ``<@&id>`` syntax.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -24,6 +26,14 @@ SENTENCE_END = re.compile(r"[.!?…。！？][)\]\"'»”’]*(?=\s)")
 MIN_PART_SHARE = 0.3   # a boundary earlier than this share of the limit makes a uselessly short part: try the next kind
 PROMPT_PROBE_CHARS = 40  # this much of the system prompt quoted in a reply counts as a leak
 INTERNAL_MARKERS = ("Traceback (most recent call last)", "InferenceError:")
+# A reply cut by the token limit: where it may end. Latin marks need a space, an emoji or the end after them, so
+# "3.5" and "example.com" are no ends; CJK marks are followed by the next character directly.
+CUT_SENTENCE_END = re.compile(r"(?:[.!?…]+|(?P<wide>[。！？]+))[)\]}\"'»”’」』）】]*")
+CUT_CLAUSE_MARK = re.compile(r"[,;:](?=\s|$)|[，、；：—]|(?<=\s)–|–(?=\s)")  # an unspaced en dash is a range: 3–5
+EMOJI_JOINERS = "\u200d\ufe0f\u20e3"  # zero-width joiner, emoji presentation selector, keycap
+CUT_TRAILING_JUNK = " \t\n,;:—–-([{\"'“‘«「『（【"  # left before an added "…" when the words before it are kept
+ELLIPSIS = "…"
+ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "prof", "st", "vs", "e.g", "i.e"}  # their "." ends no sentence
 
 
 @dataclass(frozen=True)
@@ -125,6 +135,71 @@ def _last_sentence(window: str) -> int | None:
 def _last_space(window: str) -> int | None:
     match = re.search(r"\s\S*$", window)
     return match.start() if match and match.start() > 0 else None
+
+
+def trim_cut_reply(text: str) -> str:
+    """A reply that the token limit cut off, ended at a boundary: its last sentence end (closing quotes, brackets
+    and emoji after the mark kept) or line break; else its last clause mark, replaced by "…"; else its last whole
+    word, then "…". "" when none leaves any words (one long word, unpunctuated CJK): never a cut word."""
+    whole_last_word = text[-1:].isspace()  # whitespace after the cut: the final word was finished
+    text = text.rstrip()
+    ends = [end for end in _sentence_ends(text) if _has_words(text[:end])]
+    if ends:
+        return text[:max(ends)].rstrip()
+    marks = [match.start() for match in CUT_CLAUSE_MARK.finditer(text) if _has_words(text[:match.start()])]
+    if marks:
+        return text[:max(marks)].rstrip(CUT_TRAILING_JUNK) + ELLIPSIS
+    if not whole_last_word:
+        space = re.search(r"\s\S*$", text)
+        text = text[:space.start()] if space else ""
+    text = text.rstrip(CUT_TRAILING_JUNK)
+    return text + ELLIPSIS if _has_words(text) else ""
+
+
+def _sentence_ends(text: str) -> list[int]:
+    """Where a cut reply may end after a whole sentence or line (end offsets into ``text``)."""
+    ends = [index for index, char in enumerate(text) if char == "\n"]
+    for match in CUT_SENTENCE_END.finditer(text):
+        after = text[match.end():match.end() + 1]
+        if after and not (match.group("wide") or after.isspace() or _is_emoji(after)):
+            continue  # a mark inside a word: "3.5", "example.com"
+        if match.group() == "." and _dot_goes_on(text[:match.start()], at_cut=not after):
+            continue
+        ends.append(_after_emoji(text, match.end()))
+    return ends
+
+
+def _dot_goes_on(before: str, at_cut: bool) -> bool:
+    """Whether a "." after ``before`` ends no sentence: an abbreviation ("Mr."), or at the cut, a number or an address
+    that the next token may have continued ("3." of "3.5", "example." of "example.com")."""
+    words = before.split()
+    word = words[-1] if words else ""
+    if word.lower().lstrip("([{\"'“‘«") in ABBREVIATIONS:
+        return True
+    return at_cut and (word[-1:].isdigit() or any(char in word for char in "./:@"))
+
+
+def _after_emoji(text: str, position: int) -> int:
+    """``position`` moved past the emoji that follow a sentence mark ("minds! 🌱"), spaces between them included."""
+    end = position
+    while True:
+        cursor = end
+        while cursor < len(text) and text[cursor] in " \t":
+            cursor += 1
+        if cursor == len(text) or not _is_emoji(text[cursor]):
+            return end if text[end - 1:end] != "\u200d" else end - 1  # a joiner left dangling by the cut
+        while cursor < len(text) and _is_emoji(text[cursor]):
+            cursor += 1
+        end = cursor
+
+
+def _is_emoji(char: str) -> bool:
+    # Emoji are "other symbols"; skin tones are modifier symbols; joiners glue sequences such as 👩‍💻 together.
+    return unicodedata.category(char) == "So" or char in EMOJI_JOINERS or "\U0001F3FB" <= char <= "\U0001F3FF"
+
+
+def _has_words(text: str) -> bool:
+    return any(char.isalnum() or _is_emoji(char) for char in text)
 
 
 def blocked_word(text: str, words: Iterable[str]) -> str | None:
