@@ -14,7 +14,7 @@ from core.jobs import runs
 from core.training.artifacts import register_run
 from core.training.default_persona import default_persona
 from storage import artifacts
-from storage import personas as store
+from storage import consent as consent_store, personas as store
 from tests.test_dataset_support import History
 
 ALICE, BOB, CAROL, BOT = 21, 22, 23, 29
@@ -67,12 +67,12 @@ def test_an_opted_out_or_forgotten_persona_is_skipped_for_the_next_one_the_model
     seed(workspace)
     gguf, train = trained_run(workspace, f"{ALICE},{CAROL}")
     conn = workspace.connect()
-    store.set_opted_out(conn, ALICE, True)
+    consent_store.set_opted_out(conn, ALICE, True)
     chosen = default_persona(conn, workspace, gguf)
     assert (chosen.id, chosen.examples) == (CAROL, train[CAROL])
     assert chosen.why.endswith("(1 with more opted out or gone)")
     assert "Alice" not in chosen.why
-    store.forget_user(conn, CAROL)
+    consent_store.forget_user(conn, CAROL)
     assert default_persona(conn, workspace, gguf) is None  # Bob has messages, but this model never learned him
 
 
@@ -97,7 +97,7 @@ def test_a_hand_placed_model_answers_as_the_author_with_the_most_messages(worksp
     assert (chosen.id, chosen.name, chosen.examples) == (BOB, "Bob", None)
     assert chosen.why == ("Bob: the most messages (40); someone-else.Q4_K_M.gguf comes from no training run, "
                           "so no training examples to count")
-    store.set_opted_out(conn, BOB, True)
+    consent_store.set_opted_out(conn, BOB, True)
     chosen = default_persona(conn, workspace, gguf)
     assert chosen.id == ALICE and chosen.why.startswith("Alice: the most messages (30) (1 with more opted out or gone)")
 
@@ -118,9 +118,9 @@ def test_an_export_written_elsewhere_finds_its_run_through_the_artifact_registry
     (out / "model-q8_0.gguf").write_bytes(b"GGUF")
     chosen = default_persona(conn, workspace, out / "model-q8_0.gguf")
     assert (chosen.id, chosen.name, chosen.examples) == (CAROL, "Carol", 40)
-    store.set_opted_out(conn, CAROL, True)
+    consent_store.set_opted_out(conn, CAROL, True)
     assert default_persona(conn, workspace, out / "model-q8_0.gguf").id == ALICE
-    store.set_opted_out(conn, ALICE, True)
+    consent_store.set_opted_out(conn, ALICE, True)
     assert default_persona(conn, workspace, out / "model-q8_0.gguf") is None  # Bob had no training example
 
 

@@ -21,7 +21,7 @@ from core.dataset.personas import load_persona, message_counts
 from core.dataset.writer import STATS_NAME
 from core.jobs import runs
 from storage import artifacts
-from storage.personas import opted_out_users
+from storage.consent import opted_out_users
 
 DATA_DIR_KEY = "data_dir"  # where the run's config snapshot names its dataset (core.training.launch.plan_new_run)
 
