@@ -111,7 +111,8 @@ class ReplyPipeline:
 
     # -- reply --------------------------------------------------------------------------------------------------
     def reply(self, persona: Persona, place: Place, turns: Sequence[Turn], trigger_message_id: int | None = None,
-              speaker_names: Iterable[str] | None = None, *, exclude_authors: Iterable[int] = ()) -> Reply:
+              speaker_names: Iterable[str] | None = None, *, exclude_authors: Iterable[int] = (),
+              memory_channels=None) -> Reply:
         """``persona``'s reply to the conversation ``turns`` (oldest first, from ``turns_from_live``)."""
         try:
             messages, memories = self.build(persona, place, turns, trigger_message_id,

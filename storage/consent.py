@@ -133,12 +133,13 @@ def forgotten_reason(user_id: int) -> str:
 
 
 def save_consent(conn: sqlite3.Connection, user_id: int, opted_out: bool, *, forgotten: bool = False) -> None:
-    """Record consent (opted out or in; ``forgotten`` stamps ``forgotten_at`` once, the first time)."""
+    """Record consent (opted out or in; ``forgotten`` stamps ``forgotten_at`` once, the first time). Opting in
+    clears the forgotten mark too: the person asked to be stored again."""
     stamp = now_iso()
     conn.execute(
         "INSERT INTO consent (user_id, opted_out, aliases, changed_at, forgotten_at) VALUES (?1, ?2, ?3, ?4, ?5) "
         "ON CONFLICT(user_id) DO UPDATE SET opted_out = ?2, aliases = ?3, changed_at = ?4, "
-        "forgotten_at = COALESCE(?5, forgotten_at)",
+        "forgotten_at = CASE WHEN ?2 THEN COALESCE(?5, forgotten_at) ELSE NULL END",
         (user_id, int(opted_out), json.dumps(current_aliases(conn, user_id) if opted_out else [], ensure_ascii=False),
          stamp, stamp if forgotten else None))
 

@@ -34,6 +34,7 @@ class WriteResult:
     unchanged: int = 0
     conflicts: list[int] = field(default_factory=list)  # ids stored with another author: left as they were
     withheld: int = 0  # messages of forgotten authors: consent says they are never stored again
+    refused: set[int] = field(default_factory=set)  # the authors whose messages were withheld
 
     def add(self, other: "WriteResult") -> None:
         self.new += other.new
@@ -41,6 +42,7 @@ class WriteResult:
         self.unchanged += other.unchanged
         self.conflicts += other.conflicts
         self.withheld += other.withheld
+        self.refused |= other.refused
 
 
 MESSAGE_COLUMNS = ("id", "channel_id", "author_id", "created_at", "edited_at", "type", "content", "reply_to_id",
@@ -107,6 +109,7 @@ def write_batch(conn: sqlite3.Connection, batch: MessageBatch, checkpoint: Check
         inserts, updates, current, result = classify(rows, existing, seen_at)
         if refused:
             result.withheld = len({row.id for row in batch.messages if row.author_id in refused})
+            result.refused = refused
         conn.executemany(INSERT_MESSAGE, inserts)
         conn.executemany(UPDATE_MESSAGE, updates)
         replace_reactions(conn, current, existing)

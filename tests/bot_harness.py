@@ -71,8 +71,9 @@ def record_sends(bot) -> list[dict]:
 
 
 async def start_bot(workspace, engine, *, settings: dict | None = None, members=("Bob", "Carol"),
-                    engine_loader=None, **options) -> PersonaBot:
-    """A configured PersonaBot on dpytest (one guild, one text channel, ``members``), its model loaded."""
+                    engine_loader=None, guilds: int = 1, home: int | None = 0, **options) -> PersonaBot:
+    """A configured PersonaBot on dpytest (``guilds`` guilds with one text channel each, ``members``), its model
+    loaded. ``home``: the index of the guild that is the bot's home server (None: no home server)."""
     conn = workspace.connect()
     add_persona(conn)
     bot_settings.set_value(conn, "persona_id", PERSONA_ID)
@@ -87,8 +88,12 @@ async def start_bot(workspace, engine, *, settings: dict | None = None, members=
     options.setdefault("chance", lambda: 0.99)  # deterministic: only a rate of 1 answers unaddressed messages
     bot = PersonaBot(workspace, engine_loader=engine_loader or (lambda path: engine), intents=intents, **options)
     await bot._async_setup_hook()
-    dpytest.configure(bot, members=list(members))
+    dpytest.configure(bot, members=list(members), guilds=guilds)
     bot._connection.loop = asyncio.get_running_loop()  # dpytest's state has none; typing() needs it
+    if home is not None:
+        conn = workspace.connect()
+        bot_settings.set_value(conn, "home_guild_ids", [dpytest.get_config().guilds[home].id])
+        conn.close()
     await bot.setup_hook()
     return bot
 

@@ -52,15 +52,18 @@ def stored(bot, message_id: int):
 async def test_a_message_its_edit_and_its_delete_reach_sqlite(bot):
     cog = bot.get_cog("CaptureCog")
     message = await dpytest.message("first words")
+    await bot.settle()
     assert stored(bot, message.id)[0] == "first words"
     assert [m.message_id for m in bot.memory_for_test.added] == [message.id]
     channel, author = message.channel, message.author
     edited = FakeMessage(channel, message.id, FakeUser(author.id, author.name), "second words",
                          edited_at=datetime.now(timezone.utc))
     await cog.on_raw_message_edit(SimpleNamespace(message=edited))
+    await bot.settle()
     content, edited_at, author_id = stored(bot, message.id)
     assert (content, author_id) == ("second words", author.id) and edited_at is not None
     await cog.on_raw_message_delete(SimpleNamespace(channel_id=channel.id, message_id=message.id))
+    await bot.settle()
     assert stored(bot, message.id) is None
 
 
@@ -70,8 +73,10 @@ async def test_an_opted_out_user_is_never_stored_not_even_as_a_mention(bot):
     set_opted_out(bot.conn, members[1].id, True)
     bot.refresh_settings()
     mine = await dpytest.message("my private words", member=1)
+    await bot.settle()
     assert stored(bot, mine.id) is None
     theirs = await dpytest.message(f"hey <@{members[1].id}>", member=0)
+    await bot.settle()
     assert stored(bot, theirs.id) is not None
     assert bot.conn.execute("SELECT COUNT(*) FROM users WHERE id = ?", (members[1].id,)).fetchone()[0] == 0
     assert all(m.author_id != members[1].id for m in bot.memory_for_test.added)
@@ -82,6 +87,7 @@ async def test_nothing_is_captured_outside_the_allowlist_or_with_capture_off(bot
     bot_settings.set_value(bot.conn, "capture", False)
     bot.refresh_settings()
     message = await dpytest.message("not kept")
+    await bot.settle()
     assert stored(bot, message.id) is None
 
 
@@ -108,6 +114,7 @@ async def test_an_edit_replaces_and_a_delete_removes_the_text_in_the_real_memory
         await allow_channel(bot, dpytest.get_config().channels[0])
         memory.refresh_consent()
         message = await dpytest.message("my quokka-lantern secret recipe")
+        await bot.settle()
         cog = bot.get_cog("CaptureCog")
 
         def folder_has(text):
@@ -116,8 +123,10 @@ async def test_an_edit_replaces_and_a_delete_removes_the_text_in_the_real_memory
         edited = FakeMessage(message.channel, message.id, FakeUser(message.author.id, message.author.name),
                              "my edited words about soup", edited_at=datetime.now(timezone.utc))
         await cog.on_raw_message_edit(SimpleNamespace(message=edited))
+        await bot.settle()
         assert memory.store.count() == 1 and not folder_has("quokka-lantern") and folder_has("edited words")
         await cog.on_raw_message_delete(SimpleNamespace(channel_id=message.channel.id, message_id=message.id))
+        await bot.settle()
         assert memory.store.count() == 0 and not folder_has("edited words")
     finally:
         await stop_bot(bot)

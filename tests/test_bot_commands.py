@@ -7,6 +7,7 @@ import discord.ext.test as dpytest
 import pytest
 import pytest_asyncio
 
+from bot_controller.bot.sending import NO_PINGS
 from storage import bot_settings
 from tests.bot_harness import PERSONA_NAME, ScriptedEngine, allow_channel, record_sends, start_bot, stop_bot
 
@@ -108,7 +109,7 @@ async def test_rate_one_answers_unaddressed_messages_in_an_allowlisted_channel(b
 @pytest.mark.asyncio
 async def test_admin_commands_refuse_non_admins_and_change_settings_for_admins(bot):
     await dpytest.message("!setrate 0.5")
-    assert dpytest.get_message().content.startswith("only server managers")
+    assert dpytest.get_message().content.startswith("only managers of this bot")
     member = config().members[0]
     bot_settings.set_value(bot.conn, "admin_ids", [member.id])
     bot.refresh_settings()
@@ -167,6 +168,7 @@ class SlashContext:
 
     def __init__(self, author, channel):
         self.author, self.channel, self.sent = author, channel, []
+        self.guild, self.interaction = getattr(channel, "guild", None), object()
 
     async def send(self, content, **kwargs):
         self.sent.append((content, kwargs))
@@ -183,13 +185,14 @@ async def test_slash_commands_exist_and_refuse_non_admins_ephemerally(bot):
     cog = bot.get_cog("AdminCog")
     ctx = SlashContext(config().members[0], config().channels[0])
     await cog.setrate.callback(cog, ctx, 0.3)
-    assert ctx.sent == [("only server managers (Manage Server) or configured bot admins may do that",
-                         {"ephemeral": True})]
+    assert ctx.sent == [("only managers of this bot's server (Manage Server) or configured bot admins may do that",
+                         {"ephemeral": True, "allowed_mentions": NO_PINGS})]
     assert bot.settings.rate != 0.3
     bot_settings.set_value(bot.conn, "admin_ids", [ctx.author.id])
     bot.refresh_settings()
     await cog.setrate.callback(cog, ctx, 0.3)
-    assert ctx.sent[-1] == ("rate = 0.3", {"ephemeral": True}) and bot.settings.rate == 0.3
+    assert ctx.sent[-1] == ("rate = 0.3", {"ephemeral": True, "allowed_mentions": NO_PINGS})
+    assert bot.settings.rate == 0.3
 
 
 @pytest.mark.asyncio

@@ -94,7 +94,9 @@ async def test_a_model_made_stale_by_an_opt_out_is_refused_with_the_reason(works
         assert bot.stats.model_error.startswith(f"refusing the model: the model {model} is stale: ")
         assert "opted out" in bot.stats.model_error and "rebuild:" in bot.stats.model_error
         await mention(bot, "hello?")
-        assert dpytest.verify().message().nothing()
+        told = dpytest.get_message().content
+        assert told.startswith("I can't answer right now: my model was built from the messages of someone who opted")
+        assert "321" not in told and "fake.gguf" not in told and engine.prompts == []
     finally:
         await stop_bot(bot)
 
@@ -132,7 +134,12 @@ async def test_a_missing_or_corrupt_gguf_is_one_line_and_the_bot_keeps_running(w
         assert bot.pipeline is None and expected in bot.stats.model_error
         assert "\n" not in bot.stats.model_error
         await mention(bot, "hello?")
-        assert dpytest.verify().message().nothing()
+        told = dpytest.get_message().content   # one short line for the channel, never the path or the error
+        assert told == "I can't answer right now: my model couldn't be loaded. Try again later." or \
+            told == "I can't answer right now: no model is loaded yet. Try again later."
+        assert "fake.gguf" not in told and expected not in told
+        await mention(bot, "hello?")
+        assert dpytest.verify().message().nothing()  # once an hour per channel
         good = ScriptedEngine("back")
         bot.engine_loader = lambda chosen: good
         assert await bot.load_model()   # `reload` after a new export: no restart needed
@@ -157,6 +164,8 @@ async def test_reload_swaps_the_model_and_pause_frees_it(workspace):
         await bot.pause("training")
         assert second.closed and bot.pipeline is None
         await mention(bot, "three")
+        assert dpytest.get_message().content == "I can't answer right now: my model is being retrained. Try again later."
+        await mention(bot, "three again")
         assert dpytest.verify().message().nothing()
         second.closed = False
         await bot.resume()

@@ -125,10 +125,14 @@ def bind(bot, link: child.BotLink) -> None:
         except Exception as exc:  # keep the last good settings; the line says what is wrong
             bot.stats.notice(f"settings not applied: {exc}")
 
+    async def on_leave(request) -> None:
+        await bot.leave_guild(request.guild_id)
+
     link.on_reload(on_reload)
     link.on_pause(on_pause)
     link.on_resume(on_resume)
     link.on_settings_changed(on_settings)
+    link.on_leave_guild(on_leave)
 
 
 def status_of(bot) -> str:
@@ -140,8 +144,15 @@ def status_of(bot) -> str:
 
 
 def details_of(bot) -> dict:
+    from bot_controller.bot.servers import servers_of
     latency = bot.latency
     details = bot.stats.as_details()
-    details.update({"guilds": len(bot.guilds), "model": str(bot.model_path or ""),
+    details.update({"guilds": len(bot.guilds), "model": str(bot.model_path or ""), "servers": servers_of(bot),
                     "latency_ms": round(latency * 1000) if latency == latency and latency != float("inf") else None})
+    choice = bot.default_choice
+    if bot.settings.persona_id is None and choice is not None:
+        details["persona"] = {"id": str(choice.id), "name": choice.name, "automatic": True, "why": choice.why}
+    if bot.writer is not None:
+        details["capture"] = {"queued": bot.writer.pending(), "lost": bot.writer.stats.lost,
+                              "withheld": bot.writer.stats.withheld}
     return details

@@ -94,7 +94,7 @@ class ModelHost:
         return LiveMemory.open(self.workspace, self.app_config.memory)
 
     async def pause(self, reason: str = "") -> None:
-        self.paused = True
+        self.paused, self.pause_reason = True, reason
         pipeline, self.pipeline = self.pipeline, None
         if pipeline is not None:
             await self.worker.run(pipeline.engine.close)  # frees the GPU for training

@@ -1,11 +1,19 @@
 """The Discord bot: ``PersonaBot`` (a discord.py ``commands.Bot``) loads the GGUF once, watches its settings, answers.
 
+Where it answers: only in its home servers (``bot_settings.home_guild_ids``). In another server it generates,
+stores and changes nothing and says so once (``servers.ServersCog``); in a DM it never speaks as a persona, and
+only the consent commands work there. In a home server it answers mentions and replies anywhere it can read, and
+unaddressed messages in allowlisted channels (``triggers.decide``). What it remembers for whom: a reply recalls only
+memories from channels that the asker and everyone who can read the reply's channel can read (``memory_scope``).
+
 ``setup_hook`` opens the database and the settings (an unusable stored value raises ``BotSettingsError``: the
-entry point exits with the config code), starts the generation thread, adds the admin and capture cogs, and loads the
-model there (unless the supervisor started it paused). A model that cannot be used (missing, corrupt, no chat
-template, stale after an opt-out) is one line in the log and in ``status``; the bot stays connected without
-answering until ``reload`` succeeds. Settings changed anywhere (panel, CLI, admin commands) reach the bot through
-the version row polled every ``SETTINGS_POLL_SECONDS`` or a SettingsChanged request.
+entry point exits with the config code), starts the generation thread, the SQLite writer thread and the memory
+feeder (``db_writer``: the event loop never writes to SQLite nor embeds), adds the cogs, and loads the model there
+(unless the supervisor started it paused). A model that cannot be used (missing, corrupt, stale after an opt-out)
+is one line in the log and in ``status``, and a mention then gets one short line saying so, at most once per
+channel an hour (``notices``). With no persona chosen, the bot answers as the persona with the most training
+examples in the model's dataset (``core.training.default_persona``). Settings changed anywhere (panel, CLI, admin
+commands) reach the bot through the version row polled every ``SETTINGS_POLL_SECONDS`` or a SettingsChanged request.
 """
 from __future__ import annotations
 
@@ -13,7 +21,6 @@ import asyncio
 import functools
 import logging
 import random
-import sqlite3
 import time
 from pathlib import Path
 
@@ -21,7 +28,10 @@ import discord
 from discord.ext import commands
 
 from bot_controller.bot import conversation, discord_errors, sending
+from bot_controller.bot.db_writer import DatabaseWriter, MemoryFeeder
+from bot_controller.bot.memory_scope import MemoryScope, stored_threads
 from bot_controller.bot.model_host import ModelHost, load_engine
+from bot_controller.bot.notices import MentionNotices, reason_kind_of
 from bot_controller.bot.stats import Stats
 from bot_controller.bot.triggers import Incoming, RateState, decide
 from bot_controller.bot.worker import ChannelQueues, GenerationWorker
@@ -35,12 +45,14 @@ from storage import bot_settings, bot_stats
 LOG = logging.getLogger("dps.bot")
 SETTINGS_POLL_SECONDS = 0.5
 PREFIX = "!"
+DM_LINE = ("I only chat in my server. Here you can use !optout, !optin or !forget-me (or the same slash commands) "
+           "for your own messages.")
 
 
 def default_intents() -> discord.Intents:
     intents = discord.Intents.default()
     intents.message_content = True  # privileged: switched on in the developer portal (README)
-    intents.members = True          # display names of the people in a conversation
+    intents.members = True          # display names, and who can read a channel (the memory wall)
     return intents
 
 
@@ -53,7 +65,7 @@ class PersonaBot(ModelHost, commands.Bot):
         self.workspace = workspace
         self.engine_loader, self.memory_loader = engine_loader, memory_loader
         self.clock, self.chance = clock, chance
-        self.paused = start_paused
+        self.paused, self.pause_reason = start_paused, "training" if start_paused else ""
         self.stats = Stats(started=clock())
         self.rate_state = RateState()
         self.queues = ChannelQueues()
@@ -61,7 +73,13 @@ class PersonaBot(ModelHost, commands.Bot):
         self.app_config = AppConfig()
         self.pipeline = None
         self.model_path: Path | None = None
+        self.default_choice = None   # core.training.default_persona.DefaultPersona when none is chosen
         self.worker: GenerationWorker | None = None
+        self.writer: DatabaseWriter | None = None
+        self.feeder: MemoryFeeder | None = None
+        self.scope = MemoryScope()
+        self.mention_notices = MentionNotices(clock=clock)
+        self.dm_hints = MentionNotices(clock=clock)
         self.conn = None
         self.webhooks: dict[int, object] = {}
         self.options: dict = {"names": {}, "opted_out": {}}
@@ -75,23 +93,18 @@ class PersonaBot(ModelHost, commands.Bot):
         self.app_config = load_config(self.workspace.config_path)
         self.refresh_settings()
         self.worker = GenerationWorker()
+        self.writer = DatabaseWriter(self.workspace.connect, on_stored=self.stored, on_error=self.stats.notice)
+        self.feeder = MemoryFeeder(self.live_memory, on_error=self.stats.notice)
+        self.scope.set_threads(stored_threads(self.conn))
         from bot_controller.bot.admin import AdminCog
         from bot_controller.bot.capture import CaptureCog
-        await self.add_cog(AdminCog(self))
-        await self.add_cog(CaptureCog(self))
+        from bot_controller.bot.consent_cog import ConsentCog
+        from bot_controller.bot.servers import ServersCog
+        for cog in (AdminCog(self), ConsentCog(self), CaptureCog(self), ServersCog(self)):
+            await self.add_cog(cog)
         if not self.paused:
             await self.load_model()
         self._watcher = asyncio.create_task(self.watch_settings())
-
-    async def on_ready(self) -> None:
-        LOG.info("logged in as %s (%s) in %d server(s)", self.user, getattr(self.user, "id", "?"), len(self.guilds))
-        for guild in self.guilds:  # guild commands appear at once (global ones take up to an hour)
-            try:
-                self.tree.copy_global_to(guild=guild)
-                await self.tree.sync(guild=guild)
-            except discord.HTTPException as exc:
-                self.stats.notice(f"slash commands not synced in {guild.name}: {exc} (invite the bot with the "
-                                  f"applications.commands scope); the {PREFIX} commands still work")
 
     async def close(self) -> None:
         try:
@@ -100,10 +113,16 @@ class PersonaBot(ModelHost, commands.Bot):
             await self.shutdown()
 
     async def shutdown(self) -> None:
-        """Stop watching settings, free the model (in its thread), close the database; safe to call twice."""
+        """Stop watching settings, write what is queued, free the model (in its thread), close the database;
+        safe to call twice."""
         if self._watcher is not None:
             self._watcher.cancel()
             self._watcher = None
+        for name in ("writer", "feeder"):
+            helper = getattr(self, name)
+            setattr(self, name, None)
+            if helper is not None:
+                await asyncio.to_thread(helper.close)
         worker, self.worker = self.worker, None
         if worker is not None:
             pipeline, self.pipeline = self.pipeline, None
@@ -114,22 +133,53 @@ class PersonaBot(ModelHost, commands.Bot):
             self.conn.close()
             self.conn = None
 
+    # -- servers --------------------------------------------------------------------------------------------------
+    def is_home(self, guild) -> bool:
+        return guild is not None and int(guild.id) in self.settings.home_guild_ids
+
+    async def away_notice(self, channel) -> None:
+        """Say once per server (ever) that the bot serves another server; nothing else happens there."""
+        from bot_controller.bot.servers import AWAY_LINE, note_away_guild
+        guild = getattr(channel, "guild", None)
+        if guild is None or self.writer is None or not await self.writer.call(note_away_guild, guild.id):
+            return
+        try:
+            await channel.send(AWAY_LINE, allowed_mentions=sending.NO_PINGS)
+        except discord.HTTPException as exc:
+            LOG.info("could not tell %s that the bot serves another server: %s", guild.name, exc)
+
+    async def leave_guild(self, guild_id: int) -> bool:
+        guild = self.get_guild(int(guild_id))
+        if guild is None:
+            self.stats.notice(f"cannot leave server {guild_id}: the bot is not in it")
+            return False
+        await guild.leave()
+        LOG.info("left the server %s (%s) as asked from the panel", guild.name, guild.id)
+        return True
+
     # -- settings -------------------------------------------------------------------------------------------------
     def refresh_settings(self) -> bool:
         """Re-read the settings when their version moved; True when something changed."""
         version = bot_settings.settings_version(self.conn)
         if version == self._version:
             return False
+        homes = self.settings.home_guild_ids
         self.settings = bot_settings.load(self.conn)
         self.options = live_options(self.conn)
         self._version = version
         self._memory_unchecked = True  # by the watcher or a SettingsChanged request: the watcher opens it either way
+        self.default_choice = None      # the persona chosen, or who opted out, may have changed
+        self.scope.set_threads(stored_threads(self.conn))
         if self.pipeline is not None:
             self.pipeline.settings = self.reply_settings()
             memory = self.pipeline.memory
             if memory is not None and hasattr(memory, "refresh_consent"):
                 memory.refresh_consent()
             self.check_stale()
+        if homes != self.settings.home_guild_ids and self.is_ready():
+            servers = self.get_cog("ServersCog")
+            if servers is not None:  # home servers edited on the Bot page: sync or clear the commands now
+                asyncio.ensure_future(servers.on_ready())
         return True
 
     def force_refresh(self) -> None:
@@ -167,12 +217,51 @@ class PersonaBot(ModelHost, commands.Bot):
                              blocklist=self.settings.blocklist, memory_k=memory.top_k,
                              max_turns=dataset.max_context_turns)
 
+    def live_memory(self):
+        """The memory captured messages go to (None when the bot runs without one)."""
+        pipeline = self.pipeline
+        memory = pipeline.memory if pipeline is not None else None
+        return memory if memory is not None and hasattr(memory, "add_messages") else None
+
+    def stored(self, items) -> None:
+        """The writer thread stored captured messages: they go on to the memory (on the feeder's thread)."""
+        feeder = self.feeder
+        for kind in ("add", "replace"):
+            batch = [item.remember[1] for item in items if item.remember is not None and item.remember[0] == kind]
+            if batch and feeder is not None:
+                feeder.feed(kind, batch)
+
+    async def settle(self) -> None:
+        """Wait until everything captured so far is in SQLite and in the memory (tests and the load bench)."""
+        if self.writer is not None:
+            await self.writer.call(lambda conn: None)
+        if self.feeder is not None:
+            await asyncio.to_thread(self.feeder.flush)
+
+    def public_text(self, text: str | None) -> str:
+        """A line for Discord: the workspace's folder is not the server's business."""
+        return str(text or "").replace(str(self.workspace.root), "WORKSPACE")
+
     # -- answering ------------------------------------------------------------------------------------------------
     async def on_message(self, message: discord.Message) -> None:
         self.stats.seen += 1
-        if message.content.startswith(PREFIX) and not message.author.bot:
+        guild, own = message.guild, self.user is not None and message.author.id == self.user.id
+        if message.author.bot or own:
+            return
+        if guild is not None and not self.is_home(guild):
+            if self.user in message.mentions or message.content.startswith(PREFIX):
+                await self.away_notice(message.channel)
+            return
+        if message.content.startswith(PREFIX):
             await self.process_commands(message)
             return
+        if guild is None:  # a DM: never a persona's reply; say once an hour what works here
+            if self.dm_hints.line_for(message.channel.id, "dm") is not None:
+                await sending.send_plain(message.channel, [DM_LINE])
+            return
+        await self.consider(message)
+
+    async def consider(self, message) -> None:
         replied = await self.replied_author(message)
         decision = decide(Incoming.from_message(message, self.user.id, replied), bot_user_id=self.user.id,
                           allowlist=self.settings.allowlist, rate=self.settings.rate,
@@ -183,7 +272,7 @@ class PersonaBot(ModelHost, commands.Bot):
         if not decision.answer:
             return
         if self.pipeline is None:
-            LOG.info("not answering %s: %s", message.id, "paused" if self.paused else self.stats.model_error)
+            await self.cannot_answer(message, decision.addressed)
             return
         self.rate_state.record(message.channel.id, self.clock())
         try:
@@ -200,6 +289,19 @@ class PersonaBot(ModelHost, commands.Bot):
             self.stats.errors += 1
             self.stats.notice(f"answering message {message.id} failed: {type(exc).__name__}: {exc}")
             LOG.exception("answering failed")
+
+    async def cannot_answer(self, message, addressed: bool) -> None:
+        """No model to answer with: the log says why; a mention hears it in one short line, once an hour here."""
+        reason = self.pause_reason if self.paused else self.stats.model_error
+        LOG.info("not answering %s: %s", message.id, "paused" if self.paused else reason)
+        if not addressed:
+            return
+        line = self.mention_notices.line_for(message.channel.id, reason_kind_of(self.paused, reason), reason)
+        if line is not None:
+            try:
+                await sending.send_plain(message.channel, [line], reply_to=message)
+            except discord.HTTPException as exc:
+                self.stats.notice(discord_errors.failure_line(f"#{self.channel_name(message.channel.id)}", exc))
 
     def channel_name(self, channel_id: int) -> str:
         return getattr(self.get_channel(channel_id), "name", None) or str(channel_id)
@@ -230,14 +332,34 @@ class PersonaBot(ModelHost, commands.Bot):
         return int(target.author.id)
 
     def persona_here(self, channel):
+        """The persona answering in ``channel``: the channel's, else the default one, else the model's own choice
+        (the most training examples in its dataset); None, with a notice, when nobody may be one."""
         persona_id = bot_settings.persona_for(self.settings, channel.id, getattr(channel, "parent_id", None))
         if persona_id is None:
-            self.stats.notice("no persona is set: use `/persona NAME` or set persona_id in the panel")
-            return None
+            return self.automatic_persona()
         try:
             return load_persona(self.conn, persona_id)
         except DatasetError as exc:
             self.stats.notice(f"persona for #{getattr(channel, 'name', channel.id)}: {exc}")
+            return None
+
+    def automatic_persona(self):
+        if self.model_path is None:
+            return None
+        if self.default_choice is None or self.default_choice.model != self.model_path:
+            from core.training.default_persona import default_persona
+            chosen = default_persona(self.conn, self.workspace, self.model_path)
+            if chosen is None:
+                self.stats.notice("no persona is set and nobody this model learned may be one: use `/persona NAME "
+                                  "default` or choose one on the Bot page")
+                return None
+            self.default_choice = AutomaticChoice(self.model_path, chosen)
+            LOG.info("no persona is chosen: answering as %s (choose one with `/persona NAME default` or on the Bot "
+                     "page)", chosen.why)
+        try:
+            return load_persona(self.conn, self.default_choice.id)
+        except DatasetError as exc:
+            self.stats.notice(f"the automatic persona: {exc}")
             return None
 
     async def answer(self, message) -> None:
@@ -253,8 +375,9 @@ class PersonaBot(ModelHost, commands.Bot):
             pipeline = self.pipeline
             if pipeline is None:
                 return
+            scope = self.scope.channels(message.channel, message.author)
             call = functools.partial(pipeline.reply, persona, place, turns, int(message.id),
-                                     exclude_authors=tuple(self.options["opted_out"]))
+                                     exclude_authors=tuple(self.options["opted_out"]), memory_channels=scope)
             async with sending.typing_while(message.channel, self.typing_failed):
                 reply = await self.worker.run(call)
             if reply.dropped_reason:
@@ -269,11 +392,9 @@ class PersonaBot(ModelHost, commands.Bot):
             self.count_reply()
 
     def count_reply(self) -> None:
-        """One more reply today in SQLite (the Dashboard's "replies today"); a busy database costs the count only."""
-        try:
-            bot_stats.record_reply(self.conn)
-        except sqlite3.Error as exc:
-            self.stats.notice(f"cannot count the reply in the database: {exc}")
+        """One more reply today in SQLite (the Dashboard's "replies today"), written by the writer thread."""
+        if self.writer is not None:
+            self.writer.post(bot_stats.record_reply)
 
     async def post(self, message, persona, parts: list[str]) -> None:
         channel, thread = message.channel, None
@@ -295,3 +416,10 @@ class PersonaBot(ModelHost, commands.Bot):
                 await sending.send_webhook(hook, parts, username=persona.name, avatar_url=avatar, thread=home_thread)
                 return
         await sending.send_plain(channel, parts, reply_to=message if thread is None else None)
+
+
+class AutomaticChoice:
+    """The persona picked for a model when none is chosen (``core.training.default_persona``), per model."""
+
+    def __init__(self, model: Path, chosen) -> None:
+        self.model, self.id, self.name, self.why = model, chosen.id, chosen.name, chosen.why

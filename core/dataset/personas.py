@@ -70,9 +70,16 @@ def info(conn, user_id: int, messages: int, profiles=None, consent=None) -> Pers
 
 
 def load_persona(conn: sqlite3.Connection, reference: str | int) -> Persona:
-    """The Persona for a user id or name, as ``prepare`` puts it in system prompts (the bot uses this too)."""
-    user_id = resolve_user(conn, str(reference))
-    return info(conn, user_id, 0).as_persona()
+    """The Persona for a user id or name, as ``prepare`` puts it in system prompts (the bot and the playground use
+    this too). An opted-out or forgotten person is never a persona: DatasetError naming why."""
+    user_id = resolve_user(conn, str(reference), must_exist=False)
+    persona = info(conn, user_id, 0)
+    if persona.opted_out:
+        raise DatasetError(f"user {user_id} opted out and cannot be a persona (the bot and the playground never "
+                           f"speak as them); choose another persona")
+    if not store.user_exists(conn, user_id):
+        raise DatasetError(f"no user with id {user_id} in the database")
+    return persona.as_persona()
 
 
 def resolve_user(conn: sqlite3.Connection, reference: str, *, must_exist: bool = True) -> int:
