@@ -161,6 +161,17 @@ class Actions(PanelActions, LiveChannelsActions, DataActions):
         if self._controller is not None:
             self._controller.settings_changed(["channels"])
 
+    def home_servers(self) -> list[tuple[int, str | None]]:
+        """(guild id, name or None when no import or fetch stored it) of the bot's home servers, in stored order."""
+        settings = self.bot_settings()
+        with self.connect() as conn:
+            names = dict(conn.execute("SELECT id, name FROM guilds"))
+        return [(guild_id, names.get(guild_id) or None) for guild_id in settings.home_guild_ids]
+
+    def leave_guild(self, guild_id: int) -> bool:
+        """Ask the running bot to leave a server (the page asked the owner first); False when no bot runs."""
+        return self._controller is not None and self._controller.leave_guild(int(guild_id))
+
     def persona_choices(self) -> list[tuple[int, str]]:
         """(user id, name) of the personas, most messages first, opted-out ones left out."""
         from core.config.app_config import load_config

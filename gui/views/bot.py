@@ -1,17 +1,25 @@
 """Bot: start / stop / restart with the supervisor's state, the bot's live log, and its settings (persona, rate,
 temperature, max length, mentions-only, webhook mode per channel, capture): the same rows the slash commands change,
-so a change made in Discord shows here (re-read when the settings version moves) and a change here reaches the bot."""
+so a change made in Discord shows here (re-read when the settings version moves) and a change here reaches the bot.
+The home servers and the servers the bot is in are two cards of their own (gui/views/bot_servers.py)."""
 from __future__ import annotations
 
 import customtkinter as ctk
 
 from gui.views.base import PageView
+from gui.views.bot_servers import ServerCards
 from gui.widgets.logview import LogView
 from gui.widgets.tooltip import Tooltip
 from gui.widgets.button import Button
+from gui.widgets.wrap import wrap_to
 
 BOT_JOB_ID = "bot"   # bot_controller.protocol.BOT_JOB_ID
-NO_PERSONA = "(none: the bot does not answer)"
+NO_PERSONA = "(automatic)"
+AUTOMATIC_TIP = ("(automatic): the bot answers as the persona with the most training examples in its model's "
+                 "dataset; choose a persona to make it answer as that one instead")
+AUTOMATIC_STOPPED = "the persona with the most training examples: start the bot to see who"
+AUTOMATIC_UNKNOWN = "the persona with the most training examples in the model's dataset"
+ALIVE = ("starting", "running")
 NUMBER_FIELDS = (("rate", "Reply rate", "chance of answering an unaddressed message (0–1)", float),
                  ("temperature", "Temperature", "sampling temperature (0–2): higher is more surprising", float),
                  ("max_tokens", "Max length (tokens)", "longest reply in tokens (1–1024)", int))
@@ -19,19 +27,22 @@ SWITCH_FIELDS = (("mentions_only", "Mentions only", "answer only mentions of the
                  ("capture", "Capture", "store live messages of allowlisted channels (and add them to memory)"))
 
 
-class BotView(PageView):
+class BotView(ServerCards, PageView):
     TITLE = "Bot"
 
     def __init__(self, master, actions, bus) -> None:
         super().__init__(master, actions, bus)
-        self.grid_rowconfigure(5, weight=1)
+        self.grid_rowconfigure(6, weight=1)
         self._build_controls()
         self._build_settings()
+        self._build_servers(row=4)
         ctk.CTkLabel(self, text="Live log of the bot", anchor="w", font=ctk.CTkFont(weight="bold")).grid(
-            row=4, column=0, sticky="w", padx=16, pady=(6, 0))
-        self.log = LogView(self, height=220, placeholder="the bot's log appears here once it starts (Start above)")
-        self.log.grid(row=5, column=0, sticky="nsew", padx=16, pady=(2, 14))
+            row=5, column=0, sticky="w", padx=16, pady=(6, 0))
+        self.log = LogView(self, height=160, placeholder="the bot's log appears here once it starts (Start above)")
+        self.log.grid(row=6, column=0, sticky="nsew", padx=16, pady=(2, 14))
         self.settings = None
+        self.automatic: dict | None = None  # the heartbeat's "persona" while the bot answers as the automatic one
+        self.bot_alive = False
         self.load_settings()
 
     def _build_controls(self) -> None:
@@ -51,8 +62,13 @@ class BotView(PageView):
         form.grid(row=3, column=0, sticky="ew", padx=16, pady=4)
         self.form = form
         ctk.CTkLabel(form, text="Persona").grid(row=0, column=0, sticky="w", padx=12, pady=4)
-        self.persona_menu = ctk.CTkOptionMenu(form, values=[NO_PERSONA], width=240)
+        self.persona_menu = ctk.CTkOptionMenu(form, values=[NO_PERSONA], width=240,
+                                              command=lambda _choice: self.show_persona_note())
         self.persona_menu.grid(row=0, column=1, sticky="w", pady=4)
+        Tooltip(self.persona_menu, AUTOMATIC_TIP)
+        self.persona_note = ctk.CTkLabel(form, text="", anchor="w", justify="left", text_color=("gray30", "gray70"))
+        self.persona_note.grid(row=0, column=2, columnspan=4, sticky="w", padx=12, pady=4)
+        wrap_to(self.persona_note, form)
         self.entries: dict[str, ctk.CTkEntry] = {}
         for index, (key, label, tip, _kind) in enumerate(NUMBER_FIELDS):
             text = ctk.CTkLabel(form, text=label)
@@ -92,6 +108,19 @@ class BotView(PageView):
             (switch.select if getattr(settings, key) else switch.deselect)()
         self._build_webhooks(settings)
         self.version = self.run(self.actions.bot_settings_version)
+        self.show_persona_note()
+        self.show_home()
+
+    def show_persona_note(self) -> None:
+        """Who answers while the menu says (automatic): the running bot's own account of it, or what it will do."""
+        if self.persona_menu.get() != NO_PERSONA:
+            text = ""
+        elif self.automatic is not None:
+            text = f"answering as {self.automatic.get('name') or self.automatic.get('id')}"
+            text += f": {self.automatic['why']}" if self.automatic.get("why") else ""
+        else:
+            text = AUTOMATIC_UNKNOWN if self.bot_alive else AUTOMATIC_STOPPED
+        self.persona_note.configure(text=text)
 
     def _build_webhooks(self, settings) -> None:
         for switch in self.webhook_switches.values():
@@ -172,6 +201,15 @@ class BotView(PageView):
             state = getattr(status.state, "value", status.state)
             self.state_label.configure(text=state + (f": {status.reason}" if status.reason else ""))
             self._enable_for(state)
+            self.servers_for_state(state)
+            self.bot_alive = state in ALIVE
+            self.show_persona_note()
+        self.reload_if_changed()  # another page changed them (allowlisting a channel adds a home server)
+
+    def reload_if_changed(self) -> None:
+        version = self.run(self.actions.bot_settings_version)
+        if version is not None and version != getattr(self, "version", None):
+            self.load_settings()
 
     # -- events ----------------------------------------------------------------------------------------------------
     def on_bot_state_changed(self, event) -> None:
@@ -181,6 +219,11 @@ class BotView(PageView):
         self.state_label.configure(text=text, text_color=("#b00020", "#ff6b6b") if event.error else
                                    ("gray10", "gray90"))
         self._enable_for(event.state)
+        self.servers_for_state(event.state)
+        self.bot_alive = event.state in ALIVE
+        if not self.bot_alive:
+            self.automatic = None
+        self.show_persona_note()
         if event.error:
             self.banner.show(f"The bot stopped: {event.reason or event.state}",
                              "check the token on the Settings page and the log below, then start it again")
@@ -190,6 +233,11 @@ class BotView(PageView):
             self.log.append(event.text)
 
     def on_bot_heartbeat(self, event) -> None:
-        version = self.run(self.actions.bot_settings_version)
-        if version is not None and version != getattr(self, "version", None):
-            self.load_settings()  # a slash command changed them
+        self.reload_if_changed()  # a slash command changed them
+        details = event.details or {}
+        self.servers_from_heartbeat(details)
+        persona = details.get("persona")
+        automatic = persona if isinstance(persona, dict) and persona.get("automatic") else None
+        if automatic != self.automatic:
+            self.automatic = automatic
+            self.show_persona_note()
