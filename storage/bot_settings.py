@@ -27,7 +27,7 @@ class ChannelSettings:
 class BotSettings:
     """Every global knob, with its default and why."""
     model_path: str = ""            # the GGUF to load; "" = the newest .gguf under WORKSPACE/models
-    persona_id: int | None = None   # the default persona (a user id); None: the bot does not answer
+    persona_id: int | None = None   # the default persona (a user id); None: the model's own (most training examples)
     rate: float = 0.05              # chance of answering an unaddressed message in an allowlisted channel
     mentions_only: bool = False     # only mentions of the bot and replies to it
     temperature: float = 0.7        # as core.prompting.reply.ReplySettings

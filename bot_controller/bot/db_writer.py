@@ -123,18 +123,14 @@ class DatabaseWriter:
             conn.close()
 
     def _handle(self, conn: sqlite3.Connection, items: list) -> bool:
-        """Write ``items`` in order (runs of captures as one transaction); False once STOP was among them."""
-        captured: list[Captured] = []
+        """Write the captures among ``items`` as one transaction, then run the calls in order; False once STOP was
+        among them. A call still runs after every capture queued before it (``settle`` relies on that)."""
+        self._write(conn, [item for item in items if isinstance(item, Captured)])
         for item in items:
-            if isinstance(item, Captured):
-                captured.append(item)
-                continue
-            self._write(conn, captured)
-            captured = []
             if item is STOP:
                 return False
-            self._run(conn, item)
-        self._write(conn, captured)
+            if isinstance(item, Call):
+                self._run(conn, item)
         return True
 
     def _write(self, conn: sqlite3.Connection, captured: list[Captured]) -> None:
@@ -145,11 +141,11 @@ class DatabaseWriter:
             try:
                 result = write_batch(conn, batch)
                 break
-            except sqlite3.Error as exc:
-                if attempt == ATTEMPTS:
+            except Exception as exc:  # sqlite3.Error: a lock held past the busy timeout, a full disk; else a bug
+                if attempt == ATTEMPTS or not isinstance(exc, sqlite3.Error):
                     self.stats.lost += len(batch.messages)
                     self.on_error(f"capture lost {len(batch.messages)} message(s): the database refused the write "
-                                  f"{ATTEMPTS} times ({exc})")
+                                  f"{attempt} time(s) ({type(exc).__name__}: {exc})")
                     return
                 time.sleep(RETRY_PAUSE_S * attempt)
         self.stats.captured += result.new + result.updated + result.unchanged
