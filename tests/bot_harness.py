@@ -109,3 +109,17 @@ async def allow_channel(bot, channel) -> None:
 async def stop_bot(bot) -> None:
     await dpytest.empty_queue()
     await bot.shutdown()  # dpytest's fake gateway cannot run discord.py's own close
+
+
+def overwrite_types_as_discord_sends_them(monkeypatch) -> None:
+    """dpytest 0.7 writes an overwrite's type as "role"/"member"; discord.py 2.7 reads Discord's 0/1 and takes the
+    string for a member, so every role overwrite would silently apply to nobody. Write the numbers, as Discord does."""
+    from discord.ext.test import factories
+    original = factories.dict_from_overwrite
+
+    def with_numbers(target, overwrite):
+        data = original(target, overwrite)
+        is_role = isinstance(target, discord.Role) or getattr(target, "type", None) is discord.Role
+        data["type"] = 0 if is_role else 1
+        return data
+    monkeypatch.setattr(factories, "dict_from_overwrite", with_numbers)
