@@ -150,10 +150,9 @@ class DataActions(RunActions):
 
     def forget_persona(self, user_id: int) -> str:
         """Forget the person: a job running the CLI's ``personas forget --yes`` (files are rewritten, the memory
-        index edited and the WAL emptied); returns its job id. The view asked for confirmation first."""
-        if self.running_jobs():
-            raise ActionError("cannot forget while a job runs", "a running job may be writing their text: stop it "
-                              "or wait for it, then press Forget again")
+        index edited and the WAL emptied); returns its job id. The view asked for confirmation first. It may run
+        beside any other job: a prepare or embed running meanwhile publishes nothing of theirs
+        (``core.consent.guard``)."""
         return self.start_job(cli_job(self.workspace, "forget", "personas", "forget", str(int(user_id)), "--yes"))
 
     def balance_shares(self, dataset: Path | None = None) -> list[dict]:
