@@ -1,4 +1,4 @@
-"""Channel queries: the fetch allowlist, each channel's fetch checkpoint, and the stored-channel listing.
+"""Channel queries: the fetch allowlist, each channel's fetch checkpoint and server, and the stored-channel listing.
 
 Channel rows themselves are written by ``storage.messages.write_batch`` (with the batch that needs them); this
 module reads them and flips the allowlist flag.
@@ -65,6 +65,20 @@ def stored_channel(conn: sqlite3.Connection, channel_id: int) -> StoredChannel |
 
 def allowlisted_ids(conn: sqlite3.Connection) -> list[int]:
     return [row[0] for row in conn.execute("SELECT id FROM channels WHERE allowlisted = 1 ORDER BY id")]
+
+
+def channel_guilds(conn: sqlite3.Connection) -> dict[int, int]:
+    """Each stored channel's server (channel id -> guild id; channels without one are left out): what memory rows
+    written before they carried a guild id get when their folder is upgraded."""
+    return dict(conn.execute("SELECT id, guild_id FROM channels WHERE guild_id IS NOT NULL").fetchall())
+
+
+def allowlisted_in_guild(conn: sqlite3.Connection, guild_id: int) -> frozenset[int]:
+    """The server's allowlisted channels and the stored threads of allowlisted channels."""
+    rows = conn.execute("SELECT c.id FROM channels c LEFT JOIN channels p ON p.id = c.parent_id "
+                        "WHERE COALESCE(c.guild_id, p.guild_id) = ? AND (c.allowlisted = 1 OR p.allowlisted = 1)",
+                        (int(guild_id),)).fetchall()
+    return frozenset(int(row[0]) for row in rows)
 
 
 def known_ids(conn: sqlite3.Connection, ids) -> set[int]:

@@ -30,7 +30,7 @@ from core.config.workspace import Workspace
 from core.dataset import DatasetError
 from core.dataset.personas import live_options, load_persona
 from core.prompting.reply import ReplySettings
-from storage import bot_settings, bot_stats
+from storage import bot_settings, bot_stats, channels
 
 LOG = logging.getLogger("dps.bot")
 SETTINGS_POLL_SECONDS = 0.5
@@ -254,7 +254,8 @@ class PersonaBot(ModelHost, commands.Bot):
             if pipeline is None:
                 return
             call = functools.partial(pipeline.reply, persona, place, turns, int(message.id),
-                                     exclude_authors=tuple(self.options["opted_out"]))
+                                     exclude_authors=tuple(self.options["opted_out"]),
+                                     memory_channels=self.memory_channels(message))
             async with sending.typing_while(message.channel, self.typing_failed):
                 reply = await self.worker.run(call)
             if reply.dropped_reason:
@@ -267,6 +268,12 @@ class PersonaBot(ModelHost, commands.Bot):
             await self.post(message, persona, reply.parts)
             self.stats.replies += 1
             self.count_reply()
+
+    def memory_channels(self, message) -> frozenset[int]:
+        """The channels whose memories this reply may recall: for now the allowlisted channels (and their threads)
+        of the message's server; none in a DM. (To be replaced by the channels the people here can read.)"""
+        guild = getattr(message, "guild", None)
+        return frozenset() if guild is None else channels.allowlisted_in_guild(self.conn, guild.id)
 
     def count_reply(self) -> None:
         """One more reply today in SQLite (the Dashboard's "replies today"); a busy database costs the count only."""
