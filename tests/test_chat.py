@@ -38,7 +38,8 @@ def test_stored_channel_messages_and_the_typed_line_make_the_prompt(sample_works
         session = Session(ReplyPipeline(engine), conn, args)
     reply = session.answer("anyone want tea?")
     messages = engine.calls[0]["messages"]
-    assert messages[0]["content"].startswith("You are Marguerite, chatting in #general of Moonbase Cafe")
+    assert messages[0]["content"].startswith('You are Marguerite, chatting in a channel named "general" on a server '
+                                             'named "Moonbase Cafe"')
     assert messages[-1]["role"] == "user" and messages[-1]["content"].endswith("You: anyone want tea?")
     assert last.split()[0] in json.dumps(messages, ensure_ascii=False)  # the stored conversation is the context
     assert len(messages) > 2
