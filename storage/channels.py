@@ -26,6 +26,7 @@ class StoredChannel:
     oldest_stored_id: int | None
     backfill_complete: bool
     messages: int
+    everyone_reads: bool | None = None  # whether @everyone may read it, as a live fetch found; None: unknown
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class FetchState:
 
 STORED_CHANNELS = """
 SELECT c.id, c.guild_id, g.name, c.parent_id, c.kind, c.name, c.category, c.allowlisted, c.newest_stored_id,
-       c.oldest_stored_id, c.backfill_complete, (SELECT COUNT(*) FROM messages m WHERE m.channel_id = c.id)
+       c.oldest_stored_id, c.backfill_complete, (SELECT COUNT(*) FROM messages m WHERE m.channel_id = c.id),
+       c.everyone_reads
 FROM channels c LEFT JOIN guilds g ON g.id = c.guild_id
 """
 
@@ -49,6 +51,7 @@ def _stored_channel(record) -> StoredChannel:
     values = list(record)
     values[7] = bool(values[7])
     values[10] = bool(values[10])
+    values[12] = None if values[12] is None else bool(values[12])
     return StoredChannel(*values)
 
 
