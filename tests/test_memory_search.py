@@ -93,7 +93,11 @@ def test_excluded_authors_and_the_channel_filter_hold(tmp_path, path):
         in_channel = store.search(query, k=50, channels={101}, exclude_authors=[1])
         assert len(in_channel) == 50 and {hit.channel_id for hit in in_channel} == {101}
         assert 1 not in {hit.author_id for hit in in_channel}
+        two = store.search(query, k=60, channels=[100, 102], exclude_authors=[1])  # a set of channels: any of them
+        assert len(two) == 60 and {hit.channel_id for hit in two} == {100, 102}
     assert store.search(query, k=5, channels={4242}) == []
+    for nowhere in (None, set(), frozenset()):  # no scope never means everywhere
+        assert store.search(query, k=5, channels=nowhere) == [] == store.search_lancedb(query, k=5, channels=nowhere)
     assert store.search(query, channels=ALL, k=5, exclude_authors=range(1, 8)) == []
 
 
