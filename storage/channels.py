@@ -1,4 +1,4 @@
-"""Channel queries: the fetch allowlist, each channel's fetch checkpoint, and the stored-channel listing.
+"""Channel queries: the fetch allowlist, each channel's fetch checkpoint and server, and the stored-channel listing.
 
 Channel rows themselves are written by ``storage.messages.write_batch`` (with the batch that needs them); this
 module reads them and flips the allowlist flag.
@@ -26,6 +26,7 @@ class StoredChannel:
     oldest_stored_id: int | None
     backfill_complete: bool
     messages: int
+    everyone_reads: bool | None = None  # whether @everyone may read it, as a live fetch found; None: unknown
 
 
 @dataclass(frozen=True)
@@ -40,7 +41,8 @@ class FetchState:
 
 STORED_CHANNELS = """
 SELECT c.id, c.guild_id, g.name, c.parent_id, c.kind, c.name, c.category, c.allowlisted, c.newest_stored_id,
-       c.oldest_stored_id, c.backfill_complete, (SELECT COUNT(*) FROM messages m WHERE m.channel_id = c.id)
+       c.oldest_stored_id, c.backfill_complete, (SELECT COUNT(*) FROM messages m WHERE m.channel_id = c.id),
+       c.everyone_reads
 FROM channels c LEFT JOIN guilds g ON g.id = c.guild_id
 """
 
@@ -49,6 +51,7 @@ def _stored_channel(record) -> StoredChannel:
     values = list(record)
     values[7] = bool(values[7])
     values[10] = bool(values[10])
+    values[12] = None if values[12] is None else bool(values[12])
     return StoredChannel(*values)
 
 
@@ -65,6 +68,12 @@ def stored_channel(conn: sqlite3.Connection, channel_id: int) -> StoredChannel |
 
 def allowlisted_ids(conn: sqlite3.Connection) -> list[int]:
     return [row[0] for row in conn.execute("SELECT id FROM channels WHERE allowlisted = 1 ORDER BY id")]
+
+
+def channel_guilds(conn: sqlite3.Connection) -> dict[int, int]:
+    """Each stored channel's server (channel id -> guild id; channels without one are left out): what memory rows
+    written before they carried a guild id get when their folder is upgraded."""
+    return dict(conn.execute("SELECT id, guild_id FROM channels WHERE guild_id IS NOT NULL").fetchall())
 
 
 def known_ids(conn: sqlite3.Connection, ids) -> set[int]:

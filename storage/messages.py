@@ -64,13 +64,16 @@ UPSERT_USER_FLAG_UNKNOWN = ("INSERT INTO users (id, name, display_name, is_bot) 
 UPSERT_GUILD = ("INSERT INTO guilds (id, name, icon_url) VALUES (?, ?, ?) ON CONFLICT(id) DO UPDATE SET "
                 "name=excluded.name, icon_url=COALESCE(excluded.icon_url, guilds.icon_url)")
 # A channel already known keeps its allowlist flag and checkpoint; a placeholder (a thread's parent named only by
-# the thread file) never overwrites a fuller row's kind.
-UPSERT_CHANNEL = ("INSERT INTO channels (id, guild_id, parent_id, kind, name, category, topic) VALUES (?, ?, ?, ?, ?, ?, ?) "
+# the thread file) never overwrites a fuller row's kind; a source that does not know who may read it (an export)
+# keeps the everyone_reads a live fetch recorded.
+UPSERT_CHANNEL = ("INSERT INTO channels (id, guild_id, parent_id, kind, name, category, topic, everyone_reads) "
+                  "VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
                   "ON CONFLICT(id) DO UPDATE SET guild_id=COALESCE(excluded.guild_id, channels.guild_id), "
                   "parent_id=COALESCE(excluded.parent_id, channels.parent_id), "
                   "kind=CASE WHEN excluded.kind='Unknown' THEN channels.kind ELSE excluded.kind END, "
                   "name=excluded.name, category=COALESCE(excluded.category, channels.category), "
-                  "topic=COALESCE(excluded.topic, channels.topic)")
+                  "topic=COALESCE(excluded.topic, channels.topic), "
+                  "everyone_reads=COALESCE(excluded.everyone_reads, channels.everyone_reads)")
 
 
 def message_values(row: MessageRow, seen_at: str) -> tuple:
@@ -96,7 +99,8 @@ def write_batch(conn: sqlite3.Connection, batch: MessageBatch, checkpoint: Check
         if batch.guilds:
             conn.executemany(UPSERT_GUILD, [(g.id, g.name, g.icon_url) for g in batch.guilds.values()])
         if batch.channels:
-            conn.executemany(UPSERT_CHANNEL, [(c.id, c.guild_id, c.parent_id, c.kind, c.name, c.category, c.topic)
+            conn.executemany(UPSERT_CHANNEL, [(c.id, c.guild_id, c.parent_id, c.kind, c.name, c.category, c.topic,
+                                               None if c.everyone_reads is None else int(c.everyone_reads))
                                               for c in batch.channels.values()])
         refused = forgotten_ids(conn, [*(row.author_id for row in batch.messages), *batch.users])
         if batch.users:

@@ -20,6 +20,8 @@ class ChannelRow:
     parent_id: int | None = None
     category: str | None = None
     topic: str | None = None
+    everyone_reads: bool | None = None  # whether @everyone may read it (a live fetch says); None: unknown, and a
+    #                                     stored value stays (an export does not say)
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,14 @@ from collections.abc import Iterable
 import numpy as np
 import pyarrow as pa
 
-COLUMNS = ("message_id", "channel_id", "author_id", "created_at", "timestamp", "text", "vector")
+COLUMNS = ("message_id", "channel_id", "guild_id", "author_id", "created_at", "timestamp", "text", "vector")
 EXACT_ROWS = 16_384        # at most this many rows to score: exact scan (~1 ms); above it, the sketch narrows first
 RERANK_FRACTION = 0.03     # share of the filtered rows scored exactly after the sketch (recall 0.98 at 100k random)
 RERANK_MIN = 2_048
 BITS_PER_DIM = 2           # the signs of the vector and of one random rotation: 0.85 -> 0.97 recall, 3k rescored
 ROTATION_SEED = 20_240_601  # fixed, so every process sketches alike (the rotation holds nothing of the data)
-MASK_CACHE = 16            # filter masks kept per index (the same opted-out set comes with every bot query)
+MASK_CACHE = 16            # filter masks kept per index (the same channels and opted-out set come with every
+#                            bot query in a server)
 
 
 def dot(rows: np.ndarray, query: np.ndarray) -> np.ndarray:
@@ -62,6 +63,7 @@ class VectorIndex:
             "vectors": np.zeros((capacity, self.dim), np.float32),
             "codes": np.zeros((self._words, capacity), np.uint64),
             "ids": np.zeros(capacity, np.int64), "channels": np.zeros(capacity, np.int64),
+            "guilds": np.zeros(capacity, np.int64),
             "authors": np.zeros(capacity, np.int64), "timestamps": np.zeros(capacity, np.float64),
             "created": np.empty(capacity, object), "texts": np.empty(capacity, object)}
         if old:
@@ -80,7 +82,7 @@ class VectorIndex:
 
     def nbytes(self) -> int:
         text_bytes = sum(len(text) for text in self.texts[:self.size])  # str payloads, roughly
-        return (self.vectors.nbytes + self.codes.nbytes + self.ids.nbytes * 3 + self.timestamps.nbytes
+        return (self.vectors.nbytes + self.codes.nbytes + self.ids.nbytes * 4 + self.timestamps.nbytes
                 + self.capacity * 16 + text_bytes)
 
     # -- changes ---------------------------------------------------------------------------------------------------
@@ -88,7 +90,8 @@ class VectorIndex:
         return self.ids[:self.size].copy()
 
     def add(self, table: pa.Table) -> int:
-        """Append the rows of ``table`` (the memory schema) whose message id is not held yet; returns how many."""
+        """Append the rows of ``table`` (the memory schema) whose message id is not held yet; returns how many.
+        A table from before guild ids (no ``guild_id`` column) gives its rows guild 0."""
         if table.num_rows == 0:
             return 0
         ids = table.column("message_id").to_numpy()
@@ -110,8 +113,13 @@ class VectorIndex:
         # cosine, as LanceDB computes it, is a dot of unit vectors
         np.divide(vectors, np.where(norms > 0, norms, 1.0), out=self.vectors[start:end])
         vectors = self.vectors[start:end]
-        for name, column in (("ids", "message_id"), ("channels", "channel_id"), ("authors", "author_id"),
-                             ("timestamps", "timestamp"), ("created", "created_at"), ("texts", "text")):
+        if "guild_id" not in table.column_names:
+            self.guilds[start:end] = 0
+        for name, column in (("ids", "message_id"), ("channels", "channel_id"), ("guilds", "guild_id"),
+                             ("authors", "author_id"), ("timestamps", "timestamp"), ("created", "created_at"),
+                             ("texts", "text")):
+            if column not in table.column_names:
+                continue
             values = table.column(column)
             getattr(self, name)[start:end] = values.to_pylist() if name in ("created", "texts") else values.to_numpy()
         self.size = end
@@ -131,7 +139,7 @@ class VectorIndex:
             old, kept = self.size, self.size - gone
             holes = np.flatnonzero(doomed[:kept])
             movers = kept + np.flatnonzero(~doomed[kept:])
-            for name in ("vectors", "ids", "channels", "authors", "timestamps", "created", "texts"):
+            for name in ("vectors", "ids", "channels", "guilds", "authors", "timestamps", "created", "texts"):
                 array = getattr(self, name)
                 array[holes] = array[movers]
             self.codes[:, holes] = self.codes[:, movers]
@@ -159,16 +167,17 @@ class VectorIndex:
         return padded.view(np.uint64)
 
     # -- search ----------------------------------------------------------------------------------------------------
-    def search(self, vector, wanted: int, *, channel_id: int | None = None, excluded: frozenset[int] = frozenset()
+    def search(self, vector, wanted: int, *, channels: frozenset[int], excluded: frozenset[int] = frozenset()
                ) -> list[dict]:
-        """The ``wanted`` rows most similar to ``vector`` that pass the filters, as LanceDB returns them (dicts with
-        a cosine ``_distance``), unordered."""
+        """The ``wanted`` rows most similar to ``vector`` whose channel is among ``channels`` (none when it is empty)
+        and whose author is not ``excluded``, as LanceDB returns them (dicts with a cosine ``_distance``),
+        unordered."""
         query = np.asarray(vector, np.float32).reshape(-1)
         norm = float(np.linalg.norm(query))
         if self.size == 0 or wanted <= 0 or query.shape[0] != self.dim or not norm > 0:
             return []
         query = query / norm
-        mask, positions, count = self._filter(channel_id, excluded)
+        mask, positions, count = self._filter(channels, excluded)
         if count == 0:
             return []
         if self.size <= EXACT_ROWS:  # one contiguous scan beats gathering the allowed rows
@@ -186,7 +195,8 @@ class VectorIndex:
         if mask is not None and self.size <= EXACT_ROWS:
             allowed = mask[positions]
             positions, similarities = positions[allowed], similarities[allowed]
-        return [{"message_id": int(self.ids[p]), "channel_id": int(self.channels[p]), "author_id": int(self.authors[p]),
+        return [{"message_id": int(self.ids[p]), "channel_id": int(self.channels[p]), "guild_id": int(self.guilds[p]),
+                 "author_id": int(self.authors[p]),
                  "created_at": self.created[p], "timestamp": float(self.timestamps[p]), "text": self.texts[p],
                  "_distance": 1.0 - float(s)} for p, s in zip(positions.tolist(), similarities.tolist())]
 
@@ -200,21 +210,20 @@ class VectorIndex:
         threshold = int(np.searchsorted(counts, wanted))  # every row at this distance or nearer: ties all go in
         return np.flatnonzero(distances <= threshold)
 
-    def _filter(self, channel_id: int | None, excluded: frozenset[int]) -> tuple[np.ndarray | None,
-                                                                                   np.ndarray | None, int]:
+    def _filter(self, channels: frozenset[int], excluded: frozenset[int]) -> tuple[np.ndarray | None,
+                                                                                  np.ndarray | None, int]:
         """(mask of rows allowed or None for all, their positions when few enough to scan exactly, their count)."""
-        if channel_id is None and not excluded:
-            return None, None, self.size
-        key = (channel_id, excluded)
+        if not channels:
+            return None, None, 0
+        key = (channels, excluded)
         if key not in self._masks:
-            mask = np.ones(self.size, bool)
-            if channel_id is not None:
-                mask &= self.channels[:self.size] == int(channel_id)
+            mask = np.isin(self.channels[:self.size], np.fromiter(channels, np.int64, len(channels)))
             if excluded:
-                mask &= ~np.isin(self.authors[:self.size], np.fromiter(excluded, np.int64))
+                mask &= ~np.isin(self.authors[:self.size], np.fromiter(excluded, np.int64, len(excluded)))
             count = int(mask.sum())
             if len(self._masks) >= MASK_CACHE:
                 self._masks.pop(next(iter(self._masks)))
             few = count <= EXACT_ROWS < self.size  # positions are gathered only where the table is large
-            self._masks[key] = (mask, np.flatnonzero(mask) if few else None, count)
+            # every row allowed: no mask, so the scan is the unfiltered one
+            self._masks[key] = (None if count == self.size else mask, np.flatnonzero(mask) if few else None, count)
         return self._masks[key]

@@ -97,7 +97,7 @@ class FakeMessageable:
             raise http_error(403, {"message": "Missing Access", "code": 50001})
 
     def permissions_for(self, member):
-        return SimpleNamespace(view_channel=self.readable, read_message_history=self.readable)
+        return permissions(self, member)
 
     async def history(self, *, limit=100, before=None, after=None, around=None, oldest_first=None):
         """discord.abc.Messageable.history's paging, over self.messages."""
@@ -143,8 +143,10 @@ class FakeThread(FakeMessageable):
 class FakeTextChannel(FakeMessageable):
     type = discord.ChannelType.text
 
-    def __init__(self, guild, name: str, *, category=None, topic: str | None = None, readable: bool = True):
+    def __init__(self, guild, name: str, *, category=None, topic: str | None = None, readable: bool = True,
+                 everyone: bool = True):
         super().__init__(guild, name=name, readable=readable)
+        self.everyone = everyone  # whether @everyone may read it (else only some roles)
         self.category_id = category.id if category else None
         self.topic = topic
         self.threads: list[FakeThread] = []
@@ -163,14 +165,15 @@ class FakeTextChannel(FakeMessageable):
 class FakeForumChannel:
     type = discord.ChannelType.forum
 
-    def __init__(self, guild, name: str, *, readable: bool = True):
+    def __init__(self, guild, name: str, *, readable: bool = True, everyone: bool = True):
         self.guild, self.id, self.name, self.readable = guild, next_snowflake(), name, readable
+        self.everyone = everyone
         self.category_id, self.topic, self.last_message_id = None, None, None
         self.threads: list[FakeThread] = []
         guild.channels.append(self)
 
     def permissions_for(self, member):
-        return SimpleNamespace(view_channel=self.readable, read_message_history=self.readable)
+        return permissions(self, member)
 
     async def archived_threads(self, *, limit=100, before=None):
         for thread in self.threads:
@@ -193,6 +196,7 @@ class FakeCategory:
 class FakeGuild:
     def __init__(self, name: str = "Test guild", *, bot_manages_threads: bool = False):
         self.id, self.name, self.icon = next_snowflake(), name, None
+        self.default_role = SimpleNamespace(id=self.id, name="@everyone")  # Discord gives it the guild's id
         self.channels: list = []
         self.bot_manages_threads = bot_manages_threads
 
@@ -245,6 +249,20 @@ class FakeClient:
                     if thread.id == channel_id:
                         return thread
         raise http_error(404, {"message": "Unknown Channel", "code": 10003})
+
+
+def permissions(channel, target) -> SimpleNamespace:
+    """discord.py's ``permissions_for`` for the bot's member or a role: the guild's default role (@everyone) reads
+    the channel when ``channel.everyone`` says so (a thread: its parent's; a private thread: never)."""
+    if target is channel.guild.default_role:
+        parent = next((c for c in channel.guild.channels if c.id == getattr(channel, "parent_id", None)), None)
+        if getattr(channel, "private", False):
+            allowed = False
+        else:
+            allowed = bool(getattr(parent if parent is not None else channel, "everyone", True))
+        return SimpleNamespace(view_channel=allowed, read_messages=allowed, read_message_history=allowed)
+    return SimpleNamespace(view_channel=channel.readable, read_messages=channel.readable,
+                           read_message_history=channel.readable)
 
 
 def next_snowflake() -> int:

@@ -28,7 +28,7 @@ class RecordingMemory:
     def forget_messages(self, message_ids):
         return 0
 
-    def recall(self, text, *, channel_id=None, k=None):
+    def recall(self, text, *, channels, k=None):
         return []
 
 
@@ -55,6 +55,7 @@ async def test_a_message_its_edit_and_its_delete_reach_sqlite(bot):
     await bot.settle()
     assert stored(bot, message.id)[0] == "first words"
     assert [m.message_id for m in bot.memory_for_test.added] == [message.id]
+    assert bot.memory_for_test.added[0].guild_id == message.guild.id != 0  # every memory knows its server
     channel, author = message.channel, message.author
     edited = FakeMessage(channel, message.id, FakeUser(author.id, author.name), "second words",
                          edited_at=datetime.now(timezone.utc))

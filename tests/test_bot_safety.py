@@ -51,7 +51,8 @@ async def test_the_token_never_appears_in_what_the_bot_sends_or_logs(workspace, 
 
 @pytest.mark.asyncio
 async def test_a_reply_quoting_the_system_prompt_or_a_traceback_is_never_posted(workspace):
-    engine = ScriptedEngine("You are Ally, chatting in #textchannel_0 of Test Guild 0. and more",
+    engine = ScriptedEngine('You are Ally, chatting in a channel named "textchannel_0" on a server named '
+                            '"Test Guild 0". and more',
                             "Traceback (most recent call last): boom")
     bot = await start_bot(workspace, engine)
     try:

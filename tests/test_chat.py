@@ -38,7 +38,8 @@ def test_stored_channel_messages_and_the_typed_line_make_the_prompt(sample_works
         session = Session(ReplyPipeline(engine), conn, args)
     reply = session.answer("anyone want tea?")
     messages = engine.calls[0]["messages"]
-    assert messages[0]["content"].startswith("You are Marguerite, chatting in #general of Moonbase Cafe")
+    assert messages[0]["content"].startswith('You are Marguerite, chatting in a channel named "general" on a server '
+                                             'named "Moonbase Cafe"')
     assert messages[-1]["role"] == "user" and messages[-1]["content"].endswith("You: anyone want tea?")
     assert last.split()[0] in json.dumps(messages, ensure_ascii=False)  # the stored conversation is the context
     assert len(messages) > 2
@@ -123,3 +124,90 @@ def test_a_channel_title_naming_an_opted_out_person_never_reaches_the_playground
         assert "wren" in channel_place(conn, GENERAL).channel.lower()  # the check below can fail
         opt_out(conn, sample_workspace.root, wren)
         assert "wren" not in channel_place(conn, GENERAL).channel.lower()
+
+
+# -- which memories the playground may recall ---------------------------------------------------------------------
+TOWN, STAFF, IMPORTED, OPEN_THREAD, SECRET_THREAD, STAFF_THREAD, ELSEWHERE = 8201, 8202, 8203, 8204, 8205, 8206, 8301
+OTHER_GUILD = 900_000_000_000_000_777
+MARKS = {TOWN: "zebra-town-plaza", STAFF: "zebra-staff-roster", IMPORTED: "zebra-imported-ledger",
+         OPEN_THREAD: "zebra-open-thread", SECRET_THREAD: "zebra-secret-thread", STAFF_THREAD: "zebra-staff-thread",
+         ELSEWHERE: "zebra-other-server"}
+PUBLIC_HERE = {TOWN, OPEN_THREAD}
+
+
+def scoped_history():
+    """A server with a channel @everyone reads, one only staff read, one imported (unknown), a public thread of the
+    public channel (imported: unknown itself), a private thread, a thread of the staff channel; and another server."""
+    from storage.rows import ChannelRow, GuildRow
+    from tests.test_dataset_support import GUILD_ID, History
+    history = History(guild_name="Zebra Club")
+    history.batch.guilds[OTHER_GUILD] = GuildRow(OTHER_GUILD, "Elsewhere")
+    for row in (ChannelRow(TOWN, GUILD_ID, "GuildTextChat", "town", everyone_reads=True),
+                ChannelRow(STAFF, GUILD_ID, "GuildTextChat", "staff", everyone_reads=False),
+                ChannelRow(IMPORTED, GUILD_ID, "GuildTextChat", "imported"),
+                ChannelRow(OPEN_THREAD, GUILD_ID, "GuildPublicThread", "open", parent_id=TOWN),
+                ChannelRow(SECRET_THREAD, GUILD_ID, "GuildPrivateThread", "secret", parent_id=TOWN,
+                           everyone_reads=False),
+                ChannelRow(STAFF_THREAD, GUILD_ID, "GuildPublicThread", "rota", parent_id=STAFF, everyone_reads=False),
+                ChannelRow(ELSEWHERE, OTHER_GUILD, "GuildTextChat", "elsewhere", everyone_reads=True)):
+        history.batch.channels[row.id] = row
+    history.user(501, "Ann")
+    history.user(502, "Cid")
+    for channel, mark in MARKS.items():
+        history.say(channel, 502, f"zebra fact: the herd crosses the river at dawn ({mark})")
+        history.say(channel, 501, "good to know")
+    return history, GUILD_ID
+
+
+def test_the_playground_scope_is_the_channels_everyone_can_read_in_the_server(workspace):
+    from core.memory.scope import playground_channels, public_channels
+    from storage import bot_settings
+    history, guild = scoped_history()
+    with closing(workspace.connect()) as conn:
+        history.write(conn)
+        assert public_channels(conn, [guild]) == PUBLIC_HERE
+        assert public_channels(conn, [guild, OTHER_GUILD]) == PUBLIC_HERE | {ELSEWHERE}
+        assert public_channels(conn, []) == frozenset()
+        for channel in (TOWN, STAFF, SECRET_THREAD):  # whichever channel of the server the chat is in
+            assert playground_channels(conn, channel) == PUBLIC_HERE
+        assert playground_channels(conn, ELSEWHERE) == {ELSEWHERE}
+        assert playground_channels(conn, None) == frozenset()  # no home server yet: nothing
+        bot_settings.set_value(conn, "home_guild_ids", [guild])
+        assert playground_channels(conn, None) == PUBLIC_HERE
+
+
+def test_an_imported_export_says_nothing_about_who_reads_a_channel(sample_workspace):
+    from core.memory.scope import playground_channels
+    with closing(sample_workspace.connect()) as conn:
+        assert conn.execute("SELECT COUNT(*) FROM channels WHERE everyone_reads IS NOT NULL").fetchone()[0] == 0
+        assert playground_channels(conn, GENERAL) == frozenset()  # unknown is never public
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("channel", [TOWN, None], ids=["channel", "home-server"])
+def test_the_playground_recalls_only_memories_everyone_in_the_server_could_read(workspace, channel):
+    """The real embedder and LanceDB folder (``embed``), then the chat worker's own session and memory."""
+    from core.config.app_config import load_config
+    from model.chat_worker import Session, open_memory
+    from model.reply_pipeline import ReplyPipeline
+    from core.prompting.reply import ReplySettings
+    from storage import bot_settings
+    workspace.config_path.write_text("[memory]\ntop_k = 10\nrecency_weight = 0.0\n", encoding="utf-8")
+    history, guild = scoped_history()
+    with closing(workspace.connect()) as conn:
+        history.write(conn)
+        bot_settings.set_value(conn, "home_guild_ids", [guild])
+    code, out, err = run_cli("embed", "--json", workspace=workspace)
+    assert code == 0 and json.loads(out)["embedded"] == 2 * len(MARKS), err[-2000:]
+    config = load_config(workspace.config_path)
+    memory = open_memory(workspace, config, True)
+    engine = FakeEngine(["sure"])
+    with closing(workspace.connect()) as conn:
+        session = Session(ReplyPipeline(engine, memory, None, ReplySettings(memory_k=10)), conn,
+                          Namespace(persona="Ann", channel=channel))
+    reply = session.answer("where does the zebra herd cross the river?")
+    system = engine.calls[0]["messages"][0]["content"]
+    recalled = {mark for mark in MARKS.values() if mark in system}
+    in_context = {MARKS[TOWN]} if channel == TOWN else set()  # the channel's own messages are the conversation
+    assert recalled == {MARKS[c] for c in PUBLIC_HERE} - in_context, system
+    assert recalled == {mark for mark in MARKS.values() if any(mark in text for text in reply.memories)}

@@ -134,7 +134,9 @@ def test_dpo_pairs_share_a_prompt_and_are_counted(workspace):
     pairs = read_jsonl(workspace.root / "out" / "dpo.jsonl")
     assert stats["dpo"]["pairs"] == 1 and len(pairs) == 1
     pair = pairs[0]
-    assert pair["prompt"] == [{"role": "system", "content": "You are Alice, chatting in #general of Test Server."},
+    assert pair["prompt"] == [{"role": "system",
+                               "content": 'You are Alice, chatting in a channel named "general" on a server named '
+                                          '"Test Server".'},
                               {"role": "user", "content": "Bob: what should we eat tonight?"}]
     assert pair["chosen"] == [{"role": "assistant", "content": "pizza obviously"}]
     assert pair["rejected"] == [{"role": "assistant", "content": "salad i guess"}]

@@ -70,7 +70,7 @@ def check_example(example: dict, raw: dict, channels: dict, labels: set[str], pe
     assert first["channel"] == meta["channel_id"] and first["timestamp"] <= target["timestamp"]
     channel, guild = channels[meta["channel_id"]]
     persona = personas[meta["persona_id"]]
-    expected = f"You are {persona['name']}, chatting in #{channel} of {guild}."
+    expected = f'You are {persona["name"]}, chatting in a channel named "{channel}" on a server named "{guild}".'
     assert messages[0] == {"role": "system", "content": expected}
     assert messages[-1]["role"] == "assistant" and messages[-1]["content"].strip()
     roles = [message["role"] for message in messages[1:-1]]

@@ -230,3 +230,29 @@ def test_smaller_pages_give_the_same_result(conn, server):
     summary = fetch(conn, server, [server.general.id], config=FetchConfig(page_size=30))
     assert summary.messages_new == 250 and server.general.requests == 9 + 1  # 8 full pages, 1 short, 1 incremental
     assert stored_ids(conn, server.general.id) == [m.id for m in server.general.messages]
+
+
+def test_the_fetch_records_which_channels_everyone_can_read_and_an_import_keeps_it(conn, server):
+    """@everyone's read permission per channel: a public thread (forum posts too) takes its parent's, a private
+    thread is never everyone's; a source that does not know (an export) leaves the recorded value."""
+    from tests.fakes_discord import FakeTextChannel
+    staff = FakeTextChannel(server.guild, "staff", everyone=False)
+    staff.fill(3, [server.alice])
+    public = FakeThread(server.general, "plans")
+    private = FakeThread(server.general, "secret plans", private=True)
+    staff_thread = FakeThread(staff, "rota")
+    post = FakeThread(server.forum, "how do I start")
+    for thread in (public, private, staff_thread, post):
+        thread.fill(2, [server.alice, server.bob])
+    fetch(conn, server, [server.general.id, staff.id, server.forum.id])
+    reads = dict(conn.execute("SELECT id, everyone_reads FROM channels").fetchall())
+    assert {key: reads[channel.id] for key, channel in (("general", server.general), ("staff", staff),
+                                                          ("forum", server.forum), ("public", public),
+                                                          ("private", private), ("staff thread", staff_thread),
+                                                          ("post", post))} == \
+        {"general": 1, "staff": 0, "forum": 1, "public": 1, "private": 0, "staff thread": 0, "post": 1}
+    from core.ingest.records import ChannelRow
+    write_batch(conn, MessageBatch(channels={staff.id: ChannelRow(staff.id, server.guild.id, "GuildTextChat",
+                                                                   "staff renamed")}))  # as an import writes it
+    assert conn.execute("SELECT name, everyone_reads FROM channels WHERE id=?", (staff.id,)).fetchone() == \
+        ("staff renamed", 0)

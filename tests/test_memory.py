@@ -13,6 +13,7 @@ from storage.memory import MemoryRow, MemoryStore, MemoryStoreError, forget_auth
 
 DIM = 32
 NOW = datetime(2026, 1, 1, tzinfo=timezone.utc)
+ALL = frozenset({100, 101, 102})  # every channel random_rows writes to
 
 
 def unit(vector) -> np.ndarray:
@@ -55,11 +56,11 @@ def test_search_returns_the_planted_neighbour(tmp_path, indexed):
     store.add([MemoryRow(5000, 100, 2, NOW.isoformat(), "the planted one", planted)])
     assert store.ensure_index(300 if indexed else 10_000) == ("created" if indexed else "none")
     assert store.indexed() is indexed
-    hits = store.search(query, k=3, recency_weight=0.0)
+    hits = store.search(query, channels=ALL, k=3, recency_weight=0.0)
     assert hits[0].message_id == 5000 and hits[0].text == "the planted one"
     assert hits[0].similarity > 0.95 > hits[1].similarity
-    assert [hit.message_id for hit in store.search(query, k=3, exclude_authors=[2])][0] != 5000
-    assert all(hit.channel_id == 101 for hit in store.search(query, k=5, channel_id=101))
+    assert [hit.message_id for hit in store.search(query, channels=ALL, k=3, exclude_authors=[2])][0] != 5000
+    assert all(hit.channel_id == 101 for hit in store.search(query, k=5, channels={101}))
 
 
 def test_recency_breaks_near_ties_and_weight_zero_is_similarity_only(tmp_path):
@@ -70,8 +71,8 @@ def test_recency_breaks_near_ties_and_weight_zero_is_similarity_only(tmp_path):
     new = MemoryRow(2, 100, 1, NOW.isoformat(), "new and nearly as close", close)
     store.add([old, new] + random_rows(30, start_id=10))
     now = NOW.timestamp()
-    assert [hit.message_id for hit in store.search(query, k=2, recency_weight=0.0, now=now)] == [1, 2]
-    ranked = store.search(query, k=2, recency_weight=0.3, now=now)
+    assert [hit.message_id for hit in store.search(query, channels=ALL, k=2, recency_weight=0.0, now=now)] == [1, 2]
+    ranked = store.search(query, channels=ALL, k=2, recency_weight=0.3, now=now)
     assert [hit.message_id for hit in ranked] == [2, 1]
     assert ranked[0].score > ranked[1].score
 
@@ -96,7 +97,7 @@ def test_deleting_an_author_removes_rows_and_text_from_the_folder(tmp_path):
 def test_forget_without_a_memory_is_a_no_op_and_a_wrong_vector_size_is_an_error(tmp_path):
     assert forget_authors(tmp_path / "nothing", [1]) == 0
     store = MemoryStore(tmp_path / "memory", DIM)
-    assert store.search(unit(np.ones(DIM))) == [] and store.count() == 0
+    assert store.search(unit(np.ones(DIM)), channels=ALL) == [] and store.count() == 0
     store.add(random_rows(2))
     with pytest.raises(MemoryStoreError, match="32-dimension"):
         MemoryStore(tmp_path / "memory", 16)

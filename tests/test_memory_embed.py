@@ -110,9 +110,10 @@ def test_live_memory_adds_live_messages_once_and_recalls_the_planted_one(workspa
     assert memory.add_messages(messages) == 0
     rows = stored(workspace)
     assert set(rows) == {ids["zebra"], 7001, 7005} and ANN_EMAIL not in rows[7005]
-    hits = memory.recall("when do the zebras cross the river?", k=2)
+    hits = memory.recall("when do the zebras cross the river?", channels={8100}, k=2)
     assert hits[0].message_id == ids["zebra"] and hits[0].similarity > hits[1].similarity
-    assert [h.channel_id for h in memory.recall("anything", channel_id=9999)] == []
+    assert memory.recall("anything", channels={9999}) == []
+    assert memory.recall("when do the zebras cross the river?", channels=None) == []  # no scope: nothing
 
 
 def test_opening_the_live_memory_builds_the_search_copy_before_the_first_recall(workspace):
@@ -193,3 +194,55 @@ def test_small_batches_embed_the_expected_rows_compaction_waits_and_forget_still
     assert len(MemoryStore(workspace.memory_dir)._table.list_versions()) == 1
     cli(workspace, "personas", "forget", str(OLA), "--yes")
     assert ids["ola"] not in stored(workspace) and not folder_contains(workspace.memory_dir, OLA_SECRET)
+
+
+def old_folder(folder, dim: int, rows: list[tuple[int, int, str]]) -> None:
+    """A memory folder as storage/memory.py wrote it before rows carried their server: no guild_id column."""
+    import lancedb
+    import pyarrow as pa
+    old_schema = pa.schema([
+        pa.field("message_id", pa.int64(), nullable=False), pa.field("channel_id", pa.int64(), nullable=False),
+        pa.field("author_id", pa.int64(), nullable=False), pa.field("created_at", pa.string(), nullable=False),
+        pa.field("timestamp", pa.float64(), nullable=False), pa.field("text", pa.string(), nullable=False),
+        pa.field("vector", pa.list_(pa.float32(), dim), nullable=False)])
+    vectors = np.random.default_rng(0).normal(size=(len(rows), dim)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    table = pa.Table.from_pydict({
+        "message_id": [row[0] for row in rows], "channel_id": [row[1] for row in rows], "author_id": [ANN] * len(rows),
+        "created_at": ["2026-11-30T10:00:00+00:00"] * len(rows), "timestamp": [1.8e9] * len(rows),
+        "text": [row[2] for row in rows],
+        "vector": pa.FixedSizeListArray.from_arrays(pa.array(vectors.reshape(-1)), dim)}, schema=old_schema)
+    lancedb.connect(str(folder)).create_table("messages", data=table, schema=old_schema)
+
+
+def guilds_stored(workspace) -> dict[int, int]:
+    table = MemoryStore(workspace.memory_dir)._table.to_arrow()
+    return dict(zip(table.column("message_id").to_pylist(), table.column("guild_id").to_pylist()))
+
+
+def test_a_folder_from_before_guild_ids_is_read_then_upgraded_in_place_by_the_live_memory(workspace):
+    from model.embedding import LiveMemory
+    from tests.test_dataset_support import GUILD_ID
+    ids = seed(workspace)
+    old_folder(workspace.memory_dir, HashEmbedder.dim, [(ids["zebra"], 8100, "old zebra row"),
+                                                        (5, 555, "a direct message: no server")])
+    before = MemoryStore(workspace.memory_dir)  # a reader (the chat playground) before any writer upgraded it
+    assert [hit.guild_id for hit in before.search(np.ones(8) / np.sqrt(8), k=5, channels={8100, 555})] == [0, 0]
+    memory = LiveMemory.open(workspace, MemoryConfig(recency_weight=0.0), embedder=HashEmbedder())
+    assert guilds_stored(workspace) == {ids["zebra"]: GUILD_ID, 5: 0}  # filled from SQLite's channels; a DM stays 0
+    live = MemoryMessage(7001, 8100, CID, "2026-11-30T11:00:00+00:00", "lunch was great", guild_id=GUILD_ID)
+    assert memory.add_messages([live]) == 1
+    assert guilds_stored(workspace)[7001] == GUILD_ID
+    hits = memory.recall("old zebra row", channels={8100}, k=5)
+    assert {hit.message_id: hit.guild_id for hit in hits} == {ids["zebra"]: GUILD_ID, 7001: GUILD_ID}
+    assert LiveMemory.open(workspace, embedder=HashEmbedder()).store.fill_guilds({8100: GUILD_ID}) == 0  # once
+
+
+def test_embed_upgrades_an_old_folder_and_every_row_carries_its_server(workspace):
+    from tests.test_dataset_support import GUILD_ID
+    ids = seed(workspace)
+    old_folder(workspace.memory_dir, 384, [(ids["zebra"], 8100, "old zebra row")])
+    result = cli(workspace, "embed")
+    assert result["embedded"] == 7 and result["already_embedded"] == 1
+    guilds = guilds_stored(workspace)
+    assert len(guilds) == 8 and set(guilds.values()) == {GUILD_ID}  # the old row filled, the new ones written so

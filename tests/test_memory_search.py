@@ -15,7 +15,7 @@ import pytest
 import storage.memory as memory
 import storage.vector_index as vector_index
 from storage.memory import MemoryRow, MemoryStore
-from tests.test_memory import DIM, NOW, random_rows, unit
+from tests.test_memory import ALL, DIM, NOW, random_rows, unit
 
 ROOT = Path(__file__).resolve().parents[1]
 BOUND = 0.3  # the refresh interval these tests run with (the real one is READ_CONSISTENCY, 2 s)
@@ -47,7 +47,7 @@ def ids(hits) -> list[int]:
 def found_within(store: MemoryStore, query, wanted: bool, message_id: int, limit: float) -> float:
     """Seconds until ``message_id`` is (``wanted``) or is not the top hit; fails past ``limit``."""
     started = time.monotonic()
-    while (store.search(query, k=1, recency_weight=0.0)[0].message_id == message_id) != wanted:
+    while (store.search(query, channels=ALL, k=1, recency_weight=0.0)[0].message_id == message_id) != wanted:
         assert time.monotonic() - started < limit, f"message {message_id} still {'missing' if wanted else 'found'}"
         time.sleep(0.02)
     return time.monotonic() - started
@@ -66,8 +66,10 @@ def test_the_fast_path_agrees_with_the_lancedb_query_on_top_k(tmp_path, path):
     queries = np.random.default_rng(5).normal(size=(25, DIM))
     agreed = total = 0
     for query in map(unit, queries):
-        for options in ({"recency_weight": 0.0}, {"recency_weight": 0.3}, {"channel_id": 101},
+        for options in ({"recency_weight": 0.0}, {"recency_weight": 0.3}, {"channels": {101}},
+                        {"channels": {100, 102}, "recency_weight": 0.0},
                         {"recency_weight": 0.0, "exclude_authors": [3, 4]}):
+            options = {"channels": ALL, **options}
             fast = store.search(query, k=5, now=NOW.timestamp(), **options)
             slow = store.search_lancedb(query, k=5, now=NOW.timestamp(), **options)
             assert len(fast) == len(slow) == 5
@@ -84,15 +86,19 @@ def test_excluded_authors_and_the_channel_filter_hold(tmp_path, path):
     store.add(random_rows(2000, authors=7))
     query, planted = planted_query()
     store.add([MemoryRow(9000, 102, 3, NOW.isoformat(), "planted", planted)])
-    assert ids(store.search(query, k=1, recency_weight=0.0)) == [9000]
+    assert ids(store.search(query, channels=ALL, k=1, recency_weight=0.0)) == [9000]
     for _ in range(2):  # the second time from the cached filter masks
-        hits = store.search(query, k=50, exclude_authors=[3, 5])
+        hits = store.search(query, channels=ALL, k=50, exclude_authors=[3, 5])
         assert len(hits) == 50 and not {hit.author_id for hit in hits} & {3, 5}
-        in_channel = store.search(query, k=50, channel_id=101, exclude_authors=[1])
+        in_channel = store.search(query, k=50, channels={101}, exclude_authors=[1])
         assert len(in_channel) == 50 and {hit.channel_id for hit in in_channel} == {101}
         assert 1 not in {hit.author_id for hit in in_channel}
-    assert store.search(query, k=5, channel_id=4242) == []
-    assert store.search(query, k=5, exclude_authors=range(1, 8)) == []
+        two = store.search(query, k=60, channels=[100, 102], exclude_authors=[1])  # a set of channels: any of them
+        assert len(two) == 60 and {hit.channel_id for hit in two} == {100, 102}
+    assert store.search(query, k=5, channels={4242}) == []
+    for nowhere in (None, set(), frozenset()):  # no scope never means everywhere
+        assert store.search(query, k=5, channels=nowhere) == [] == store.search_lancedb(query, k=5, channels=nowhere)
+    assert store.search(query, channels=ALL, k=5, exclude_authors=range(1, 8)) == []
 
 
 def test_this_stores_deletes_are_never_returned_after_the_delete_returns(tmp_path, path):
@@ -101,24 +107,24 @@ def test_this_stores_deletes_are_never_returned_after_the_delete_returns(tmp_pat
     query, planted = planted_query()
     store.add([MemoryRow(9000, 100, 42, NOW.isoformat(), "planted", planted),
                MemoryRow(9001, 100, 43, NOW.isoformat(), "planted twin", planted)])
-    assert ids(store.search(query, k=2, recency_weight=0.0)) == [9001, 9000]  # ties: the newer id first
+    assert ids(store.search(query, channels=ALL, k=2, recency_weight=0.0)) == [9001, 9000]  # ties: the newer id first
     assert store.delete_messages([9001]) == 1
-    assert ids(store.search(query, k=1, recency_weight=0.0)) == [9000]
+    assert ids(store.search(query, channels=ALL, k=1, recency_weight=0.0)) == [9000]
     neighbour = MemoryStore(tmp_path / "memory")  # another store in this process (the forget command opens one)
-    assert ids(neighbour.search(query, k=1, recency_weight=0.0)) == [9000]
+    assert ids(neighbour.search(query, channels=ALL, k=1, recency_weight=0.0)) == [9000]
     assert store.delete_authors([42]) == 1
     for handle in (store, neighbour):
-        assert 9000 not in ids(handle.search(query, k=1000, recency_weight=0.0))
+        assert 9000 not in ids(handle.search(query, channels=ALL, k=1000, recency_weight=0.0))
 
 
 def test_rows_another_store_adds_become_searchable_within_the_bound(tmp_path, path):
     bot = MemoryStore(tmp_path / "memory", DIM)
     bot.add(random_rows(1500))
     query, planted = planted_query()
-    assert bot.search(query, k=1, recency_weight=0.0)[0].message_id != 9000  # the copy is built now
+    assert bot.search(query, channels=ALL, k=1, recency_weight=0.0)[0].message_id != 9000  # the copy is built now
     MemoryStore(tmp_path / "memory", DIM).add([MemoryRow(9000, 100, 2, NOW.isoformat(), "from the job", planted)])
     assert found_within(bot, query, True, 9000, BOUND + 1.0) <= BOUND + 1.0
-    assert bot.search(query, k=1, recency_weight=0.0)[0].text == "from the job"
+    assert bot.search(query, channels=ALL, k=1, recency_weight=0.0)[0].text == "from the job"
 
 
 def test_another_process_adds_and_deletes_reach_the_copy_within_the_bound(tmp_path, path):
@@ -127,7 +133,7 @@ def test_another_process_adds_and_deletes_reach_the_copy_within_the_bound(tmp_pa
     bot.add(random_rows(1500))
     query, planted = planted_query()
     np.save(tmp_path / "planted.npy", planted)
-    assert bot.search(query, k=1, recency_weight=0.0)[0].message_id != 9000
+    assert bot.search(query, channels=ALL, k=1, recency_weight=0.0)[0].message_id != 9000
     in_subprocess(folder, f"""
         store = MemoryStore({str(folder)!r})
         store.add([MemoryRow(9000, 100, 77, "{NOW.isoformat()}", "embed job row", np.load("planted.npy"))])
@@ -135,16 +141,16 @@ def test_another_process_adds_and_deletes_reach_the_copy_within_the_bound(tmp_pa
     found_within(bot, query, True, 9000, BOUND + 1.0)
     in_subprocess(folder, f"assert MemoryStore({str(folder)!r}).delete_authors([77]) == 1")
     found_within(bot, query, False, 9000, BOUND + 1.0)
-    assert 77 not in {hit.author_id for hit in bot.search(query, k=1000)}
+    assert 77 not in {hit.author_id for hit in bot.search(query, channels=ALL, k=1000)}
 
 
 def test_a_store_opened_before_the_table_existed_finds_its_rows(tmp_path):
     early = MemoryStore(tmp_path / "memory")
     query, planted = planted_query()
-    assert early.search(query) == []
+    assert early.search(query, channels=ALL) == []
     MemoryStore(tmp_path / "memory", DIM).add([MemoryRow(9000, 100, 2, NOW.isoformat(), "first", planted)])
     time.sleep(BOUND)
-    assert ids(early.search(query, k=3)) == [9000]
+    assert ids(early.search(query, channels=ALL, k=3)) == [9000]
 
 
 def test_the_sketch_keeps_recall_on_clustered_vectors(monkeypatch):
@@ -171,12 +177,12 @@ def test_the_sketch_keeps_recall_on_clustered_vectors(monkeypatch):
     for query in queries:
         similarities = np.where(alive, vectors @ unit(query), -np.inf)
         exact = set(np.argsort(-similarities)[:10].tolist())
-        rows = index.search(query, 10)
+        rows = index.search(query, 10, channels=frozenset({0}))
         for row in rows:  # each row's id, vector and distance still belong together after the removal
             assert 1.0 - row["_distance"] == pytest.approx(similarities[row["message_id"]], abs=1e-5)
         hits += len(exact & {row["message_id"] for row in rows})
     assert hits / (10 * len(queries)) >= 0.95
-    assert index.remove("author_id", [1]) == n - 3000 and index.search(queries[0], 10) == []
+    assert index.remove("author_id", [1]) == n - 3000 and index.search(queries[0], 10, channels=frozenset({0})) == []
 
 
 def test_the_real_refresh_bound_is_the_read_consistency_interval(tmp_path, monkeypatch):
@@ -184,7 +190,7 @@ def test_the_real_refresh_bound_is_the_read_consistency_interval(tmp_path, monke
     bot = MemoryStore(tmp_path / "memory", DIM)
     bot.add(random_rows(500))
     query, planted = planted_query()
-    assert bot.search(query, k=1, recency_weight=0.0)[0].message_id != 9000
+    assert bot.search(query, channels=ALL, k=1, recency_weight=0.0)[0].message_id != 9000
     MemoryStore(tmp_path / "memory", DIM).add([MemoryRow(9000, 100, 2, NOW.isoformat(), "from the job", planted)])
     assert found_within(bot, query, True, 9000, memory.READ_CONSISTENCY.total_seconds() + 1.0) > 0.5  # not at once:
     #                                                         the version is checked once per interval, not per query

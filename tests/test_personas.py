@@ -52,7 +52,7 @@ def test_list_rename_describe_by_id_or_name(workspace):
     assert cli(workspace, "personas", "list", "--min-messages", "12")["personas"][1]["description"] is None
     summary = cli(workspace, "prepare", "--out", str(workspace.root / "set"), "--min-messages", "12")
     assert "Deedee" in {p["name"] for p in summary["personas"]}
-    assert "You are Deedee, chatting in #general" in output_text(workspace.root / "set")
+    assert 'You are Deedee, chatting in a channel named "general"' in output_text(workspace.root / "set")
 
 
 def test_opt_out_removes_the_user_from_every_output_and_marks_old_sets_stale(workspace):

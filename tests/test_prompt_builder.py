@@ -25,9 +25,20 @@ def turn(number: int, speaker: Persona, text: str, reply_to: int | None = None) 
 
 def test_system_prompt_names_persona_and_place_and_description():
     prompt = build_prompt(Persona(1, "Alice", "Loves cats; answers in lowercase."), PLACE, [])
-    assert prompt == [{"role": "system", "content": "You are Alice, chatting in #general of Cozy Server. "
-                                                     "Loves cats; answers in lowercase."}]
-    assert build_prompt(ALICE, PLACE, [])[0]["content"] == "You are Alice, chatting in #general of Cozy Server."
+    assert prompt == [{"role": "system", "content": 'You are Alice, chatting in a channel named "general" on a '
+                                                     'server named "Cozy Server". Loves cats; answers in lowercase.'}]
+    assert build_prompt(ALICE, PLACE, [])[0]["content"] == \
+        'You are Alice, chatting in a channel named "general" on a server named "Cozy Server".'
+
+
+def test_the_smoke_test_reads_the_place_back_from_new_and_old_system_prompts():
+    from model.smoke_prompts import live_prompt, place_of
+    place = make_place('Cozy "Quoted" Server', "general chat")
+    prompt = build_prompt(ALICE, place, [])
+    assert place_of({"messages": prompt}) == ("Alice", "Cozy 'Quoted' Server", "general chat")
+    assert live_prompt(*place_of({"messages": prompt}))[0] == prompt[0]  # the same system message again
+    old = {"messages": [{"role": "system", "content": "You are Alice, chatting in #general of Cozy Server."}]}
+    assert place_of(old) == ("Alice", "Cozy Server", "general")  # a dataset prepared before names were quoted
 
 
 def test_roles_labels_and_merged_user_turns():

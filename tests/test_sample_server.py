@@ -112,7 +112,7 @@ def test_imports_and_prepares_into_examples_for_every_persona(workspace):
     assert len(summary["personas"]) >= 5
     assert all(persona["train"] > 50 for persona in summary["personas"])
     first = json.loads((workspace.root / "data" / "train.jsonl").open(encoding="utf-8").readline())
-    assert "of Moonbase Cafe" in first["messages"][0]["content"]
+    assert 'on a server named "Moonbase Cafe"' in first["messages"][0]["content"]
 
 
 def test_quiet_members_do_not_collapse_the_balance(workspace):

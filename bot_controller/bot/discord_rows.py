@@ -38,7 +38,9 @@ def capture_batch(message, opted_out) -> MessageBatch | None:
 
 
 def memory_message(message) -> MemoryMessage:
+    """The message as the memory stores it, with its server (0 for a DM, which has none)."""
     row, _ = message_from_discord(message)
+    guild = getattr(message, "guild", None)
     return MemoryMessage(row.id, row.channel_id, row.author_id, row.created_at, row.content,
                          bool(getattr(message.author, "bot", False)), row.type, tuple(row.mentions),
-                         len(row.attachment_urls))
+                         len(row.attachment_urls), guild_id=int(guild.id) if guild is not None else 0)

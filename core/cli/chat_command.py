@@ -1,7 +1,8 @@
 """Command ``chat --persona NAME [--model GGUF] [--channel ID] [TEXT]``: talk to a persona without Discord.
 
 It runs the bot's own reply pipeline (prompt builder, memory, generation, post-processing) in a ``chat`` worker
-process (``model.chat_worker``; this process never loads the model). With TEXT it answers once; without, it keeps
+process (``model.chat_worker``; this process never loads the model). Memories come only from channels that @everyone
+can read in the server of ``--channel`` (without it, the bot's home servers): ``core.memory.scope``. With TEXT it answers once; without, it keeps
 one worker up and sends each typed line over the job wire (``ChatLine`` request -> ``ChatReplied`` event) until an
 empty line, ``/quit`` or end of input. The model is ``--model``, else the bot's chosen model (the ``model_path`` bot
 setting), else the newest exported GGUF under ``WORKSPACE/runs/*/export/``.
@@ -23,7 +24,9 @@ def register(subparsers) -> None:
     chat.add_argument("text", nargs="*", metavar="TEXT", help="one message to answer (omit for an interactive chat)")
     chat.add_argument("--persona", required=True, help="persona id or name (see `personas list`)")
     chat.add_argument("--model", type=Path, metavar="GGUF", help="model file (default: the newest exported GGUF)")
-    chat.add_argument("--channel", type=int, metavar="ID", help="use this channel's recent stored messages as context")
+    chat.add_argument("--channel", type=int, metavar="ID",
+                      help="use this channel's recent stored messages as context (memories: its server's channels "
+                           "that everyone can read)")
     chat.add_argument("--max-tokens", type=int, metavar="N", help="longest reply in tokens")
     chat.add_argument("--seed", type=int, metavar="N", help="sampling seed (default: a fresh one per reply)")
     chat.add_argument("--no-memory", action="store_true", help="leave the long-term memory out of the prompt")

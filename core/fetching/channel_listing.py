@@ -35,6 +35,8 @@ def entry(stored: StoredChannel | None, live: SourceChannel | None) -> dict:
         "parent_id": row.parent_id if row else stored.parent_id,
         "live": live is not None,
         "readable": live.readable if live else None,
+        "everyone_reads": row.everyone_reads if row and row.everyone_reads is not None else (
+            stored.everyone_reads if stored else None),
         "stored": stored is not None,
         "allowlisted": bool(stored and stored.allowlisted),
         "messages": stored.messages if stored else 0,

@@ -3,6 +3,9 @@
 Only the REST API is used (``Client.login`` then HTTP calls; no gateway connection), and the token is passed in
 memory only. discord.py's errors become ``core.fetching.fetch`` errors here (403 → ChannelForbidden, 5xx/timeouts →
 TransientError), with messages that never carry the token. discord.py itself sleeps through 429 rate limits.
+Each listed text, news, forum or media channel records whether @everyone may read it (the guild's default role's
+permissions there); a public thread takes its parent's answer, a private thread is never readable by everyone; other
+kinds stay unknown (None).
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from core.config.secrets import redact
 HISTORY_KINDS = frozenset({"GuildTextChat", "GuildVoiceChat", "GuildNews", "GuildStageVoice", "GuildNewsThread",
                            "GuildPublicThread", "GuildPrivateThread"})
 PRIVATE_THREAD_PARENTS = frozenset({"GuildTextChat", "GuildNews"})
+EVERYONE_KINDS = frozenset({"GuildTextChat", "GuildNews", "GuildForum", "GuildMedia"})  # everyone_reads recorded
 
 
 def user_from_discord(user) -> UserRow:
@@ -100,6 +104,17 @@ def channel_kind(channel) -> str:
     return CHANNEL_KINDS.get(value, "Unknown")
 
 
+def everyone_reads(channel, guild, kind: str) -> bool | None:
+    """Whether @everyone (the guild's default role) may read ``channel``; None for other kinds or when unknown."""
+    role = getattr(guild, "default_role", None)
+    if kind not in EVERYONE_KINDS or role is None:
+        return None
+    try:
+        return bool(channel.permissions_for(role).read_messages)
+    except Exception:  # incomplete data from a partial guild: unknown, so the playground does not recall it
+        return None
+
+
 def guild_row(guild) -> GuildRow:
     icon = getattr(guild, "icon", None)
     return GuildRow(id=int(guild.id), name=str(guild.name or guild.id), icon_url=str(icon.url) if icon else None)
@@ -170,7 +185,8 @@ class DiscordSource:
             kind = channel_kind(channel)
             row = ChannelRow(id=channel.id, guild_id=guild.id, kind=kind, name=channel.name,
                              category=names.get(getattr(channel, "category_id", None)),
-                             topic=getattr(channel, "topic", None))
+                             topic=getattr(channel, "topic", None),
+                             everyone_reads=everyone_reads(channel, guild, kind))
             listed.append(self._remember(channel, SourceChannel(
                 row, guild_row(guild), readable=self._readable(channel, member), has_history=kind in HISTORY_KINDS,
                 last_message_id=getattr(channel, "last_message_id", None))))
@@ -194,8 +210,12 @@ class DiscordSource:
     def _thread(self, thread) -> SourceChannel:
         parent = self._channels.get(thread.parent_id)
         guild = self._guilds.get(thread.guild.id)
-        row = ChannelRow(id=thread.id, guild_id=thread.guild.id, kind=channel_kind(thread), name=thread.name,
-                         parent_id=thread.parent_id, category=parent.row.name if parent else None)
+        kind = channel_kind(thread)
+        # a public thread shows to whoever sees its parent; a private one only to its members
+        everyone = False if kind == "GuildPrivateThread" else (parent.row.everyone_reads if parent else None)
+        row = ChannelRow(id=thread.id, guild_id=thread.guild.id, kind=kind, name=thread.name,
+                         parent_id=thread.parent_id, category=parent.row.name if parent else None,
+                         everyone_reads=everyone)
         return self._remember(thread, SourceChannel(
             row, guild_row(guild) if guild else (parent.guild if parent else None),
             last_message_id=getattr(thread, "last_message_id", None)))
@@ -210,7 +230,8 @@ class DiscordSource:
         guild = self._guilds.get(getattr(getattr(obj, "guild", None), "id", None))
         kind = channel_kind(obj)
         row = ChannelRow(id=obj.id, guild_id=guild.id if guild else None, kind=kind,
-                         name=str(getattr(obj, "name", None) or obj.id))
+                         name=str(getattr(obj, "name", None) or obj.id),
+                         everyone_reads=everyone_reads(obj, guild, kind) if guild else None)
         return self._remember(obj, SourceChannel(row, guild_row(guild) if guild else None,
                                                  has_history=kind in HISTORY_KINDS))
 

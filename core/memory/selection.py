@@ -5,7 +5,8 @@ command or an empty one (``core.conversation.filters.Admission``, with the spam 
 one message to remember, and spam windows would make incremental runs disagree with full ones). Attachment-only
 messages are skipped too (nothing to search for). The text is cleaned and scrubbed by ``TextCleaner``: names as
 labels, opted-out users' names hidden, personal data replaced by placeholders, so nothing the dataset would hide
-reaches the vector store. Stored rows are streamed from SQLite in id order (``stored_messages``).
+reaches the vector store. Stored rows are streamed from SQLite in id order (``stored_messages``), each with its
+channel's server from the channels table (0 when unknown), so every memory row knows its guild and channel.
 """
 from __future__ import annotations
 
@@ -24,8 +25,8 @@ from storage import consent as consent_store
 
 SKIP_REASONS = ("opted_out", "bot", "system", "command", "empty", "attachment_only")
 FETCH_ROWS = 4096
-MESSAGES = ("SELECT id, channel_id, author_id, type, content, created_at, mentions, attachment_count "
-            "FROM messages ORDER BY id")
+MESSAGES = ("SELECT m.id, m.channel_id, COALESCE(c.guild_id, 0), m.author_id, m.type, m.content, m.created_at, "
+            "m.mentions, m.attachment_count FROM messages m LEFT JOIN channels c ON c.id = m.channel_id ORDER BY m.id")
 
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class MemoryMessage:
     message_type: str = "Default"
     mentions: tuple[int, ...] = ()
     attachment_count: int = 0
+    guild_id: int = 0            # the channel's server; 0 for a DM or a channel whose server is unknown
 
 
 class MemorySelector:
@@ -85,12 +87,12 @@ def stored_messages(conn: sqlite3.Connection, skip_ids: set[int] | frozenset[int
         rows = cursor.fetchmany(FETCH_ROWS)
         if not rows:
             return
-        for message_id, channel_id, author_id, kind, content, created_at, mentions, attachments in rows:
+        for message_id, channel_id, guild_id, author_id, kind, content, created_at, mentions, attachments in rows:
             if message_id in skip_ids:
                 continue
             yield MemoryMessage(message_id, channel_id, author_id, created_at, content or "",
                                 message_type=kind, mentions=tuple(json.loads(mentions or "[]")),
-                                attachment_count=attachments or 0)
+                                attachment_count=attachments or 0, guild_id=guild_id)
 
 
 def message_count(conn: sqlite3.Connection) -> int:

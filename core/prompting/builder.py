@@ -1,7 +1,10 @@
 """The one prompt builder: the same template, speaker labels and truncation for training examples and for the bot.
 
 Shape of a prompt (a list of chat messages), the same for training examples, DPO prompts and the bot:
-- a system message: "You are {name}, chatting in #{channel} of {server}." plus the persona's description when set;
+- a system message: 'You are {name}, chatting in a channel named "{channel}" on a server named "{server}".' plus
+  the persona's description when set. The place names (a thread's own name for a thread) are quoted data: one line,
+  no double quotes of their own, at most 100 characters (``core.prompting.quoting``), so a thread named like an
+  instruction reads as a name;
 - the context turns in time order. The persona's own turns are ``assistant`` messages. Other speakers' turns are
   ``user`` messages whose lines read ``Name: text``; *consecutive* turns of other speakers are merged into one user
   message, one ``Name: text`` line each (and consecutive persona turns into one assistant message);
@@ -30,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 
 from core.conversation.turns import Persona, Place, Turn
+from core.prompting.quoting import NAME_LIMIT, quoted
 
 DEFAULT_MAX_TURNS = 12        # matches DatasetConfig.max_context_turns
 DEFAULT_TOKEN_BUDGET = 768    # matches DatasetConfig.context_token_budget
@@ -48,7 +52,8 @@ def estimate_tokens(text: str) -> int:
 
 
 def system_prompt(persona: Persona, place: Place) -> str:
-    text = f"You are {persona.name}, chatting in #{place.channel} of {place.server}."
+    text = (f"You are {persona.name}, chatting in a channel named {quoted(place.channel, NAME_LIMIT)} "
+            f"on a server named {quoted(place.server, NAME_LIMIT)}.")
     if persona.description:
         text += " " + persona.description.strip()
     return text

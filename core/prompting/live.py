@@ -21,6 +21,7 @@ from core.conversation.text import NameBook, TextCleaner
 from core.conversation.threading import HISTORY_TURNS, Conversation, Threader
 from core.conversation.turns import Persona, Place, Turn
 from core.ingest.records import normalize_message_type
+from core.prompting.quoting import NAME_LIMIT, one_line
 
 
 class LatestConversation:
@@ -87,7 +88,8 @@ def turns_from_live(messages: Iterable, *, names: Mapping[int, str] | None = Non
 def make_place(server_name: str | None, channel_name: str | None, scrubber: Scrubber | None = None, *,
                names: NameBook | None = None,
                opted_out: Mapping[int, Iterable[str]] | Iterable[int] = ()) -> Place:
-    """The Place for a server and channel (a thread's own name for a thread), scrubbed, as ``prepare`` makes it.
+    """The Place for a server and channel (a thread's own name for a thread), scrubbed, as ``prepare`` makes it:
+    each name on one line, without double quotes, at most Discord's 100 characters (``core.prompting.quoting``).
 
     Opted-out users' names are hidden in both titles ("Eve's birthday" → "someone's birthday"): ``names`` is the
     run's NameBook (``prepare``), or ``opted_out`` as ``turns_from_live`` takes it (the bot: ``live_options``)."""
@@ -97,7 +99,7 @@ def make_place(server_name: str | None, channel_name: str | None, scrubber: Scru
     hide = names.hide_in_title if names is not None else str
 
     def title(text: str | None) -> str:
-        return scrubber.scrub(hide(text or ""))
+        return one_line(scrubber.scrub(hide(text or "")), NAME_LIMIT)
     return Place(title(server_name) or "the server", title(channel_name) or "channel")
 
 
