@@ -126,14 +126,9 @@ class ReplyPipeline:
     # -- reply --------------------------------------------------------------------------------------------------
     def reply(self, persona: Persona, place: Place, turns: Sequence[Turn], trigger_message_id: int | None = None,
               speaker_names: Iterable[str] | None = None, *, exclude_authors: Iterable[int] = (),
-<<<<<<< ours
-              memory_channels=None) -> Reply:
-        """``persona``'s reply to the conversation ``turns`` (oldest first, from ``turns_from_live``)."""
-=======
               memory_channels: frozenset[int] | None = None) -> Reply:
         """``persona``'s reply to the conversation ``turns`` (oldest first, from ``turns_from_live``), with memories
         from ``memory_channels`` only (none when it is None or empty)."""
->>>>>>> theirs
         try:
             messages, memories = self.build(persona, place, turns, trigger_message_id,
                                             exclude_authors=exclude_authors, memory_channels=memory_channels)
