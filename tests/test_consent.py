@@ -180,3 +180,43 @@ def test_a_prepare_running_when_someone_is_forgotten_publishes_a_dataset_without
     from storage.artifacts import find
     assert find(conn, workspace.root / "data").stale_since is None  # published fresh, and truly without them
     conn.close()
+
+
+@pytest.mark.slow
+def test_an_embed_running_when_someone_is_forgotten_leaves_nothing_of_theirs_in_the_memory(workspace):
+    seed(workspace, rounds=8)
+    gate = workspace.root.parent / "embed-gate"
+    job = start_paused(workspace, "embed.batch", gate, "embed", "--batch-size", "4")
+    wait_for(gate.with_name("embed-gate.reached"), job, seconds=300)  # one batch written: Dee's longest lines
+    assert files_holding(workspace.root / "memory", ("teal kayak and the walnut",)), \
+        "the paused embed wrote none of Dee's words yet: the test could not fail"
+    cli(workspace, "personas", "forget", str(DEE), "--yes")
+    gate.with_name("embed-gate.go").write_text("go", encoding="utf-8")
+    out, err = job.communicate(timeout=300)
+    assert job.returncode == 0, err
+    result = json.loads(out)
+    assert result["embedded"] > 4 and result["rows"] > 0   # it went on embedding the others
+    assert files_holding(workspace.root) == []              # and nothing of Dee's is anywhere, short lines included
+    from storage.memory import MemoryStore
+    authors = {row.author_id for row in MemoryStore(workspace.memory_dir).search(
+        [0.0] * 383 + [1.0], k=500, channels={8000}, recency_weight=0.0)}
+    assert DEE not in authors and authors
+
+
+def test_the_live_memory_refuses_a_person_opted_out_after_it_last_read_consent(workspace):
+    from core.consent.actions import opt_out
+    from core.memory.selection import MemoryMessage
+    from model.embedding import LiveMemory
+    from storage.memory import MemoryStore
+    from tests.test_bot_capture import HashEmbedder
+    seed(workspace, rounds=1)
+    memory = LiveMemory(MemoryStore(workspace.memory_dir, HashEmbedder.dim), HashEmbedder(), workspace.connect())
+    other = workspace.connect()
+    opt_out(other, workspace.root, DEE)  # the panel's opt-out; the bot's memory has not re-read consent
+    other.close()
+    assert DEE not in memory.selector.opted_out  # its cached view is behind
+    stamp = "2024-05-01T10:00:00+00:00"
+    added = memory.add_messages([MemoryMessage(990001, 8000, DEE, stamp, f"{DEE_LONG} live"),
+                                 MemoryMessage(990002, 8000, ANN, stamp, "ann's live line about the garden")])
+    assert added == 1 and memory.store.known_ids() == {990002}
+    assert files_holding(workspace.root / "memory", ("teal kayak and the walnut",)) == []

@@ -170,12 +170,13 @@ def test_longest_first_is_one_global_order_by_length_then_id():
 def test_a_stopped_run_keeps_its_batches_and_the_next_embeds_exactly_the_rest(tmp_path):
     from model.embed_worker import Phases, encode_and_store, longest_first
     pairs = longest_first(pending_pairs(10))
-    store, embedder = MemoryStore(tmp_path / "memory", 8), HashEmbedder()
-    embedded, stopped = encode_and_store(pairs, 3, embedder, store, StopAfter(2), Phases(), done=0, total=10)
+    from storage.db import connect
+    store, embedder, conn = MemoryStore(tmp_path / "memory", 8), HashEmbedder(), connect(tmp_path / "studio.db")
+    embedded, stopped = encode_and_store(pairs, 3, embedder, store, conn, StopAfter(2), Phases(), done=0, total=10)
     assert (embedded, stopped) == (6, True) and store.count() == 6
     rest = [pair for pair in pairs if pair[0].message_id not in store.known_ids()]
     link = StopAfter(99)
-    embedded, stopped = encode_and_store(rest, 3, embedder, store, link, Phases(), done=6, total=10)
+    embedded, stopped = encode_and_store(rest, 3, embedder, store, conn, link, Phases(), done=6, total=10)
     assert (embedded, stopped) == (4, False) and store.count() == 10
     assert sorted(store.known_ids()) == list(range(1000, 1010)) and len(embedder.seen) == 10  # none encoded twice
     assert [event.step for event in link.events] == [9, 10]
