@@ -21,6 +21,7 @@ from core.consent.lock import consent_lock
 from core.consent.purge import MEMORY_DIR, Purge, PrivacyError, empty_artifact, forget_memory, sweep
 from core.consent.stale import rebuild_command, write_markers
 from core.consent.text_scan import TextFinder
+from core.jobs.pause_points import pause_point
 from storage import artifacts, consent as store
 from storage.db import transaction
 from storage.wal import DEFAULT_TIMEOUT_S
@@ -58,6 +59,7 @@ def forget(conn: sqlite3.Connection, workspace_root: Path, user_id: int, *,
             store.save_consent(conn, user_id, True, forgotten=True)
             holding = artifacts.mark_stale_for_user(conn, user_id, store.forgotten_reason(user_id),
                                                     include_stale=True)
+        pause_point("forget.recorded")  # tests: consent is recorded, nothing is cleaned yet
         texts = store.user_message_texts(conn, user_id)
         finder = TextFinder(texts)
         purge = Purge()
