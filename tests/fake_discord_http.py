@@ -2,7 +2,7 @@
 
 Only Discord's network is fake: the bot's own HTTPClient (rate-limit buckets, 429 retries, 5xx retries, error
 classes) runs unchanged against it, with ``discord.http.Route.BASE`` pointed here. The server answers the routes
-the bot uses (``/users/@me``, channel history, typing, sending, the guild command sync) with payloads shaped like
+the bot uses (``/users/@me``, channel history, typing, sending, the guild and global command sync) with payloads shaped like
 Discord's, records every request, and fails on demand: ``fail(method, path_regex, status, times)`` queues failures
 for matching requests. A 429 carries Discord's headers and body (``retry_after``, ``global``, ``X-RateLimit-*``,
 ``Via``: discord.py treats a 429 without ``Via`` as a Cloudflare ban and does not retry it).
@@ -119,6 +119,9 @@ class FakeDiscordAPI:
         if match := re.fullmatch(r"/applications/(\d+)/guilds/(\d+)/commands", path):
             if method == "PUT":
                 return ok([command_payload(command, match.group(1), match.group(2)) for command in body or []])
+        if match := re.fullmatch(r"/applications/(\d+)/commands", path):
+            if method == "PUT":
+                return ok([command_payload(command, match.group(1), None) for command in body or []])
         return json_response({"message": "404: Not Found", "code": 0}, status=404)
 
 
@@ -171,9 +174,12 @@ def message_payload(channel_id: int, author: dict, body: dict) -> dict:
             **({"message_reference": body["message_reference"]} if body.get("message_reference") else {})}
 
 
-def command_payload(command: dict, application_id: str, guild_id: str) -> dict:
-    return {"id": str(next(_snowflakes)), "application_id": application_id, "guild_id": guild_id, "version": "1",
-            "type": 1, "nsfw": False, **command}
+def command_payload(command: dict, application_id: str, guild_id: str | None) -> dict:
+    found = {"id": str(next(_snowflakes)), "application_id": application_id, "version": "1", "type": 1,
+             "nsfw": False, **command}
+    if guild_id is not None:  # a global command has no guild_id at all
+        found["guild_id"] = guild_id
+    return found
 
 
 def user_payload(user) -> dict:

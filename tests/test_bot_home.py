@@ -206,3 +206,33 @@ async def test_allowlisting_a_channel_makes_its_server_home(workspace):
         assert bot.settings.home_guild_ids == (config().guilds[1].id,)
     finally:
         await stop_bot(bot)
+
+
+@pytest.mark.asyncio
+async def test_with_no_persona_chosen_the_first_mention_is_answered_as_the_models_top_persona(workspace):
+    from bot_controller.bot.main import details_of
+    from storage.messages import write_batch
+    from storage.rows import ChannelRow, MessageBatch, MessageRow, UserRow
+    conn = workspace.connect()
+    rows = [MessageRow(9000 + n, 4242, 777 if n < 5 else 778, f"2024-01-01T00:0{n}:00+00:00", None, "Default",
+                       f"line {n}") for n in range(7)]
+    write_batch(conn, MessageBatch(channels={4242: ChannelRow(4242, None, "GuildTextChat", "old")}, messages=rows,
+                                   users={777: UserRow(777, "wren", "Wren", False),
+                                          778: UserRow(778, "ash", "Ash", False)}))
+    conn.close()
+    engine = ScriptedEngine("hey, Wren here")
+    bot = await start_bot(workspace, engine, settings={"persona_id": None})
+    try:
+        await dpytest.message(f"<@{bot.user.id}> what's up?", channel=channel_of(0), member=member_of(0))
+        assert [m.content for m in sent_messages()] == ["hey, Wren here"]
+        assert engine.prompts[0][0]["content"].startswith("You are Wren")
+        details = details_of(bot)["persona"]
+        assert details["name"] == "Wren" and details["automatic"] is True and "most messages" in details["why"]
+        admin = member_of(0)
+        bot_settings.set_value(bot.conn, "admin_ids", [admin.id])
+        bot.refresh_settings()
+        await dpytest.message("!status", channel=channel_of(0), member=admin)
+        status = sent_messages()[0].content
+        assert "no persona is chosen, so the bot answers as Wren" in status and "/persona NAME default" in status
+    finally:
+        await stop_bot(bot)

@@ -24,13 +24,18 @@ async def bot(workspace, api, monkeypatch):
     await stop_real_http_bot(bot, api)
 
 
-def sync_path(bot) -> str:
-    return f"/applications/{APPLICATION_ID}/guilds/{bot.guilds[0].id}/commands"
+def sync_path(bot, guild_index: int = 0) -> str:
+    return f"/applications/{APPLICATION_ID}/guilds/{bot.guilds[guild_index].id}/commands"
+
+
+async def ready(bot) -> None:
+    """What discord.py runs on READY (and on every reconnect): the servers cog syncs the commands."""
+    await bot.get_cog("ServersCog").on_ready()
 
 
 @pytest.mark.asyncio
 async def test_on_ready_puts_every_command_to_the_guild_with_manage_server_on_the_admin_ones(bot, api):
-    await bot.on_ready()
+    await ready(bot)
     puts = api.requests("PUT", sync_path(bot))
     assert len(puts) == 1, dumps(api.received)
     commands = {command["name"]: command for command in puts[0].body}
@@ -56,8 +61,8 @@ async def test_on_ready_puts_every_command_to_the_guild_with_manage_server_on_th
 async def test_a_failed_sync_is_one_line_and_the_prefix_commands_still_work(bot, api, caplog, status):
     caplog.set_level(logging.INFO)
     api.fail("PUT", sync_path(bot), status, times=None)
-    await bot.on_ready()
-    await bot.on_ready()  # a reconnect syncs again: still one line
+    await ready(bot)
+    await ready(bot)  # a reconnect syncs again: still one line
     lines = [r.getMessage() for r in caplog.records if r.name == "dps.bot" and "slash commands" in r.getMessage()]
     assert len(lines) == 1 and str(status) in lines[0] and bot.guilds[0].name in lines[0], lines
     assert "!" in lines[0] and "Traceback" not in caplog.text
@@ -67,3 +72,23 @@ async def test_a_failed_sync_is_one_line_and_the_prefix_commands_still_work(bot,
     await dpytest.message("!status", member=0)
     sent = api.sent_contents()
     assert len(sent) == 1 and lines[0] in sent[0], dumps(api.received)
+
+
+@pytest.mark.asyncio
+async def test_commands_go_to_the_home_server_are_cleared_elsewhere_and_consent_works_in_dms(workspace, api,
+                                                                                            monkeypatch):
+    bot = await start_real_http_bot(workspace, ScriptedEngine(), api, monkeypatch, guilds=2)
+    try:
+        home = next(index for index, guild in enumerate(bot.guilds) if bot.is_home(guild))
+        away = 1 - home
+        await ready(bot)
+        home_puts, away_puts = api.requests("PUT", sync_path(bot, home)), api.requests("PUT", sync_path(bot, away))
+        assert {command["name"] for command in home_puts[0].body} == ADMIN | EVERYONE
+        assert away_puts and away_puts[0].body == []  # whatever an earlier version synced there is removed
+        global_puts = api.requests("PUT", f"/applications/{APPLICATION_ID}/commands")
+        assert len(global_puts) == 1, dumps(api.received)
+        commands = {command["name"]: command for command in global_puts[0].body}
+        assert set(commands) == EVERYONE                # the admin commands are never global
+        assert all(command["contexts"] == [1] for command in commands.values())  # DMs only, not any server
+    finally:
+        await stop_real_http_bot(bot, api)
