@@ -274,8 +274,9 @@ def main(argv: list[str] | None = None) -> int:
         print(line(old), flush=True)
         new = next((r for r in results if r["scenario"] == "steady"), None)
         if new is not None:
-            print(f"ratio (writer thread / on the loop): lag p99 {new['lag_p99_ms'] / max(old['lag_p99_ms'], 1e-9):.2f}x,"
-                  f" sustained rate {new['rate_sustained'] / max(old['rate_sustained'], 1e-9):.2f}x", flush=True)
+            lag = new["lag_p99_ms"] / max(old["lag_p99_ms"], 1e-9)
+            pace = new["rate_sustained"] / max(old["rate_sustained"], 1e-9)
+            print(f"ratio (writer thread / on the loop): lag p99 {lag:.2f}x, sustained rate {pace:.2f}x", flush=True)
         (OUT_DIR / "bot_load-baseline.json").write_text(json.dumps(old, indent=2) + "\n", encoding="utf-8")
     print(f"load average after: {os.getloadavg()[0]:.2f}", flush=True)
     return 0 if all(r["lost"] == 0 for r in results) else 1

@@ -7,8 +7,9 @@ and ``MemoryStore.search_lancedb`` (the LanceDB query, baseline), one block afte
 mixed in, two authors excluded and every channel in scope (the LanceDB query prefilters on them), after a warm-up:
 p50/p95 of each and the ratio baseline / copy. Recall@5 of both against brute force over the same rows (similarity
 only, same exclusions), on random vectors (pessimistic for any index: their neighbours are barely nearer than the
-rest) and on clustered ones (centres plus noise, as embeddings of chat bunch by topic). The version check the copy makes at most once per refresh interval (2 s) is timed apart: it
-adds that much to the one query per interval that makes it, so it stays out of the p95.
+rest) and on clustered ones (centres plus noise, as embeddings of chat bunch by topic). The version check the copy
+makes at most once per refresh interval (2 s) is timed apart: it adds that much to the one query per interval that
+makes it, so it stays out of the p95.
 """
 from __future__ import annotations
 

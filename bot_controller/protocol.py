@@ -1,9 +1,10 @@
 """What the bot child and its supervisor say to each other, on top of the job wire protocol (``core.jobs.wire``).
 
 Child -> supervisor: events (``BotHeartbeat`` every ``HEARTBEAT_SECONDS``; any other registered event passes through
-to the bus). Supervisor -> child: requests on stdin (``ReloadModel``, ``PauseBot``, ``ResumeBot``, ``SettingsChanged``,
-``LeaveGuild``, and the job protocol's stop), which the wire only ever parses in that direction, so a child cannot ask its parent
-for anything. The supervisor's own event, ``BotStateChanged``, is registered too so recorders and replays can carry it.
+to the bus). Supervisor -> child: requests on stdin (``ReloadModel``, ``PauseBot``, ``ResumeBot``,
+``SettingsChanged``, ``LeaveGuild``, and the job protocol's stop), which the wire only ever parses in that direction,
+so a child cannot ask its parent for anything. The supervisor's own event, ``BotStateChanged``, is registered too so
+recorders and replays can carry it.
 
 Exit codes with a meaning: ``EXIT_BAD_TOKEN`` (Discord refused the token) and ``EXIT_CONFIG`` (the bot's settings are
 unusable) make the supervisor give up at once (FATAL) instead of restarting into the same error.

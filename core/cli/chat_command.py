@@ -2,10 +2,10 @@
 
 It runs the bot's own reply pipeline (prompt builder, memory, generation, post-processing) in a ``chat`` worker
 process (``model.chat_worker``; this process never loads the model). Memories come only from channels that @everyone
-can read in the server of ``--channel`` (without it, the bot's home servers): ``core.memory.scope``. With TEXT it answers once; without, it keeps
-one worker up and sends each typed line over the job wire (``ChatLine`` request -> ``ChatReplied`` event) until an
-empty line, ``/quit`` or end of input. The model is ``--model``, else the bot's chosen model (the ``model_path`` bot
-setting), else the newest exported GGUF under ``WORKSPACE/runs/*/export/``.
+can read in the server of ``--channel`` (without it, the bot's home servers): ``core.memory.scope``. With TEXT it
+answers once; without, it keeps one worker up and sends each typed line over the job wire (``ChatLine`` request ->
+``ChatReplied`` event) until an empty line, ``/quit`` or end of input. The model is ``--model``, else the bot's chosen
+model (the ``model_path`` bot setting), else the newest exported GGUF under ``WORKSPACE/runs/*/export/``.
 """
 from __future__ import annotations
 

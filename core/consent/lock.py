@@ -52,7 +52,8 @@ class consent_lock:
                 self._lock.acquire(timeout=self.timeout)
             except Timeout:
                 raise ConsentBusy(f"{self.path}: another program has been changing consent for over "
-                                  f"{self.timeout:.0f} s (a forget still running?); try again when it is done") from None
+                                  f"{self.timeout:.0f} s (a forget still running?); try again when it is done"
+                                  ) from None
         else:
             self._lock.acquire()
         return self
