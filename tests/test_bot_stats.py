@@ -37,6 +37,7 @@ async def test_the_bot_counts_each_reply_it_sends_in_todays_row(workspace):
             await dpytest.message(f"<@{bot.user.id}> {text}")
             dpytest.get_message()
         assert bot.stats.replies == 2
+        await bot.settle()  # the count is written by the bot's writer thread
         reader = workspace.connect()
         try:
             assert bot_stats.replies_on(reader) == 2

@@ -12,8 +12,8 @@ feeder (``db_writer``: the event loop never writes to SQLite nor embeds), adds t
 (unless the supervisor started it paused). A model that cannot be used (missing, corrupt, stale after an opt-out)
 is one line in the log and in ``status``, and a mention then gets one short line saying so, at most once per
 channel an hour (``notices``). With no persona chosen, the bot answers as the persona with the most training
-examples in the model's dataset (``core.training.default_persona``). Settings changed anywhere (panel, CLI, admin
-commands) reach the bot through the version row polled every ``SETTINGS_POLL_SECONDS`` or a SettingsChanged request.
+examples in the model's dataset (``persona_choice``). Settings changed anywhere (panel, CLI, admin commands) reach
+the bot within a second (``settings_watch``).
 """
 from __future__ import annotations
 
@@ -32,18 +32,16 @@ from bot_controller.bot.db_writer import DatabaseWriter, MemoryFeeder
 from bot_controller.bot.memory_scope import MemoryScope, stored_threads
 from bot_controller.bot.model_host import ModelHost, load_engine
 from bot_controller.bot.notices import MentionNotices, reason_kind_of
+from bot_controller.bot.persona_choice import PersonaChoice
+from bot_controller.bot.settings_watch import SettingsWatch
 from bot_controller.bot.stats import Stats
 from bot_controller.bot.triggers import Incoming, RateState, decide
 from bot_controller.bot.worker import ChannelQueues, GenerationWorker
 from core.config.app_config import AppConfig, load_config
 from core.config.workspace import Workspace
-from core.dataset import DatasetError
-from core.dataset.personas import live_options, load_persona
-from core.prompting.reply import ReplySettings
 from storage import bot_settings, bot_stats
 
 LOG = logging.getLogger("dps.bot")
-SETTINGS_POLL_SECONDS = 0.5
 PREFIX = "!"
 DM_LINE = ("I only chat in my server. Here you can use !optout, !optin or !forget-me (or the same slash commands) "
            "for your own messages.")
@@ -56,7 +54,7 @@ def default_intents() -> discord.Intents:
     return intents
 
 
-class PersonaBot(ModelHost, commands.Bot):
+class PersonaBot(SettingsWatch, PersonaChoice, ModelHost, commands.Bot):
     def __init__(self, workspace: Workspace, *, engine_loader=load_engine, memory_loader=None, start_paused=False,
                  intents: discord.Intents | None = None, clock=time.monotonic, chance=random.random, **options):
         options.setdefault("http_trace", discord_errors.rate_limit_trace(self.rate_limited, self.channel_name))
@@ -156,66 +154,6 @@ class PersonaBot(ModelHost, commands.Bot):
         await guild.leave()
         LOG.info("left the server %s (%s) as asked from the panel", guild.name, guild.id)
         return True
-
-    # -- settings -------------------------------------------------------------------------------------------------
-    def refresh_settings(self) -> bool:
-        """Re-read the settings when their version moved; True when something changed."""
-        version = bot_settings.settings_version(self.conn)
-        if version == self._version:
-            return False
-        homes = self.settings.home_guild_ids
-        self.settings = bot_settings.load(self.conn)
-        self.options = live_options(self.conn)
-        self._version = version
-        self._memory_unchecked = True  # by the watcher or a SettingsChanged request: the watcher opens it either way
-        self.default_choice = None      # the persona chosen, or who opted out, may have changed
-        self.scope.set_threads(stored_threads(self.conn))
-        if self.pipeline is not None:
-            self.pipeline.settings = self.reply_settings()
-            memory = self.pipeline.memory
-            if memory is not None and hasattr(memory, "refresh_consent"):
-                memory.refresh_consent()
-            self.check_stale()
-        if homes != self.settings.home_guild_ids and self.is_ready():
-            servers = self.get_cog("ServersCog")
-            if servers is not None:  # home servers edited on the Bot page: sync or clear the commands now
-                asyncio.ensure_future(servers.on_ready())
-        return True
-
-    def force_refresh(self) -> None:
-        """Re-read everything now (a SettingsChanged request), even if the version row did not move."""
-        self._version = -1
-        self.refresh_settings()
-
-    async def watch_settings(self) -> None:
-        while True:
-            await asyncio.sleep(SETTINGS_POLL_SECONDS)
-            try:
-                self.refresh_settings()
-                if self._memory_unchecked:
-                    self._memory_unchecked = False
-                    await self.open_memory_when_wanted()
-            except bot_settings.BotSettingsError as exc:  # keep the last good settings; say what is wrong
-                self.stats.notice(str(exc))
-            except Exception as exc:
-                self.stats.notice(f"reading the bot settings failed: {exc}")
-
-    async def open_memory_when_wanted(self) -> None:
-        """Capture or memory switched on while the model runs without a memory (the folder was empty and capture
-        off at load): open it now, in the generation thread, so captured messages reach it without a reload."""
-        pipeline = self.pipeline
-        if pipeline is None or pipeline.memory is not None or not self.settings.memory or self.worker is None:
-            return
-        memory = await self.worker.run(self.open_memory)
-        if memory is not None and self.pipeline is pipeline:
-            pipeline.memory = memory
-            LOG.info("memory opened: %s", self.workspace.memory_dir)
-
-    def reply_settings(self) -> ReplySettings:
-        memory, dataset = self.app_config.memory, self.app_config.dataset
-        return ReplySettings(max_tokens=self.settings.max_tokens, temperature=self.settings.temperature,
-                             blocklist=self.settings.blocklist, memory_k=memory.top_k,
-                             max_turns=dataset.max_context_turns)
 
     def live_memory(self):
         """The memory captured messages go to (None when the bot runs without one)."""
@@ -331,37 +269,6 @@ class PersonaBot(ModelHost, commands.Bot):
             return self.user.id  # a reply to the persona's webhook message is a reply to the bot
         return int(target.author.id)
 
-    def persona_here(self, channel):
-        """The persona answering in ``channel``: the channel's, else the default one, else the model's own choice
-        (the most training examples in its dataset); None, with a notice, when nobody may be one."""
-        persona_id = bot_settings.persona_for(self.settings, channel.id, getattr(channel, "parent_id", None))
-        if persona_id is None:
-            return self.automatic_persona()
-        try:
-            return load_persona(self.conn, persona_id)
-        except DatasetError as exc:
-            self.stats.notice(f"persona for #{getattr(channel, 'name', channel.id)}: {exc}")
-            return None
-
-    def automatic_persona(self):
-        if self.model_path is None:
-            return None
-        if self.default_choice is None or self.default_choice.model != self.model_path:
-            from core.training.default_persona import default_persona
-            chosen = default_persona(self.conn, self.workspace, self.model_path)
-            if chosen is None:
-                self.stats.notice("no persona is set and nobody this model learned may be one: use `/persona NAME "
-                                  "default` or choose one on the Bot page")
-                return None
-            self.default_choice = AutomaticChoice(self.model_path, chosen)
-            LOG.info("no persona is chosen: answering as %s (choose one with `/persona NAME default` or on the Bot "
-                     "page)", chosen.why)
-        try:
-            return load_persona(self.conn, self.default_choice.id)
-        except DatasetError as exc:
-            self.stats.notice(f"the automatic persona: {exc}")
-            return None
-
     async def answer(self, message) -> None:
         persona = self.persona_here(message.channel)
         if persona is None:
@@ -416,10 +323,3 @@ class PersonaBot(ModelHost, commands.Bot):
                 await sending.send_webhook(hook, parts, username=persona.name, avatar_url=avatar, thread=home_thread)
                 return
         await sending.send_plain(channel, parts, reply_to=message if thread is None else None)
-
-
-class AutomaticChoice:
-    """The persona picked for a model when none is chosen (``core.training.default_persona``), per model."""
-
-    def __init__(self, model: Path, chosen) -> None:
-        self.model, self.id, self.name, self.why = model, chosen.id, chosen.name, chosen.why
