@@ -151,7 +151,7 @@ def details_of(bot) -> dict:
                     "latency_ms": round(latency * 1000) if latency == latency and latency != float("inf") else None})
     choice = bot.default_choice
     if bot.settings.persona_id is None and choice is not None:
-        details["persona"] = {"id": str(choice.id), "name": choice.name, "automatic": True, "why": choice.why}
+        details["persona"] = {"id": str(choice.id), "name": choice.name, "automatic": True, "why": choice.reason}
     if bot.writer is not None:
         details["capture"] = {"queued": bot.writer.pending(), "lost": bot.writer.stats.lost,
                               "withheld": bot.writer.stats.withheld}

@@ -56,4 +56,4 @@ class AutomaticChoice:
     """The persona picked for a model when none is chosen (``core.training.default_persona``), per model."""
 
     def __init__(self, model: Path, chosen) -> None:
-        self.model, self.id, self.name, self.why = model, chosen.id, chosen.name, chosen.why
+        self.model, self.id, self.name, self.why, self.reason = model, chosen.id, chosen.name, chosen.why, chosen.reason

@@ -33,6 +33,12 @@ class DefaultPersona:
     examples: int | None   # its training examples in the model's dataset; None when that dataset is unknown
     why: str               # one line for the owner: "Wren: the most training examples (412) in the dataset of run X"
 
+    @property
+    def reason(self) -> str:
+        """``why`` without the name in front (for a screen that shows the name already)."""
+        prefix = f"{self.name}: "
+        return self.why[len(prefix):] if self.why.startswith(prefix) else self.why
+
 
 def default_persona(conn: sqlite3.Connection, workspace: Workspace, model_path: Path | str) -> DefaultPersona | None:
     """The persona ``model_path`` answers as when none is chosen; None when nobody it learned may be one."""
