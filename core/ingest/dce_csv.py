@@ -15,7 +15,8 @@ Dates: since DCE 2.42.3 ISO 8601 with an offset; before, the exporter's date for
 often to the minute: several formats are understood (unix seconds/milliseconds, "1/6/2023 2:03 PM",
 "06/01/2023 14:03", "06-Jan-23 02:03 PM", "2023/01/06 14:03"); a date without an offset is taken in the timezone
 given (``--csv-timezone``; default this machine's). CSV rows carry no bot flag (a stored one is kept), nickname,
-replies or types.
+replies or types. Lines end at LF, CRLF (DCE's on Windows) or a lone CR (old Mac files, line-end converters); the
+file is read a chunk at a time, holding one read and the line being completed (``text_lines``).
 """
 from __future__ import annotations
 
