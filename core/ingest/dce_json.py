@@ -145,7 +145,19 @@ class SpanScanner:
             self.pos = start
             if closing is None:
                 closing = self.block_closing()
-            message, self.pos = self.block(closing) if closing else self.line()
+            if not closing:
+                message, self.pos = self.line()
+            else:  # DCE's block, inline: this loop runs once per message of every normal import
+                if (end := self.buffer.find(closing, self.pos)) < 0:
+                    end = self.find(closing, self.pos, MESSAGE_LIMIT)
+                end += len(closing)
+                try:
+                    message = orjson.loads(memoryview(self.buffer)[self.pos:end])
+                except orjson.JSONDecodeError:
+                    raise LayoutMismatch from None
+                if not isinstance(message, dict):
+                    raise LayoutMismatch
+                self.pos = end
             yield message
             match = self.token(NEXT_TOKEN)
             more = match.group(1) is not None
@@ -164,13 +176,6 @@ class SpanScanner:
         if not line_start or indent.strip(b" "):
             raise LayoutMismatch
         return b"\n" + indent + b"}"
-
-    def block(self, closing: bytes) -> tuple[dict, int]:
-        end = self.find(closing, self.pos, MESSAGE_LIMIT) + len(closing)
-        message = self.parse(end)
-        if message is None:
-            raise LayoutMismatch
-        return message, end
 
     def line(self) -> tuple[dict, int]:
         """One message per line: it ends at the last "}" of its line that closes an object starting at ``pos``
