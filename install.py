@@ -94,19 +94,7 @@ def install_llama_cpp(cuda: bool) -> None:
     converter = THIRD_PARTY / "llama.cpp" / "conversion" / "__init__.py"
     if not converter.exists():
         step("unpacking llama.cpp's GGUF converter (convert_hf_to_gguf.py + gguf-py)")
-        import tarfile
-        import tempfile
-        with tempfile.TemporaryDirectory() as temp, tarfile.open(sdist) as archive:
-            wanted = ("/vendor/llama.cpp/gguf-py/", "/vendor/llama.cpp/conversion/")  # the converter's own packages
-            members = [m for m in archive.getmembers() if "/vendor/llama.cpp/" in m.name and
-                       (m.name.endswith("/convert_hf_to_gguf.py") or any(w in m.name for w in wanted))]
-            archive.extractall(temp, members=members, filter="data")
-            source = next(Path(temp).glob("*/vendor/llama.cpp"))
-            target = THIRD_PARTY / "llama.cpp"
-            target.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source / "convert_hf_to_gguf.py", target / "convert_hf_to_gguf.py")
-            for package in ("gguf-py", "conversion"):
-                shutil.copytree(source / package, target / package, dirs_exist_ok=True)
+        unpack_converter(sdist, THIRD_PARTY / "llama.cpp")
     if installed("llama_cpp"):
         return
     step("building llama-cpp-python from source (about 4 minutes)")
@@ -116,6 +104,37 @@ def install_llama_cpp(cuda: bool) -> None:
     env.setdefault("CMAKE_BUILD_PARALLEL_LEVEL", str(os.cpu_count() or 2))
     pip("install", "--no-deps", sdist, env=env)
     pip("install", "diskcache", "jinja2", "typing_extensions")
+
+
+def unpack_converter(sdist: Path, target: Path) -> None:
+    """convert_hf_to_gguf.py and its packages (gguf-py, conversion) from llama-cpp-python's source distribution."""
+    import tarfile
+    import tempfile
+    with tempfile.TemporaryDirectory() as temp, tarfile.open(sdist) as archive:
+        wanted = ("/vendor/llama.cpp/gguf-py/", "/vendor/llama.cpp/conversion/")  # the converter's own packages
+        members = [m for m in archive.getmembers() if "/vendor/llama.cpp/" in m.name and
+                   (m.name.endswith("/convert_hf_to_gguf.py") or any(w in m.name for w in wanted))]
+        for member in members:
+            refuse_unsafe(member, sdist)
+        # tarfile's filter="data" checks the same, but exists only from Python 3.11.4 on (3.12, and backported), and
+        # this installer takes any 3.11: the members are checked above, and the filter checks again where it exists
+        extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
+        archive.extractall(temp, members=members, **extra)
+        source = next(Path(temp).glob("*/vendor/llama.cpp"))
+        target.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / "convert_hf_to_gguf.py", target / "convert_hf_to_gguf.py")
+        for package in ("gguf-py", "conversion"):
+            shutil.copytree(source / package, target / package, dirs_exist_ok=True)
+
+
+def refuse_unsafe(member, archive: Path) -> None:
+    """Only plain files and folders, named by relative paths that stay inside the folder they are unpacked to;
+    no set-user-id or other special mode bits."""
+    name = member.name.replace("\\", "/")
+    parts = name.split("/")
+    if not (member.isfile() or member.isdir()) or name.startswith("/") or ":" in parts[0] or ".." in parts:
+        raise SystemExit(f"error: {archive.name} holds an unsafe entry {member.name!r}; not unpacking it")
+    member.mode &= 0o755
 
 
 def install_base_model() -> None:

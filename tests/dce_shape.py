@@ -4,16 +4,18 @@
 
 Keys come in the writer's order. ``render`` lays a document out as Utf8JsonWriter does: ``indented-crlf`` is
 ``Indented = true`` on Windows (two spaces, ``"key": value``, Environment.NewLine = CRLF), ``minified`` is the
-compact form (a re-saved or hand-compacted export). Enum values DCE has no name for are written as numbers
-(``MessageKind`` stops at Reply = 19, so a thread's starter stub is ``"21"``; before 2.35 ``ChannelKind`` had no
-thread kinds, so a thread was ``"11"``). ``reference.type`` exists since 2026 (forwards); ``exportedAt`` since
-2.40.1. CSV: a header line, then every field quoted with ``"`` doubled, rows ended by WriteLine (CRLF on Windows).
+compact form (a re-saved or hand-compacted export), ``one-per-line`` the indented header with each message compact
+on its own line (what line-oriented tools such as ``jq -c`` leave when an export is rewritten). Enum values DCE has
+no name for are written as numbers (``MessageKind`` stops at Reply = 19, so a thread's starter stub is ``"21"``;
+before 2.35 ``ChannelKind`` had no thread kinds, so a thread was ``"11"``). ``reference.type`` exists since 2026
+(forwards); ``exportedAt`` since 2.40.1. CSV: a header line, then every field quoted with ``"`` doubled, rows
+ended by WriteLine (CRLF on Windows).
 """
 from __future__ import annotations
 
 import json
 
-LAYOUTS = ("indented-crlf", "minified")
+LAYOUTS = ("indented-crlf", "minified", "one-per-line")
 GUILD = {"id": "748545324524575035", "name": "Example guild", "iconUrl": "https://cdn.discordapp.com/icons/1/a.png"}
 
 
@@ -94,6 +96,9 @@ def render(document: dict, layout: str) -> bytes:
         text = json.dumps(document, indent=2, ensure_ascii=False).replace("\n", "\r\n")
     elif layout == "minified":
         text = json.dumps(document, ensure_ascii=False, separators=(",", ":"))
+    elif layout == "one-per-line":
+        lines = ",\n    ".join(json.dumps(item, ensure_ascii=False) for item in document["messages"])
+        text = json.dumps({**document, "messages": ["\0"]}, indent=2, ensure_ascii=False).replace('"\\u0000"', lines)
     else:
         raise ValueError(layout)
     return text.encode("utf-8")

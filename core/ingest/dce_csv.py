@@ -15,7 +15,8 @@ Dates: since DCE 2.42.3 ISO 8601 with an offset; before, the exporter's date for
 often to the minute: several formats are understood (unix seconds/milliseconds, "1/6/2023 2:03 PM",
 "06/01/2023 14:03", "06-Jan-23 02:03 PM", "2023/01/06 14:03"); a date without an offset is taken in the timezone
 given (``--csv-timezone``; default this machine's). CSV rows carry no bot flag (a stored one is kept), nickname,
-replies or types.
+replies or types. Lines end at LF, CRLF (DCE's on Windows) or a lone CR (old Mac files, line-end converters); the
+file is read a chunk at a time, holding one read and the line being completed (``text_lines``).
 """
 from __future__ import annotations
 
@@ -45,6 +46,8 @@ MONTHS = {name: number for number, name in enumerate(
 LOCAL_DATE = re.compile(
     r"^(\d{1,4})[/.\-](\d{1,2}|[A-Za-z]{3})[/.\-](\d{2,4})[ T,]+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([AaPp][Mm])?$")
 REACTION = re.compile(r"\s*(.+?) \((\d+)\)\s*(?:,|$)")
+AFTER_LINE_END = re.compile(r"(?<=\n)|(?<=\r)(?!\n)")  # the places after an LF, a CRLF or a lone CR
+LINE_LIMIT = 1 << 22            # characters: a row is a few KB; a longer line is not a DCE CSV (and would pile up)
 csv.field_size_limit(1 << 24)   # a message is at most a few KB; this only bounds damaged files
 
 
@@ -107,19 +110,39 @@ def read_csv_export(source: Source, *, zone: tzinfo | None = None,
 
 
 def text_lines(stream: CountingReader) -> Iterator[str]:
-    """Lines split at "\\n" only (Unicode line separators inside a message are text, not row ends)."""
+    """Lines as the csv module wants them, each with its end: LF, CRLF or a lone CR (old Mac files), so that a
+    quoted field keeps its line breaks as written; Unicode line separators inside a message are text, not row
+    ends. Memory: one read plus the line being completed, which may not pass LINE_LIMIT."""
     decoder, pending = codecs.getincrementaldecoder("utf-8")(), ""
     try:
         while chunk := stream.read(CHUNK_BYTES):
-            lines = (pending + decoder.decode(chunk)).split("\n")
-            pending = lines.pop()
-            for line in lines:
-                yield line + "\n"
+            lines, pending = split_lines(pending + decoder.decode(chunk))
+            yield from lines
+            if len(pending) > LINE_LIMIT:
+                raise DceImportError(f"a line longer than {LINE_LIMIT:,} characters near byte {stream.position}: "
+                                     f"not a DiscordChatExporter CSV export")
         pending += decoder.decode(b"", final=True)
     except UnicodeDecodeError as exc:
         raise DceImportError(f"not UTF-8 text near byte {stream.position}: {one_line(exc)}") from None
     if pending:
         yield pending
+
+
+def split_lines(text: str) -> tuple[list[str], str]:
+    """The complete lines of ``text`` with their ends, and the rest. A final CR waits in the rest: the next read
+    may begin with the LF of its CRLF."""
+    held = "\r" if text.endswith("\r") else ""
+    body = text[:-1] if held else text
+    if body.count("\r") == body.count("\r\n"):  # LF or CRLF (DCE's own): split at LF
+        end = "\n"
+    elif "\n" not in body:  # CR only: split at CR
+        end = "\r"
+    else:  # both kinds: split after every line end (slower)
+        lines = AFTER_LINE_END.split(body)
+        return lines[:-1], lines[-1] + held
+    lines = body.split(end)
+    rest = lines.pop()
+    return [line + end for line in lines], rest + held
 
 
 def numbered_rows(rows, stream: CountingReader) -> Iterator[tuple[int, list[str]]]:

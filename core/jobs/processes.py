@@ -28,6 +28,11 @@ def platform_options() -> dict:
     return {"start_new_session": True}
 
 
+def no_window() -> dict:
+    """For a short helper process (a version probe): on Windows, no console window flashing up from the panel."""
+    return {"creationflags": subprocess.CREATE_NO_WINDOW} if os.name == "nt" else {}
+
+
 def write_lines(lines, stdin) -> None:
     """Body of the one thread that writes a child's stdin: a pipe write can block while the child does not read, so
     callers only queue ``lines`` (str; None ends it). Stops quietly once the child is gone."""

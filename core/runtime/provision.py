@@ -1,7 +1,8 @@
 """Provisioning the training runtime: a virtual environment with the training stack, for the frozen app's workers.
 
 Steps (each reported through ``progress(step, total, message)``): find a Python 3.11+ to build the environment
-from, create it, install torch (CPU, or CUDA: install.py's own choice of build and index), install the app's and the
+from (on Windows also through the ``py`` launcher, which python.org's installer adds even when PATH is left alone),
+create it, install torch (CPU, or CUDA: install.py's own choice of build and index), install the app's and the
 workers' requirements (requirements-ml.txt, with requirements-cuda.txt's lines in place of the same packages' for
 CUDA, exactly as ``install.py --cuda`` merges them), the offline embedding model, then copy the app's own llama_cpp
 package into it (the portable build that ships, so export and eval use the same llama.cpp as the bot) and check that
@@ -21,13 +22,15 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 from core.config.resources import BUNDLE_ROOT
 from core.config.runtime import MARKER, app_source_dir, frozen, installed_runtime, venv_python
+from core.jobs.processes import no_window
 
 MIN_PYTHON = (3, 11)
 PYTHON_NAMES = ("python3.13", "python3.12", "python3.11", "python3", "python")
+LAUNCHER_VERSIONS = ("3.13", "3.12", "3.11")  # what the Windows py launcher is asked for (-3.13 ...), newest first
 CHECK_MODULES = ("torch", "transformers", "peft", "trl", "llama_cpp")
 Progress = Callable[[int, int, str], None]
 
@@ -85,27 +88,51 @@ def default_pip_steps(folder: Path, cuda: bool) -> list[tuple[str, list[str]]]:
 def python_version(python: Path) -> tuple[int, int] | None:
     try:
         out = subprocess.run([str(python), "-c", "import sys; print(*sys.version_info[:2])"], capture_output=True,
-                             text=True, timeout=60).stdout.split()
+                             text=True, timeout=60, **no_window()).stdout.split()
         return (int(out[0]), int(out[1])) if len(out) == 2 else None
     except (OSError, ValueError, subprocess.SubprocessError):
         return None
 
 
-def find_base_python(explicit: Path | None = None) -> Path:
-    """A Python >= 3.11 to create the environment from: ``explicit``, this interpreter's base (source runs), or the
-    first suitable one on PATH (the frozen app has no Python of its own that could make a venv)."""
-    candidates = [explicit] if explicit else []
-    if not explicit:
-        if not frozen():
-            candidates.append(Path(getattr(sys, "_base_executable", sys.executable)))
-        candidates += [Path(found) for name in PYTHON_NAMES if (found := shutil.which(name))]
+def find_base_python(explicit: Path | None = None, *, windows: bool = os.name == "nt") -> Path:
+    """A Python >= 3.11 to create the environment from: ``explicit``, this interpreter's base (source runs), on
+    Windows the ``py`` launcher's newest, or the first suitable one on PATH (the frozen app has no Python of its own
+    that could make a venv). Each candidate's version is asked, not assumed from its name."""
+    candidates = iter([explicit]) if explicit else base_python_candidates(windows)
     for candidate in candidates:
         version = python_version(candidate)
         if version and version >= MIN_PYTHON:
             return candidate
     wanted = f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]}"
-    raise ProvisionError(f"no Python {wanted} or newer found{f' at {explicit}' if explicit else ' on PATH'}; install "
-                        f"one (python.org; on Windows tick 'Add to PATH') or pass --python PATH")
+    where = f" at {explicit}" if explicit else " through the py launcher or on PATH" if windows else " on PATH"
+    raise ProvisionError(f"no Python {wanted} or newer found{where}; install one (python.org; on Windows tick "
+                         f"'Add to PATH') or pass --python PATH")
+
+
+def base_python_candidates(windows: bool) -> Iterator[Path]:
+    """Where a base Python may be, in order; lazily, so that the first suitable one ends the search."""
+    if not frozen():
+        yield Path(getattr(sys, "_base_executable", sys.executable))
+    if windows:  # before PATH: there "python" may be the Microsoft Store's placeholder
+        for version in LAUNCHER_VERSIONS:
+            if (found := launcher_python(version)) is not None:
+                yield found
+    yield from (Path(found) for name in PYTHON_NAMES if (found := shutil.which(name)))
+
+
+def launcher_python(version: str) -> Path | None:
+    """The interpreter the Windows ``py`` launcher runs for ``-<version>``; None without a launcher or that
+    version."""
+    launcher = shutil.which("py")
+    if launcher is None:
+        return None
+    try:
+        result = subprocess.run([launcher, f"-{version}", "-c", "import sys; print(sys.executable)"],
+                                capture_output=True, text=True, timeout=60, **no_window())
+    except (OSError, subprocess.SubprocessError):
+        return None
+    found = result.stdout.strip()
+    return Path(found) if result.returncode == 0 and found else None
 
 
 def run_logged(argv: list[str], log: Callable[[str], None], what: str) -> None:
