@@ -9,12 +9,13 @@ QLoRA r=64, batch 8 x 1024 packed: measured 4.1 GB, estimated 5.0 GB: on the saf
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import threading
 from dataclasses import dataclass
 from pathlib import Path
+
+from core.jobs.processes import no_window
 
 GIB = 1024 ** 3
 CUDA_CONTEXT_GB = 0.5     # the CUDA context and allocator slack, whatever the model
@@ -153,7 +154,7 @@ class _GpuProbe:
         try:
             result = subprocess.run([self.tool, "--query-gpu=memory.total", "--format=csv,noheader,nounits"],
                                     capture_output=True, text=True, timeout=PROBE_TIMEOUT_SECONDS,
-                                    **_no_window())
+                                    **no_window())
             if result.returncode == 0:
                 self.result = round(float(result.stdout.split()[0]) / 1024, 1)
         except subprocess.TimeoutExpired:
@@ -183,10 +184,6 @@ def detect_gpu_memory_gb(wait: float | None = PROBE_WAIT_SECONDS) -> float | Non
             probe = _probes[tool] = _GpuProbe(tool)
     probe.done.wait(wait)
     return probe.result if probe.done.is_set() else None
-
-
-def _no_window() -> dict:
-    return {"creationflags": subprocess.CREATE_NO_WINDOW} if os.name == "nt" else {}
 
 
 def available_ram_gb() -> float:
