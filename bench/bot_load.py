@@ -58,6 +58,23 @@ class QuietEngine:
         pass
 
 
+def valid_snowflakes() -> None:
+    """dpytest 0.7 puts a plain counter of every id it ever made into a snowflake's 12 increment bits: past 16,384
+    ids the numbers no longer fit SQLite's 64-bit integers. Ids as Discord makes them: the millisecond, then a
+    4,096-wide increment (unique: far fewer than 4,096 ids a millisecond here)."""
+    import itertools
+    from discord.ext.test import factories
+    from discord.utils import DISCORD_EPOCH
+    counter, last = itertools.count(), [0]
+
+    def make_id() -> int:
+        moment = int(time.time() * 1000) - DISCORD_EPOCH
+        found = max((moment << 22) | (1 << 17) | (next(counter) % 4096), last[0] + 1)
+        last[0] = found
+        return found
+    factories.make_id = make_id
+
+
 def sentence(number: int) -> str:
     picked = [WORDS[(number * 7 + step * 13) % len(WORDS)] for step in range(6 + number % 9)]
     return f"{' '.join(picked)} #{number}"
@@ -174,6 +191,7 @@ class LoopWatch:
 async def scenario(workspace, name: str, rate: float, seconds: float, baseline: bool, members: int = 40) -> dict:
     import discord.ext.test as dpytest
     from discord.ext.test import backend
+    valid_snowflakes()
     bot, config = await start_bot(workspace, members, baseline)
     channel = config.channels[0]
     talkers = config.members

@@ -12,7 +12,7 @@ import pytest
 from bot_controller.bot.db_writer import DatabaseWriter, MemoryFeeder
 from core.ingest.records import MessageBatch
 from storage import bot_settings
-from storage.rows import ChannelRow, MessageRow
+from storage.rows import ChannelRow, MessageRow, UserRow
 from tests.bot_harness import ScriptedEngine, allow_channel, start_bot, stop_bot
 
 
@@ -79,21 +79,26 @@ async def test_a_reply_count_and_a_setting_are_written_by_the_writer_thread_in_o
         await stop_bot(bot)
 
 
-def test_a_write_that_keeps_failing_is_reported_lost_not_silently_dropped(workspace):
+def test_a_message_the_database_refuses_costs_only_itself_and_is_reported_lost(workspace, monkeypatch):
+    monkeypatch.setattr("bot_controller.bot.db_writer.RETRY_PAUSE_S", 0.01)
     errors = []
-    conn = workspace.connect()
-    conn.close()
     writer = DatabaseWriter(workspace.connect, on_error=errors.append)
-    try:
-        import bot_controller.bot.db_writer as module
-        module.RETRY_PAUSE_S = 0.01
-        orphan = MessageBatch(channels={1: ChannelRow(1, None, "GuildTextChat", "c")},
-                              messages=[MessageRow(5, 1, 9, "2024-01-01T00:00:00+00:00", None, "Default", "x")])
-        orphan.messages.append(None)  # a row the write cannot bind: every attempt fails
-        writer.capture(orphan)
-    finally:
-        writer.close()
-    assert writer.stats.lost == 2 and errors and "lost 2 message(s)" in errors[0]
+    channel = {1: ChannelRow(1, None, "GuildTextChat", "c")}
+
+    def batch(message_id: int) -> MessageBatch:
+        row = MessageRow(message_id, 1, 9, "2024-01-01T00:00:00+00:00", None, "Default", f"line {message_id}")
+        return MessageBatch(channels=dict(channel), messages=[row], users={9: UserRow(9, "nine", None, False)})
+    gate = threading.Event()
+    writer.post(lambda conn: gate.wait(5))  # hold the writer so the three captures arrive as one burst
+    writer.capture(batch(5))
+    writer.capture(batch(2 ** 64))          # an id SQLite cannot store: this one message fails for good
+    writer.capture(batch(6))
+    gate.set()
+    writer.close()
+    assert writer.stats.lost == 1 and len(errors) == 1 and "lost 1 message(s)" in errors[0], errors
+    conn = workspace.connect()
+    assert [row[0] for row in conn.execute("SELECT id FROM messages ORDER BY id")] == [5, 6]
+    conn.close()
 
 
 def test_the_memory_feeder_batches_runs_of_one_kind_in_order():

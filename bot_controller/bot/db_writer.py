@@ -6,7 +6,8 @@ heartbeats. So:
 - ``DatabaseWriter``: every SQLite write of the bot goes through its queue, in order, on its own connection.
   Captured messages (``capture``) are merged into one ``write_batch`` transaction per flush (everything queued so
   far, at most ``MAX_BATCH`` messages); other writes are calls (``call`` awaits the result, ``post`` does not). A
-  write that fails is tried again ``ATTEMPTS`` times before its messages are reported lost (``stats.lost``).
+  write that fails is tried again ``ATTEMPTS`` times, then each message of the burst alone, so that only a message
+  the database refuses for good is reported lost (``stats.lost``).
 - ``MemoryFeeder``: the stored messages go on to the memory in batches (one embedding call and one LanceDB write per
   batch), on a thread of its own, so embedding never delays a SQLite write or a reply.
 Both drain their queue on ``close``.
@@ -134,19 +135,28 @@ class DatabaseWriter:
         return True
 
     def _write(self, conn: sqlite3.Connection, captured: list[Captured]) -> None:
+        """One transaction for the burst; should it fail for good, each message alone, so that one message the
+        database refuses costs that message only."""
         if not captured:
             return
+        if self._write_batch(conn, captured, report=len(captured) == 1):
+            return
+        for item in captured:
+            self._write_batch(conn, [item], report=True)
+
+    def _write_batch(self, conn: sqlite3.Connection, captured: list[Captured], *, report: bool) -> bool:
         batch = merge([item.batch for item in captured])
         for attempt in range(1, ATTEMPTS + 1):
             try:
                 result = write_batch(conn, batch)
                 break
-            except Exception as exc:  # sqlite3.Error: a lock held past the busy timeout, a full disk; else a bug
-                if attempt == ATTEMPTS or not isinstance(exc, sqlite3.Error):
-                    self.stats.lost += len(batch.messages)
-                    self.on_error(f"capture lost {len(batch.messages)} message(s): the database refused the write "
-                                  f"{attempt} time(s) ({type(exc).__name__}: {exc})")
-                    return
+            except Exception as exc:  # OperationalError: a lock held past the busy timeout; else bad data, a bug
+                if attempt == ATTEMPTS or not isinstance(exc, sqlite3.OperationalError):
+                    if report:
+                        self.stats.lost += len(batch.messages)
+                        self.on_error(f"capture lost {len(batch.messages)} message(s): the database refused the "
+                                      f"write {attempt} time(s) ({type(exc).__name__}: {exc})")
+                    return False
                 time.sleep(RETRY_PAUSE_S * attempt)
         self.stats.captured += result.new + result.updated + result.unchanged
         self.stats.withheld += result.withheld
@@ -156,6 +166,7 @@ class DatabaseWriter:
                   if not any(row.author_id in result.refused for row in item.batch.messages)]
         if self.on_stored is not None and stored:
             self.on_stored(stored)
+        return True
 
     def _run(self, conn: sqlite3.Connection, call: Call) -> None:
         try:
