@@ -205,6 +205,11 @@ async def scenario(workspace, name: str, rate: float, seconds: float, baseline: 
     tasks = [asyncio.create_task(watch.tick()), asyncio.create_task(watch.heartbeat())]
     loop = asyncio.get_running_loop()
     started, sent, forget_task, forget_seconds = loop.time(), [], None, None
+
+    async def timed(command) -> float:
+        began = loop.time()
+        await command
+        return loop.time() - began
     total = int(rate * seconds)
     for number in range(total):
         due = started + number / rate
@@ -214,12 +219,10 @@ async def scenario(workspace, name: str, rate: float, seconds: float, baseline: 
         message = backend.make_message(sentence(number), talkers[number % len(talkers)], channel)
         sent.append(message.id)
         if big is not None and forget_task is None and loop.time() - started >= FORGET_AT:
-            forget_started = loop.time()
-            forget_task = asyncio.create_task(dpytest.message("!forget-me", channel=channel, member=big))
+            forget_task = asyncio.create_task(timed(dpytest.message("!forget-me", channel=channel, member=big)))
     elapsed = loop.time() - started
     if forget_task is not None:
-        await forget_task
-        forget_seconds = round(loop.time() - forget_started, 1)
+        forget_seconds = round(await forget_task, 1)
     for task in tasks:
         task.cancel()
     drain_started = loop.time()

@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from core.config.resources import PROJECT_ROOT
 from core.jobs.events import Event
-from core.jobs.specs import LIGHT_STOP_GRACE, JobSpec, new_job_dir
+from core.jobs.specs import LIGHT_STOP_GRACE, JobSpec, cli_argv, new_job_dir
 from gui.actions_runs import RunActions
 from gui.errors import ActionError, NotAvailable
 
@@ -42,9 +40,8 @@ def cli_job(workspace, name: str, *args: str) -> JobSpec:
     """A CLI command (``launcher.py --workspace ROOT ARGS...``) as a job: for work that touches the memory index
     (lancedb, which the panel's process never imports), such as opt-out and forget. Exit 0 is "finished"; any
     other exit is a JobFailed with the command's last lines (its one-line error among them)."""
-    launcher = () if getattr(sys, "frozen", False) else (str(PROJECT_ROOT / "launcher.py"),)
-    return JobSpec(name=name, argv=(sys.executable, *launcher, "--workspace", str(workspace.root), *args),
-                   run_dir=new_job_dir(workspace.logs_dir, name), stop_grace=LIGHT_STOP_GRACE, terminate_grace=5.0)
+    return JobSpec(name=name, argv=cli_argv(workspace, *args), run_dir=new_job_dir(workspace.logs_dir, name),
+                   stop_grace=LIGHT_STOP_GRACE, terminate_grace=5.0)
 
 
 class DataActions(RunActions):

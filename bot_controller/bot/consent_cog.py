@@ -1,8 +1,9 @@
 """Everyone's own consent commands: ``forget-me``, ``optout``, ``optin`` (slash, and ``!`` in a home server or a DM).
 
-Each acts on the caller only and calls the one function the CLI and the panel call (``core.consent.actions``), on a
-connection and a thread of its own: a forget takes the consent lock for its whole run (minutes in a big workspace)
-and must never hold up the event loop. A forget is single-flight per person (a second request while one runs is
+Each acts on the caller only and runs the very CLI command the panel runs (``launcher.py personas forget|optout|
+optin``, i.e. ``core.consent.actions``) as a process of its own, awaited from a thread: a forget takes the consent
+lock for its whole run (minutes in a big workspace) and searches every workspace file, and none of that may hold up
+the event loop (in a thread of the bot's own process it held the interpreter for up to 1.8 s at a time). A forget is single-flight per person (a second request while one runs is
 told so) and rate-limited (``FORGET_EVERY`` seconds per person once one finished); only one forget runs at a time
 in the bot (``FORGETS_AT_ONCE``), the next waits its turn. Answers are private (``private.respond``). In a server
 that is not home, nothing happens (the bot's one notice there says why).
@@ -10,29 +11,38 @@ that is not home, nothing happens (the bot's one notice there says why).
 from __future__ import annotations
 
 import asyncio
+import json
+import subprocess
 import time
 
 from discord.ext import commands
 
 from bot_controller.bot.private import respond
-from storage import wal
+from core.jobs.processes import no_window
+from core.jobs.specs import cli_argv
 
 FORGET_EVERY = 600.0      # seconds between two forgets of one person: a second one has nothing left to find
 FORGETS_AT_ONCE = 1       # each forget reads every workspace file; two at once only compete for the disk
+CONSENT_TIMEOUT_S = 3600  # a forget in a very large workspace: minutes; an hour means something is stuck
 
 
 def run_consent(workspace, action: str, user_id: int) -> dict:
-    """``core.consent.actions`` on a connection of its own (runs in a worker thread)."""
-    from core.consent import actions
-    conn = workspace.connect()
-    try:
-        if action == "forget":
-            return actions.forget(conn, workspace.root, user_id, checkpoint_timeout=wal.DEFAULT_TIMEOUT_S)
-        if action == "optout":
-            return actions.opt_out(conn, workspace.root, user_id)
-        return actions.opt_in(conn, user_id)
-    finally:
-        conn.close()
+    """``launcher.py personas forget|optout|optin USER --json`` as a process of its own (run from a worker thread):
+    the very command the CLI and the panel run (``core.consent.actions``), and a forget's search through every
+    workspace file never competes with the bot's event loop for its interpreter. Its JSON result, or
+    ConsentFailed with the command's one-line error."""
+    argv = cli_argv(workspace, "personas", action, str(int(user_id)), *(("--yes",) if action == "forget" else ()),
+                    "--json")
+    done = subprocess.run(argv, capture_output=True, text=True, encoding="utf-8", errors="replace",
+                          timeout=CONSENT_TIMEOUT_S, stdin=subprocess.DEVNULL, **no_window())
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        raise ConsentFailed(lines[-1] if lines else f"exit code {done.returncode}")
+    return json.loads(done.stdout)
+
+
+class ConsentFailed(RuntimeError):
+    """The consent command did not finish; the message is its one-line error."""
 
 
 class ConsentCog(commands.Cog):

@@ -20,6 +20,8 @@ from collections.abc import Iterable
 from pathlib import Path
 
 MIN_FRAGMENT_CHARS = 16
+WINDOW_BYTES = 64 << 10   # a long line is searched this much at a time
+OVERLAP_BYTES = 32 << 10  # carried into the next window: a 4,000-character message, JSON-escaped, fits
 GRAM_WORDS = 4   # runs of this many words find the candidate fragments of a line
 RUN_WORDS = 8    # a line sharing this many consecutive words with a message holds part of it (a cut log line)
 WORD = re.compile(r"\w+")
@@ -88,11 +90,18 @@ class TextFinder:
         return any(variant in line for number in candidates for variant in self.variants[number])
 
     def found_in(self, path: Path) -> bool:
-        """Whether the file holds any of the texts (read line by line: a file of any size fits)."""
+        """Whether the file holds any of the texts. Read line by line, a long line (a binary file: a LanceDB data
+        file has hardly any newlines) in windows of ``WINDOW_BYTES`` that overlap by ``OVERLAP_BYTES``, so memory
+        stays small and no single regular-expression call holds the GIL for long: a bot running this forget in a
+        thread keeps its event loop (a 20 MB "line" held it for 1.7 s)."""
         if not self.variants:
             return False
         with path.open("rb") as handle:
-            for raw in handle:
-                if self.found_in_line(raw.decode("utf-8", errors="replace")):
+            carry = b""
+            while True:
+                piece = handle.readline(WINDOW_BYTES)
+                if not piece:
+                    return False
+                if self.found_in_line((carry + piece).decode("utf-8", errors="replace")):
                     return True
-        return False
+                carry = b"" if piece.endswith(b"\n") else piece[-OVERLAP_BYTES:]

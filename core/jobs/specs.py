@@ -51,6 +51,13 @@ def worker_argv(name: str, *args: str) -> tuple[str, ...]:
     return (sys.executable, str(PROJECT_ROOT / "launcher.py"), "--worker", name, *args)
 
 
+def cli_argv(workspace, *args: str) -> tuple[str, ...]:
+    """The command line of a CLI command (``launcher.py --workspace ROOT ARGS...``): this interpreter and
+    launcher.py, or the frozen executable itself."""
+    launcher = () if getattr(sys, "frozen", False) else (str(PROJECT_ROOT / "launcher.py"),)
+    return (sys.executable, *launcher, "--workspace", str(workspace.root), *args)
+
+
 def new_job_dir(logs_dir: Path, name: str) -> Path:
     """A fresh, empty job folder: ``logs/jobs/20261201-093012-import-1a2b``."""
     folder = logs_dir / JOBS_DIR
