@@ -220,3 +220,18 @@ def test_the_live_memory_refuses_a_person_opted_out_after_it_last_read_consent(w
                                  MemoryMessage(990002, 8000, ANN, stamp, "ann's live line about the garden")])
     assert added == 1 and memory.store.known_ids() == {990002}
     assert files_holding(workspace.root / "memory", ("teal kayak and the walnut",)) == []
+
+
+def test_the_forget_search_finds_their_words_across_window_edges_in_a_file_without_newlines(tmp_path):
+    from core.consent.text_scan import WINDOW_BYTES, TextFinder
+    finder = TextFinder([DEE_LONG])
+    words = DEE_LONG.encode()
+    for offset in (0, WINDOW_BYTES - 10, 2 * WINDOW_BYTES - len(words) // 2, 3 * WINDOW_BYTES + 5):
+        blob = bytearray(b"\x00\x07" * (2 * WINDOW_BYTES))  # a binary file: no newline anywhere
+        blob[offset:offset] = words
+        path = tmp_path / f"blob-{offset}.lance"
+        path.write_bytes(bytes(blob))
+        assert finder.found_in(path), offset
+    clean = tmp_path / "clean.lance"
+    clean.write_bytes(b"\x00\x07" * (4 * WINDOW_BYTES))
+    assert not finder.found_in(clean)
