@@ -106,6 +106,14 @@ async def allow_channel(bot, channel) -> None:
     bot.refresh_settings()
 
 
+def sent_messages() -> list:
+    """Every message the bot sent (channels and DMs) since the last call, oldest first."""
+    found = []
+    while not dpytest.sent_queue.empty():
+        found.append(dpytest.sent_queue.get_nowait())
+    return found
+
+
 async def stop_bot(bot) -> None:
     await dpytest.empty_queue()
     await bot.shutdown()  # dpytest's fake gateway cannot run discord.py's own close

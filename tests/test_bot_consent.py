@@ -19,7 +19,7 @@ from model.embedding import LiveMemory
 from storage import bot_settings
 from storage.memory import MemoryStore
 from tests.bot_harness import (PERSONA_ID, ScriptedEngine, allow_channel, overwrite_types_as_discord_sends_them,
-                               start_bot, stop_bot)
+                               sent_messages, start_bot, stop_bot)
 from tests.test_bot_capture import HashEmbedder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,13 +38,6 @@ async def memory_bot(workspace, engine=None, **options):
     return bot, memory
 
 
-def drain() -> list:
-    found = []
-    while not dpytest.sent_queue.empty():
-        found.append(dpytest.sent_queue.get_nowait())
-    return found
-
-
 @pytest.mark.asyncio
 async def test_the_bots_optout_takes_their_words_out_of_the_memory_folder_like_the_cli(workspace):
     bot, memory = await memory_bot(workspace)
@@ -52,9 +45,9 @@ async def test_the_bots_optout_takes_their_words_out_of_the_memory_folder_like_t
         await dpytest.message("my walrus-accordion plan for saturday", member=0)
         await bot.settle()
         assert folder_has(workspace, "walrus-accordion")
-        drain()
+        sent_messages()
         await dpytest.message("!optout", member=0)
-        assert drain()[0].content.startswith("you are opted out")
+        assert sent_messages()[0].content.startswith("you are opted out")
         assert not folder_has(workspace, "walrus-accordion") and MemoryStore(workspace.memory_dir).count() == 0
         await dpytest.message("and one more walrus-accordion line", member=0)
         await bot.settle()
@@ -65,7 +58,7 @@ async def test_the_bots_optout_takes_their_words_out_of_the_memory_folder_like_t
 
 @pytest.mark.asyncio
 async def test_forget_me_is_single_flight_and_rate_limited_per_person(workspace, monkeypatch):
-    started, release = asyncio.Event(), None
+    started = asyncio.Event()
     calls = []
 
     def slow_forget(workspace_, action, user_id):
@@ -82,11 +75,11 @@ async def test_forget_me_is_single_flight_and_rate_limited_per_person(workspace,
         await asyncio.wait_for(started.wait(), 5)
         await dpytest.message("!forget-me", member=0)          # while the first runs
         await first
-        lines = [message.content for message in drain()]
+        lines = [message.content for message in sent_messages()]
         assert any(line.startswith("your forget is already running") for line in lines)
         assert any(line.startswith("done: 3 of your messages") for line in lines)
         await dpytest.message("!forget-me", member=0)          # right after it finished
-        assert drain()[0].content.startswith("your messages were forgotten a few minutes ago")
+        assert sent_messages()[0].content.startswith("your messages were forgotten a few minutes ago")
         assert calls == [("forget", dpytest.get_config().members[0].id)]
         cog = bot.get_cog("ConsentCog")
         cog.clock = lambda: 10 ** 9                             # FORGET_EVERY later: allowed again
@@ -146,9 +139,9 @@ async def test_an_opted_out_person_is_never_the_bots_persona(workspace):
         bot.refresh_settings()
         await dpytest.message(f"<@{bot.user.id}> hello", member=1)
         assert engine.prompts == [] and any("opted out and cannot be a persona" in line for line in bot.stats.notices)
-        drain()
+        sent_messages()
         await dpytest.message(f"!persona {PERSONA_ID}", member=0)
-        assert "opted out and cannot be a persona" in drain()[0].content
+        assert "opted out and cannot be a persona" in sent_messages()[0].content
     finally:
         await stop_bot(bot)
 

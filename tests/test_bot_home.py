@@ -17,7 +17,7 @@ from bot_controller.bot.admin import MODEL_REFUSED
 from bot_controller.bot.runtime import DM_LINE
 from bot_controller.bot.servers import AWAY_LINE
 from storage import bot_settings
-from tests.bot_harness import ScriptedEngine, allow_channel, start_bot, stop_bot
+from tests.bot_harness import ScriptedEngine, allow_channel, sent_messages, start_bot, stop_bot
 
 
 def config():
@@ -40,13 +40,6 @@ async def give_role(guild_index: int, member, **permissions):
     role = dpytest.backend.make_role("power", guild, permissions=discord.Permissions(**permissions).value)
     await dpytest.add_role(member, role)
     return role
-
-
-def sent_messages() -> list:
-    found = []
-    while not dpytest.sent_queue.empty():
-        found.append(dpytest.sent_queue.get_nowait())
-    return found
 
 
 @pytest.mark.asyncio

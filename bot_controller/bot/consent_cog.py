@@ -96,34 +96,27 @@ class ConsentCog(commands.Cog):
 
     @commands.hybrid_command(name="optout", description="keep your messages out of datasets, memory and prompts")
     async def optout(self, ctx: commands.Context) -> None:
-        if self.away(ctx):
-            await self.bot.away_notice(ctx.channel)
-            return
-        if ctx.interaction is not None:
-            await ctx.defer(ephemeral=True)
-        try:
-            report = await asyncio.to_thread(run_consent, self.bot.workspace, "optout", int(ctx.author.id))
-        except Exception as exc:
-            await respond(ctx, f"opt-out did not finish: {exc}")
-            return
-        finally:
-            self.bot.refresh_settings()
-        await respond(ctx, f"you are opted out: your messages are left out of datasets, memory and prompts "
-                           f"({len(report['stale'])} built file(s) holding your text are marked stale, "
-                           f"{report['memories_deleted']} memories deleted)")
+        await self.consent(ctx, "optout", lambda report: (
+            f"you are opted out: your messages are left out of datasets, memory and prompts "
+            f"({len(report['stale'])} built file(s) holding your text are marked stale, "
+            f"{report['memories_deleted']} memories deleted)"))
 
     @commands.hybrid_command(name="optin", description="allow your messages in datasets and memory again")
     async def optin(self, ctx: commands.Context) -> None:
+        await self.consent(ctx, "optin", lambda report: "you are opted in again")
+
+    async def consent(self, ctx: commands.Context, action: str, done) -> None:
+        """Run ``personas ACTION`` for the caller and tell them ``done(report)``, or why it did not finish."""
         if self.away(ctx):
             await self.bot.away_notice(ctx.channel)
             return
         if ctx.interaction is not None:
             await ctx.defer(ephemeral=True)
         try:
-            await asyncio.to_thread(run_consent, self.bot.workspace, "optin", int(ctx.author.id))
-        except Exception as exc:
-            await respond(ctx, f"opt-in did not finish: {exc}")
+            report = await asyncio.to_thread(run_consent, self.bot.workspace, action, int(ctx.author.id))
+        except Exception as exc:  # ConsentFailed (the command's own line), a timeout
+            await respond(ctx, f"{'opt-out' if action == 'optout' else 'opt-in'} did not finish: {exc}")
             return
         finally:
             self.bot.refresh_settings()
-        await respond(ctx, "you are opted in again")
+        await respond(ctx, done(report))

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from bot_controller.bot.worker import settle_future
 from storage.messages import write_batch
 from storage.rows import MessageBatch
 
@@ -95,7 +96,7 @@ class DatabaseWriter:
 
         def done(result: Any, error: BaseException | None) -> None:
             if not loop.is_closed():
-                loop.call_soon_threadsafe(_settle, future, result, error)
+                loop.call_soon_threadsafe(settle_future, future, result, error)
         self._queue.put(Call(function, args, kwargs, done))
         return await future
 
@@ -242,12 +243,3 @@ class MemoryFeeder:
             return
         if kind == "add":
             self.added += count
-
-
-def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
-    if future.cancelled():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)

@@ -12,6 +12,7 @@ import asyncio
 import logging
 
 from bot_controller.bot.memory_scope import stored_threads
+from bot_controller.bot.model_host import freeze_loaded_objects
 from core.dataset.personas import live_options
 from core.prompting.reply import ReplySettings
 from storage import bot_settings
@@ -73,6 +74,7 @@ class SettingsWatch:
         if memory is not None and self.pipeline is pipeline:
             pipeline.memory = memory
             LOG.info("memory opened: %s", self.workspace.memory_dir)
+            freeze_loaded_objects()
 
     def reply_settings(self) -> ReplySettings:
         memory, dataset = self.app_config.memory, self.app_config.dataset

@@ -41,14 +41,15 @@ class GenerationWorker:
             except BaseException as exc:  # delivered to the awaiting coroutine, never lost in this thread
                 result, error = None, exc
             if not loop.is_closed():
-                loop.call_soon_threadsafe(_settle, future, result, error)
+                loop.call_soon_threadsafe(settle_future, future, result, error)
 
     def close(self, timeout: float = 5.0) -> None:
         self._jobs.put(STOP)
         self._thread.join(timeout)
 
 
-def _settle(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
+def settle_future(future: asyncio.Future, result: Any, error: BaseException | None) -> None:
+    """On the loop: hand a thread's result (or error) to the coroutine awaiting ``future``, unless it gave up."""
     if future.cancelled():
         return
     if error is not None:
