@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from storage import personas as store
 from tests.conftest import run_cli
 from tests.test_dataset_support import History, output_text
@@ -123,3 +125,19 @@ def test_forget_deletes_messages_and_reactions_for_good(workspace):
     conn.close()
     cli(workspace, "prepare", "--out", str(after), "--min-messages", "5")
     assert DEE_SECRET not in output_text(after)
+
+
+def test_an_opted_out_or_forgotten_person_is_never_a_persona_for_the_bot_or_the_playground(workspace):
+    from core.dataset import DatasetError
+    from core.dataset.personas import load_persona
+    seed_history(workspace)
+    conn = workspace.connect()
+    assert load_persona(conn, "Dee Dee").id == DEE
+    cli(workspace, "personas", "optout", str(DEE))
+    for reference in (str(DEE), "Dee Dee"):
+        with pytest.raises(DatasetError, match="opted out and cannot be a persona"):
+            load_persona(conn, reference)
+    cli(workspace, "personas", "forget", str(DEE), "--yes")
+    with pytest.raises(DatasetError, match="opted out and cannot be a persona"):
+        load_persona(conn, DEE)  # their user row is gone; consent still names them
+    conn.close()
