@@ -23,6 +23,7 @@ from gui.errors import ActionError, NotAvailable
 PANEL_TASK_ID = "panel"
 PAGE_SIZE = 1  # examples per curation page: one at a time, read with its whole context
 TOP_AUTHORS = 10
+OPT_IN_WAIT_S = 0.5  # an opt-in is a row: if the consent lock is held longer, a forget is running
 EXAMPLE_HEADING = "=== example"  # how core.dataset.preview titles each example
 log = logging.getLogger(__name__)
 
@@ -132,8 +133,12 @@ class DataActions(RunActions):
         Returns the opt-out's job id."""
         if not opted_out:
             from core.consent.actions import opt_in
+            from core.consent.lock import ConsentBusy
             with self.connect() as conn:
-                opt_in(conn, user_id)
+                try:  # the Tk thread never waits out a forget that holds the consent lock for minutes
+                    opt_in(conn, user_id, wait=OPT_IN_WAIT_S)
+                except ConsentBusy:
+                    raise ActionError("a forget is running", "opt this person back in when it is done") from None
             return None
         return self.start_job(cli_job(self.workspace, "optout", "personas", "optout", str(int(user_id))))
 

@@ -6,7 +6,6 @@ import subprocess
 import sys
 from argparse import Namespace
 from contextlib import closing
-from pathlib import Path
 
 import pytest
 

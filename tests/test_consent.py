@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -235,3 +236,30 @@ def test_the_forget_search_finds_their_words_across_window_edges_in_a_file_witho
     clean = tmp_path / "clean.lance"
     clean.write_bytes(b"\x00\x07" * (4 * WINDOW_BYTES))
     assert not finder.found_in(clean)
+
+
+def test_the_panels_opt_in_never_waits_out_a_running_forget(workspace):
+    from core.consent.lock import consent_lock
+    from core.jobs.bus import EventBus
+    from gui.actions import Actions
+    from gui.errors import ActionError
+    seed(workspace, rounds=1)
+    holder_ready, release = threading.Event(), threading.Event()
+
+    def hold() -> None:  # a forget in progress holds the consent lock
+        conn = workspace.connect()
+        with consent_lock(conn):
+            holder_ready.set()
+            release.wait(10)
+        conn.close()
+    holder = threading.Thread(target=hold)
+    holder.start()
+    holder_ready.wait(5)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ActionError, match="a forget is running"):
+            Actions(workspace, EventBus()).set_opted_out(DEE, False)
+        assert time.monotonic() - started < 3
+    finally:
+        release.set()
+        holder.join()

@@ -13,7 +13,7 @@ from core.config.app_config import DatasetConfig
 from core.dataset import DatasetError
 from core.dataset import pipeline as pipeline_module
 from core.dataset.pipeline import prepare_dataset
-from storage import consent as consent_store, personas as store
+from storage import consent as consent_store
 from tests.conftest import run_cli
 from tests.test_dataset_support import OUTPUT_FILES, History, read_jsonl
 

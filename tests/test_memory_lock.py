@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import storage.memory as memory
-from storage.memory import MemoryRow, MemoryStore
+from storage.memory import MemoryStore
 from tests.test_memory import ALL, DIM, NOW, random_rows, unit
 
 ROOT = Path(__file__).resolve().parents[1]

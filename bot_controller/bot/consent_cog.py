@@ -3,10 +3,11 @@
 Each acts on the caller only and runs the very CLI command the panel runs (``launcher.py personas forget|optout|
 optin``, i.e. ``core.consent.actions``) as a process of its own, awaited from a thread: a forget takes the consent
 lock for its whole run (minutes in a big workspace) and searches every workspace file, and none of that may hold up
-the event loop (in a thread of the bot's own process it held the interpreter for up to 1.8 s at a time). A forget is single-flight per person (a second request while one runs is
-told so) and rate-limited (``FORGET_EVERY`` seconds per person once one finished); only one forget runs at a time
-in the bot (``FORGETS_AT_ONCE``), the next waits its turn. Answers are private (``private.respond``). In a server
-that is not home, nothing happens (the bot's one notice there says why).
+the event loop (in a thread of the bot's own process it held the interpreter for up to 1.8 s at a time). A forget is
+single-flight per person (a second request while one runs is told so) and rate-limited (``FORGET_EVERY`` seconds per
+person once one finished); only one forget runs at a time in the bot (``FORGETS_AT_ONCE``), the next waits its turn.
+Answers are private (``private.respond``). In a server that is not home, nothing happens (the bot's one notice there
+says why).
 """
 from __future__ import annotations
 

@@ -59,6 +59,17 @@ class WriterStats:
     busiest: int = 0           # most messages in one transaction
 
 
+def take_burst(items: queue.Queue, limit: int) -> list:
+    """The next item (waiting for it) and whatever else is queued already, ``limit`` items at most."""
+    burst = [items.get()]
+    while len(burst) < limit:
+        try:
+            burst.append(items.get_nowait())
+        except queue.Empty:
+            break
+    return burst
+
+
 def merge(batches: list[MessageBatch]) -> MessageBatch:
     merged = MessageBatch()
     for batch in batches:
@@ -112,15 +123,8 @@ class DatabaseWriter:
     def _serve(self) -> None:
         conn = self._connect()
         try:
-            while True:
-                items = [self._queue.get()]
-                while len(items) < MAX_BATCH:
-                    try:
-                        items.append(self._queue.get_nowait())
-                    except queue.Empty:
-                        break
-                if not self._handle(conn, items):
-                    return
+            while self._handle(conn, take_burst(self._queue, MAX_BATCH)):
+                pass
         finally:
             conn.close()
 
@@ -212,12 +216,7 @@ class MemoryFeeder:
 
     def _serve(self) -> None:
         while True:
-            items = [self._queue.get()]
-            while len(items) < MEMORY_BATCH:
-                try:
-                    items.append(self._queue.get_nowait())
-                except queue.Empty:
-                    break
+            items = take_burst(self._queue, MEMORY_BATCH)
             stopping = any(item is STOP for item in items)
             flushed = [item for item in items if isinstance(item, threading.Event)]
             runs: list[tuple[str, list]] = []

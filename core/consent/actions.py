@@ -17,7 +17,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from core.consent.lock import consent_lock
+from core.consent.lock import WAIT_SECONDS, consent_lock
 from core.consent.purge import MEMORY_DIR, Purge, PrivacyError, empty_artifact, forget_memory, sweep
 from core.consent.stale import rebuild_command, write_markers
 from core.consent.text_scan import TextFinder
@@ -44,8 +44,9 @@ def opt_out(conn: sqlite3.Connection, workspace_root: Path, user_id: int) -> dic
             "stale_artifacts": [artifact.path for artifact in marked], "stale": stale_entries(marked)}
 
 
-def opt_in(conn: sqlite3.Connection, user_id: int) -> dict:
-    with consent_lock(conn):
+def opt_in(conn: sqlite3.Connection, user_id: int, *, wait: float = WAIT_SECONDS) -> dict:
+    """Record the opt-in; waits at most ``wait`` seconds for a running forget (then ConsentBusy)."""
+    with consent_lock(conn, timeout=wait):
         store.set_opted_out(conn, user_id, False)
     return {"user_id": str(user_id), "opted_out": False}
 
