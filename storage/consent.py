@@ -116,6 +116,7 @@ def set_opted_out(conn: sqlite3.Connection, user_id: int, opted_out: bool) -> li
         save_consent(conn, user_id, opted_out)
         if not opted_out:
             return []
+        conn.execute("DELETE FROM persona_styles WHERE user_id = ?", (user_id,))  # their phrases are their words
         return artifacts.mark_stale_for_user(conn, user_id, opted_out_reason(user_id))
 
 
@@ -165,6 +166,7 @@ def forget_user(conn: sqlite3.Connection, user_id: int, *, holds_text: Callable[
                                      "(SELECT id FROM messages WHERE author_id = ?)", (user_id,)).fetchone()[0]
             messages = conn.execute("DELETE FROM messages WHERE author_id = ?", (user_id,)).rowcount
             conn.execute("DELETE FROM persona_profiles WHERE user_id = ?", (user_id,))
+            conn.execute("DELETE FROM persona_styles WHERE user_id = ?", (user_id,))
             conn.execute("DELETE FROM users WHERE id = ?", (user_id,))
             stale = artifacts.mark_stale_for_user(conn, user_id, forgotten_reason(user_id), include_stale=True)
         checkpoint = wal.checkpoint_wal(conn, checkpoint_timeout)  # the old pages must leave the WAL too

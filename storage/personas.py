@@ -80,3 +80,43 @@ def register_artifact(conn: sqlite3.Connection, kind: str, path: Path | str, *,
 def artifact_stale_reason(conn: sqlite3.Connection, path: Path | str) -> str | None:
     """Why the artifact at ``path`` (or a registered folder holding it, e.g. a GGUF in a run) is stale, or None."""
     return artifacts.stale_reason(conn, path)
+
+
+# -- persona styles: the automatic profile line of core.dataset.profile (migration 0009)
+def style_lines(conn: sqlite3.Connection, *, active_only: bool = True) -> dict[int, str]:
+    """user id -> the profile line a prompt gets (the owner's edit, else the computed line); by default only while
+    the latest prepare used profile lines."""
+    rows = conn.execute("SELECT user_id, COALESCE(edited, line) FROM persona_styles"
+                        + (" WHERE active = 1" if active_only else ""))
+    return {int(uid): line for uid, line in rows if line}
+
+
+def styles(conn: sqlite3.Connection) -> dict[int, dict]:
+    """user id -> {"profile": dict, "line": computed, "edited": owner's line or None, "active": bool}."""
+    import json
+    return {int(uid): {"profile": json.loads(profile), "line": line, "edited": edited, "active": bool(active)}
+            for uid, profile, line, edited, active in conn.execute(
+                "SELECT user_id, profile, line, edited, active FROM persona_styles")}
+
+
+def save_styles(conn: sqlite3.Connection, computed: dict[int, tuple[str, str]], *, active: bool) -> None:
+    """Store computed profiles (user id -> (profile JSON, line)), keeping the owner's edits; ``active`` for all."""
+    stamp = now_iso()
+    conn.executemany(
+        "INSERT INTO persona_styles (user_id, profile, line, active, computed_at) VALUES (?1, ?2, ?3, ?4, ?5) "
+        "ON CONFLICT(user_id) DO UPDATE SET profile = ?2, line = ?3, active = ?4, computed_at = ?5",
+        [(uid, profile, line, int(active), stamp) for uid, (profile, line) in computed.items()])
+    conn.execute("UPDATE persona_styles SET active = ?", (int(active),))
+
+
+def edit_style(conn: sqlite3.Connection, user_id: int, line: str | None) -> None:
+    """The owner's line for a persona (None or "" goes back to the computed one)."""
+    updated = conn.execute("UPDATE persona_styles SET edited = ? WHERE user_id = ?",
+                           (" ".join((line or "").split()) or None, user_id)).rowcount
+    if not updated and line:
+        conn.execute("INSERT INTO persona_styles (user_id, profile, line, edited, computed_at) "
+                     "VALUES (?, '{}', '', ?, ?)", (user_id, " ".join(line.split()), now_iso()))
+
+
+def delete_style(conn: sqlite3.Connection, user_id: int) -> None:
+    conn.execute("DELETE FROM persona_styles WHERE user_id = ?", (user_id,))

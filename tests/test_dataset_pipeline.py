@@ -18,7 +18,8 @@ from tests.conftest import run_cli
 from tests.test_dataset_support import OUTPUT_FILES, History, read_jsonl
 
 ALICE, BOB, CAROL, EVE, BOT = 11, 12, 13, 14, 19
-CONFIG = DatasetConfig(min_messages=1, split_ratios=[1.0, 0.0, 0.0], max_share=1.0, spam_repeat_limit=3)
+CONFIG = DatasetConfig(min_messages=1, split_ratios=[1.0, 0.0, 0.0], max_share=1.0, style_profile=False,
+                       spam_repeat_limit=3)
 
 
 def people(history: History) -> int:

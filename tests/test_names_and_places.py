@@ -13,7 +13,7 @@ from storage import consent as consent_store, personas as store
 from tests.test_dataset_support import History, live_messages, read_jsonl
 
 MAX, MAXIMILIAN, ALICE, BOB, EVE, JO, AL, SO, Q = 1, 2, 3, 4, 5, 6, 7, 8, 9
-CONFIG = DatasetConfig(min_messages=1, split_ratios=[1.0, 0.0, 0.0], max_share=1.0)
+CONFIG = DatasetConfig(min_messages=1, split_ratios=[1.0, 0.0, 0.0], max_share=1.0, style_profile=False)
 
 
 def cleaner(overrides=None, opted_out=()) -> TextCleaner:

@@ -44,6 +44,8 @@ class DatasetConfig:
     #                                   splits; "time" makes the latest slice the test set (closer to deployment)
     split_ratios: list[float] = field(default_factory=lambda: [0.85, 0.10, 0.05])  # train, val, test
     seed: int = 1234                    # fixed so two runs on the same data give the same files
+    style_profile: bool = True          # add each persona's automatic profile (core/dataset/profile.py) to their
+    #                                   system message: the name alone did not separate personas (bench/RESULTS.md)
     spam_repeat_limit: int = 3          # one author's same text beyond this many times in their last 20 messages of a
     #                                   channel is spam: the extra copies go (0 turns the filter off)
 

@@ -17,7 +17,7 @@ from core.config.resources import asset
 from core.config.strict import ConfigError, apply_overrides, from_dict
 
 PRESETS_DIR = ("presets",)
-PRESET_NAMES = ("cpu-tiny", "vram-8gb", "vram-12gb", "vram-16gb", "vram-24gb")
+PRESET_NAMES = ("cpu-tiny", "cpu-quality", "vram-8gb", "vram-12gb", "vram-16gb", "vram-24gb")
 LORA_TARGETS_ALL = ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"]
 
 

@@ -24,6 +24,7 @@ from core.dataset.splits import Splitter
 from core.conversation.threading import Conversation
 from core.dataset.writer import Spool
 from core.conversation.turns import Persona, Place, Turn
+from core.dataset.profile import MAX_TEXTS
 from core.prompting.builder import prompt_and_tail, target_message
 
 
@@ -43,6 +44,8 @@ class BuildState:
     # Curation (storage.curation.bad_marks): message id of an example marked bad -> its better answer or None.
     marks: dict[int, str | None] = field(default_factory=dict)
     curated: Counter = field(default_factory=Counter)         # "dropped_bad", "dpo_pairs" made from marks
+    # Training-split replies per persona, for the automatic profile (core.dataset.profile): never a held-out one.
+    style_texts: dict[int, list[str]] = field(default_factory=dict)
 
 
 class ExampleBuilder:
@@ -98,6 +101,9 @@ class ExampleBuilder:
         if split == "train":
             key_bin = sampling_bin(turn.message_id, turn.reactions, self.seed, self.boost)
             self.state.counting.observe(persona.id, key_bin)
+            texts = self.state.style_texts.setdefault(persona.id, [])
+            if len(texts) < MAX_TEXTS:
+                texts.append(text)
         self.state.candidates[split] += 1
         self.state.spool.add(b"e", split, persona.id, key_bin, orjson.dumps(record))
 

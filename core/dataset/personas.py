@@ -26,16 +26,21 @@ class PersonaInfo:
     description: str | None = None
     display_name: str | None = None
     user_name: str | None = None
+    style: str | None = None   # the automatic profile line (core.dataset.profile), or the owner's edit of it
 
-    def as_persona(self) -> Persona:
-        """The prompt builder's Persona: name and description scrubbed like every text that reaches a prompt."""
+    def as_persona(self, *, with_style: bool = True) -> Persona:
+        """The prompt builder's Persona: name and description scrubbed like every text that reaches a prompt. The
+        description ends with the style line, as ``prepare`` writes it into every example (prepare itself asks
+        ``with_style=False`` and adds the line it computes)."""
         scrubber = Scrubber()
-        return Persona(self.id, scrubber.scrub(self.name),
-                       scrubber.scrub(self.description) if self.description else None)
+        description = " ".join(part.strip() for part in (self.description, self.style if with_style else None)
+                               if part and part.strip())
+        return Persona(self.id, scrubber.scrub(self.name), scrubber.scrub(description) if description else None)
 
     def as_json(self) -> dict:
         return {"id": str(self.id), "name": self.name, "messages": self.messages, "opted_out": self.opted_out,
-                "description": self.description, "display_name": self.display_name, "user_name": self.user_name}
+                "description": self.description, "display_name": self.display_name, "user_name": self.user_name,
+                "style": self.style}
 
 
 def persona_label(edited: str | None, display_name: str | None, user_name: str | None, user_id: int) -> str:
@@ -50,23 +55,26 @@ def message_counts(conn: sqlite3.Connection) -> dict[int, int]:
 def roster(conn: sqlite3.Connection, min_messages: int, counts: dict[int, int] | None = None) -> list[PersonaInfo]:
     """Discovered personas (opted-out ones included, flagged) plus any author whose profile was edited."""
     profiles = store.profiles(conn)
+    styles = store.style_lines(conn)
     consent = consent_store.consent_rows(conn)
     counts = message_counts(conn) if counts is None else counts
     found = []
     for user_id, messages in counts.items():
         if messages < min_messages and user_id not in profiles:
             continue
-        found.append(info(conn, user_id, messages, profiles, consent))
+        found.append(info(conn, user_id, messages, profiles, consent, styles))
     return found
 
 
-def info(conn, user_id: int, messages: int, profiles=None, consent=None) -> PersonaInfo:
+def info(conn, user_id: int, messages: int, profiles=None, consent=None, styles=None) -> PersonaInfo:
     profiles = store.profiles(conn) if profiles is None else profiles
     consent = consent_store.consent_rows(conn) if consent is None else consent
+    styles = store.style_lines(conn) if styles is None else styles
     edited, description = profiles.get(user_id, (None, None))
     display_name, user_name = store.user_names(conn, user_id) or (None, None)
     return PersonaInfo(user_id, persona_label(edited, display_name, user_name, user_id), messages,
-                       consent.get(user_id, (False, None))[0], description, display_name, user_name)
+                       consent.get(user_id, (False, None))[0], description, display_name, user_name,
+                       styles.get(user_id))
 
 
 def load_persona(conn: sqlite3.Connection, reference: str | int) -> Persona:
@@ -106,7 +114,7 @@ def select_personas(conn: sqlite3.Connection, min_messages: int, spec: str = "al
     counts = message_counts(conn) if counts is None else counts
     available = [p for p in roster(conn, min_messages, counts) if not p.opted_out and p.messages >= min_messages]
     if spec == "all":
-        return [p.as_persona() for p in available]
+        return [p.as_persona(with_style=False) for p in available]
     if spec.startswith("top:"):
         try:
             count = int(spec[4:])
@@ -114,7 +122,7 @@ def select_personas(conn: sqlite3.Connection, min_messages: int, spec: str = "al
             raise DatasetError(f"--personas {spec!r}: top:N needs a number") from None
         if count <= 0:
             raise DatasetError(f"--personas {spec!r}: N must be at least 1")
-        return [p.as_persona() for p in available[:count]]
+        return [p.as_persona(with_style=False) for p in available[:count]]
     chosen: dict[int, Persona] = {}
     for reference in filter(None, (part.strip() for part in spec.split(","))):
         user_id = resolve_user(conn, reference)
@@ -123,7 +131,7 @@ def select_personas(conn: sqlite3.Connection, min_messages: int, spec: str = "al
             raise DatasetError(f"--personas: {persona.name} ({user_id}) opted out and cannot be a persona")
         if persona.messages == 0:
             raise DatasetError(f"--personas: {persona.name} ({user_id}) has no messages to learn from")
-        chosen[user_id] = persona.as_persona()
+        chosen[user_id] = persona.as_persona(with_style=False)
     if not chosen:
         raise DatasetError(f"--personas {spec!r} names no persona")
     return list(chosen.values())

@@ -27,6 +27,7 @@ from core.conversation.filters import BARRIER, MESSAGE_REASONS, TARGET_REASONS, 
 from core.prompting.live import make_place
 from core.dataset.personas import message_counts, select_personas
 from core.dataset.preview import preview_text
+from core.dataset.profile import compute_profiles, describe
 from core.conversation.scrub import Scrubber
 from core.dataset.splits import SPLITS, Splitter
 from core.conversation.text import TextCleaner
@@ -64,6 +65,7 @@ def prepare_dataset(conn: sqlite3.Connection, config: DatasetConfig, out_dir: Pa
             with guard.publishing() as newly_opted_out:
                 if not newly_opted_out:
                     staged.staging.publish(staged.stats, staged.preview)
+                    store.save_styles(conn, staged.styles, active=config.style_profile)
                     contributors = store.message_authors(conn) - guard.opted_out  # anyone's text may be context
                     register_artifact(conn, "dataset", out_dir, users=contributors)
                     return staged.stats
@@ -80,6 +82,7 @@ class Staged:
     staging: Staging
     stats: dict
     preview: str
+    styles: dict = dataclasses.field(default_factory=dict)   # user id -> (profile JSON, line), for the database
 
 
 def stage_dataset(conn, config: DatasetConfig, out_dir: Path, personas: str, strategy: str, on_progress) -> Staged:
@@ -115,13 +118,15 @@ def build_dataset(conn, config: DatasetConfig, out_dir: Path, selected: list[Per
         pause_point("prepare.staged")
         plan = make_plan(state.counting, max_share=config.max_share, max_upsample=config.max_upsample,
                          per_persona_max=config.per_persona_max, capped=strategy == "multi")
-        routed = second_pass(spool, plan, staging, strategy, selected)
+        computed, lines = persona_styles(conn, state, selected, scrubber)
+        routed = second_pass(spool, plan, staging, strategy, selected, lines)
         stats = build_stats(config, strategy, selected, counts, state, plan, routed, scrubber, staging,
                             messages_read, started)
         stats["curation"] = {"marked_bad": len(state.marks), "dropped_bad": state.curated["dropped_bad"],
                              "dpo_pairs": state.curated["dpo_pairs"]}
+        stats["style_profile"] = {"used": bool(lines), "lines": {str(pid): line for pid, line in lines.items()}}
         staging.pool.close()
-        return Staged(staging, stats, preview_text(routed.preview, {str(p.id): p.name for p in selected}))
+        return Staged(staging, stats, preview_text(routed.preview, {str(p.id): p.name for p in selected}), computed)
     except BaseException:
         staging.discard()
         raise
@@ -164,7 +169,36 @@ class Routed:
     preview: list[dict]
 
 
-def second_pass(spool: Spool, plan: Plan, staging: Staging, strategy: str, selected: list[Persona]) -> Routed:
+def persona_styles(conn, state: BuildState, selected: list[Persona], scrubber: Scrubber
+                   ) -> tuple[dict[int, tuple[str, str]], dict[int, str]]:
+    """(computed profiles to store: id -> (JSON, line), the line each persona's examples get: id -> line).
+
+    Profiles come from the training split's replies only. The owner's edited line wins over the computed one; with
+    ``dataset.style_profile`` off no example gets a line (the computed ones are still stored, inactive)."""
+    texts = {persona.id: state.style_texts.get(persona.id, []) for persona in selected}
+    profiles = compute_profiles(texts, names=[persona.name for persona in selected])
+    computed = {pid: (orjson.dumps(profile.as_json()).decode(), describe(profile))
+                for pid, profile in profiles.items() if profile.replies}
+    if not state.config.style_profile:
+        return computed, {}
+    edited = {pid: row["edited"] for pid, row in store.styles(conn).items() if row["edited"]}
+    lines = {pid: scrubber.scrub(edited.get(pid) or line) for pid, (_, line) in computed.items()}
+    lines.update({pid: scrubber.scrub(line) for pid, line in edited.items() if pid in texts})
+    return computed, {pid: line for pid, line in lines.items() if line}
+
+
+def with_style(payload: bytes, line: str, key: str) -> bytes:
+    """The spooled example (``key`` "messages") or DPO pair ("prompt") with the style line ending its system message,
+    exactly where ``core.prompting.builder.system_prompt`` puts a persona description."""
+    record = orjson.loads(payload)
+    messages = record[key]
+    if messages and messages[0]["role"] == "system":
+        messages[0]["content"] = f"{messages[0]['content']} {line}"
+    return orjson.dumps(record)
+
+
+def second_pass(spool: Spool, plan: Plan, staging: Staging, strategy: str, selected: list[Persona],
+                lines: dict[int, str]) -> Routed:
     per_persona = strategy == "per-persona"
 
     def output(split: str, persona_id: int):
@@ -176,6 +210,9 @@ def second_pass(spool: Spool, plan: Plan, staging: Staging, strategy: str, selec
     routed = Routed(Counter(), Counter(), [])
     previewed: set[int] = set()
     for kind, split, persona_id, key_bin, payload in spool.records():
+        line = lines.get(persona_id)
+        if line:
+            payload = with_style(payload, line, "prompt" if kind == b"d" else "messages")
         if kind == b"d":
             output("dpo", persona_id).write(payload)
             routed.dpo[persona_id] += 1
