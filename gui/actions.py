@@ -194,13 +194,21 @@ class Actions(PanelActions, LiveChannelsActions, DataActions):
 
     # -- the playground --------------------------------------------------------------------------------------------
     def start_chat(self, persona_id: int, model: Path | None = None, channel_id: int | None = None,
-                   max_tokens: int | None = None) -> str:
-        """A chat worker (the bot's reply pipeline) that keeps the model loaded; answer lines with ``send_chat``."""
+                   max_tokens: int | None = None, compare: str | Path | None = None) -> str:
+        """A chat worker (the bot's reply pipeline) that keeps the model loaded; answer lines with ``send_chat``.
+        ``compare``: "base" (the model's training base) or another GGUF answers every line too (two ChatReplied
+        events per line, side "a" then "b"; ``core.prompting.compare``)."""
+        from core.prompting.compare import CompareError, compare_model
         models = [model] if model else self.exported_models()
         if not models:
             raise NotAvailable("no model exported yet", "train a model and export it on the Models page")
         argv = ["--workspace", str(self.workspace.root), "--persona", str(persona_id), "--model", str(models[0]),
                 "--gpu-layers", str(self.preferences.gpu_layers)]
+        if compare is not None:
+            try:
+                argv += ["--compare", str(compare_model(models[0], compare))]
+            except CompareError as exc:
+                raise ActionError(f"no model to compare with: {exc}", "pick another in Compare with") from None
         if channel_id is not None:
             argv += ["--channel", str(channel_id)]
         if max_tokens is not None:

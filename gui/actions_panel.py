@@ -167,8 +167,8 @@ class PanelActions:
 
     def playground_models(self) -> list[tuple[str, Path]]:
         """(label, GGUF) the playground can load: exported models, then the bundled untrained small model."""
-        choices = [(f"{path.parent.parent.name}/{path.name}" if path.parent.name == "export" else path.name, path)
-                   for path in self.exported_models()]
+        from core.prompting.compare import model_label
+        choices = [(model_label(path), path) for path in self.exported_models()]
         if SMALL_MODEL.is_file():
             choices.append(("untrained SmolLM2-135M (bundled)", SMALL_MODEL))
         return choices

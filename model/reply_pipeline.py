@@ -51,6 +51,7 @@ class Reply:
     memories: list[str] = field(default_factory=list)
     prompt_tokens: int = 0
     generations: tuple[Generation, ...] = ()  # every attempt, the regenerated one included
+    messages: list[dict] = field(default_factory=list)  # the prompt (``reply`` only): the playground compares them
 
 
 class ReplyPipeline:
@@ -139,7 +140,7 @@ class ReplyPipeline:
             speaker_names = [turn.speaker_name for turn in turns if turn.speaker_id != persona.id]
         result = self.complete(messages, persona.name, speaker_names)
         return Reply(result.text, result.parts, result.generation, result.dropped_reason, result.attempts,
-                     memories, result.prompt_tokens, result.generations)
+                     memories, result.prompt_tokens, result.generations, messages)
 
     def complete(self, messages: list[dict], persona_name: str, speaker_names: Iterable[str] | None = None) -> Reply:
         """Generate and post-process a reply to already built ``messages`` (evaluation's dataset prompts)."""

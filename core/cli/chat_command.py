@@ -6,6 +6,9 @@ can read in the server of ``--channel`` (without it, the bot's home servers): ``
 answers once; without, it keeps one worker up and sends each typed line over the job wire (``ChatLine`` request ->
 ``ChatReplied`` event) until an empty line, ``/quit`` or end of input. The model is ``--model``, else the bot's chosen
 model (the ``model_path`` bot setting), else the newest exported GGUF under ``WORKSPACE/runs/*/export/``.
+With ``--compare base`` (the model's training base) or ``--compare GGUF``, a second model answers every message too,
+through the same pipeline with the same prompt, settings and seed; both replies print, labelled A and B
+(``core.prompting.compare`` says what each side sees).
 """
 from __future__ import annotations
 
@@ -24,6 +27,9 @@ def register(subparsers) -> None:
     chat.add_argument("text", nargs="*", metavar="TEXT", help="one message to answer (omit for an interactive chat)")
     chat.add_argument("--persona", required=True, help="persona id or name (see `personas list`)")
     chat.add_argument("--model", type=Path, metavar="GGUF", help="model file (default: the newest exported GGUF)")
+    chat.add_argument("--compare", metavar="MODEL",
+                      help="'base' (the model's training base) or another GGUF: both answer every message, side by "
+                           "side (A: --model, B: this)")
     chat.add_argument("--channel", type=int, metavar="ID",
                       help="use this channel's recent stored messages as context (memories: its server's channels "
                            "that everyone can read)")
@@ -62,8 +68,21 @@ def bot_model_setting(context) -> str:
         raise CommandError(str(exc)) from None
 
 
-def worker_args(args, context, persona_id: int, model: Path) -> list[str]:
+def choose_compare(args, model: Path) -> Path | None:
+    """Model B for ``--compare`` (None without it)."""
+    if args.compare is None:
+        return None
+    from core.prompting.compare import CompareError, compare_model
+    try:
+        return compare_model(model, args.compare)
+    except CompareError as exc:
+        raise CommandError(f"--compare {args.compare}: {exc}") from None
+
+
+def worker_args(args, context, persona_id: int, model: Path, compare: Path | None = None) -> list[str]:
     argv = ["--workspace", str(context.workspace.root), "--persona", str(persona_id), "--model", str(model)]
+    if compare is not None:
+        argv += ["--compare", str(compare)]
     for flag, value in (("--channel", args.channel), ("--max-tokens", args.max_tokens), ("--seed", args.seed)):
         if value is not None:
             argv += [flag, str(value)]
@@ -84,20 +103,31 @@ def handle_chat(args, context) -> dict | None:
         if stored_channel(context.db, args.channel) is None:
             raise CommandError(f"--channel {args.channel}: no such channel in the database (see `channels list`)")
     model = choose_model(args, context)
-    argv = worker_args(args, context, persona.id, model)
+    compare = choose_compare(args, model)
+    argv = worker_args(args, context, persona.id, model, compare)
     job_dir = context.workspace.logs_dir / CHAT_DIR
     if args.text:
         from core.cli.export_commands import run_job
         result = run_job(context, "chat", [*argv, "--text", " ".join(args.text)], job_dir)
-        return {**result, "model": str(model)}
-    interactive(context, persona.name, argv, job_dir)
+        return {**result, "model": str(model)} if compare is None else {**result, "model": str(model),
+                                                                         "compare": str(compare)}
+    interactive(context, persona.name, argv, job_dir, speaker_labels(persona.name, model, compare))
     return None
 
 
-def interactive(context, persona_name: str, argv: list[str], job_dir: Path) -> None:
+def speaker_labels(persona_name: str, model: Path, compare: Path | None) -> dict[str, str]:
+    """ChatReplied.side -> how its lines start: the persona alone, or the persona with side and model."""
+    if compare is None:
+        return {"": persona_name}
+    from core.prompting.compare import model_label
+    return {"a": f"{persona_name} [A {model_label(model)}]", "b": f"{persona_name} [B {model_label(compare)}]"}
+
+
+def interactive(context, persona_name: str, argv: list[str], job_dir: Path, labels: dict[str, str]) -> None:
     from core.jobs.bus import EventBus
     from core.jobs.events import JobFailed, JobFinished, JobStarted
     from core.jobs.runner import JobRunner, JobSpec, new_job_id, worker_argv
+    from core.prompting.compare import reply_lines
     from core.prompting.playground import ChatLine, ChatReplied
     job_dir.mkdir(parents=True, exist_ok=True)
     bus = EventBus()
@@ -118,11 +148,12 @@ def interactive(context, persona_name: str, argv: list[str], job_dir: Path) -> N
                 if not text or text.lower() in QUIT_WORDS:
                     break
                 job.send_request(ChatLine(text=text))
-                event = wait_for(subscription, ChatReplied)
-                if not isinstance(event, ChatReplied):
-                    return
-                print("\n".join(f"{persona_name}> {part}" for part in event.parts)
-                      or f"({persona_name} sends nothing: {event.dropped_reason})", flush=True)
+                for _side in labels:  # one reply per model, A first
+                    event = wait_for(subscription, ChatReplied)
+                    if not isinstance(event, ChatReplied):
+                        return
+                    print("\n".join(reply_lines(labels.get(event.side, persona_name), event.parts,
+                                                event.dropped_reason)), flush=True)
     finally:
         job.stop()
         job.wait(30.0)
@@ -141,6 +172,10 @@ def wait_for(subscription, wanted: type):
 
 
 def human_chat(result: dict) -> str:
+    if "replies" in result:  # --compare: each model's reply, labelled
+        from core.prompting.compare import model_label, reply_lines
+        return "\n".join(line for reply in result["replies"] for line in reply_lines(
+            f"{reply['side'].upper()} {model_label(Path(reply['model']))}", reply["parts"], reply["dropped_reason"]))
     if not result.get("parts"):
         return f"({result['persona']} sends nothing: {result.get('dropped_reason')})"
     return "\n".join(result["parts"])

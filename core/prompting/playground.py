@@ -1,7 +1,8 @@
 """The ``chat`` playground's side of the wire and of the database: stored messages as the bot would see them.
 
 - ``ChatLine`` (request, app -> chat worker) and ``ChatReplied`` (event, worker -> app) carry an interactive session
-  over the job runner's wire: one worker keeps the model loaded and answers line after line.
+  over the job runner's wire: one worker keeps the model loaded and answers line after line. In compare mode
+  (``core.prompting.compare``) it keeps two models and answers each line twice, side "a" then side "b".
 - ``recent_messages`` reads a channel's latest stored messages as discord.py-like objects, so the playground feeds
   them through ``core.prompting.live.turns_from_live`` exactly as the bot feeds live messages; ``typed_message`` makes
   the line a person typed into one more such message.
@@ -39,11 +40,13 @@ class ChatLine(Request):
 @register_event("chat-replied")
 @dataclass(frozen=True)
 class ChatReplied(Event):
-    """The persona's answer to a ChatLine (``text`` empty and ``dropped_reason`` set when nothing is sent)."""
+    """The persona's answer to a ChatLine (``text`` empty and ``dropped_reason`` set when nothing is sent); ``side``
+    is "a" or "b" in compare mode (which model answered), "" with one model."""
     text: str = ""
     parts: list[str] = field(default_factory=list)
     dropped_reason: str | None = None
     details: dict[str, Any] = field(default_factory=dict)
+    side: str = ""
 
 
 def channel_place(conn: sqlite3.Connection, channel_id: int | None) -> Place:
