@@ -127,6 +127,22 @@ class DataActions(RunActions):
         with self.connect() as conn, conn:
             set_profile(conn, user_id, description=description.strip())
 
+    def persona_style(self, user_id: int) -> dict:
+        """The persona's style profile in words and the line their prompts get (``core.dataset.persona_style``)."""
+        from core.dataset.persona_style import style_state
+        with self.connect() as conn:
+            return style_state(conn, user_id)
+
+    def set_persona_style(self, user_id: int, line: str | None) -> dict:
+        """Store the owner's style line (None: back to the computed one), as the description is stored; returns the
+        new state. Refused in words when nothing is computed yet or the person opted out."""
+        from core.dataset.persona_style import StyleError, edit_style_line
+        try:
+            with self.connect() as conn:
+                return edit_style_line(conn, user_id, line)
+        except StyleError as exc:
+            raise ActionError(str(exc)) from None
+
     def set_opted_out(self, user_id: int, opted_out: bool) -> str | None:
         """Opt back in (at once: the database only), or opt out: a job running the CLI's ``personas optout``, which
         marks what holds their text stale and deletes their memories (the memory index is not the panel's to open).

@@ -93,6 +93,11 @@ def test_every_page_opens_from_the_sidebar_with_a_screenshot_and_no_error(gui_di
         for name in pages:
             app.nav_buttons[name].invoke()
             settle(app, 2.5)  # the dashboard waits for a monitor sample, the data pages for their background reads
+            if name == "personas":  # someone picked: the Style section shows the profile the prepare computed
+                view = app.views[name]
+                view.select(view.people[0].id)
+                settle(app, 0.5)
+                assert view.style_state["status"] == "ready", view.style_state
             assert app.current == name and app.views[name].winfo_ismapped()
             image = screenshot(app, gui_display, target / f"{name}.png")
             assert len(image.getcolors(1 << 16) or range(1 << 16)) > 8, f"{name} looks blank"

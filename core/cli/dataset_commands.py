@@ -1,4 +1,5 @@
-"""Dataset commands: ``personas list|rename|describe|optout|optin|forget``, ``prepare`` and ``preview``.
+"""Dataset commands: ``personas list|rename|describe|optout|optin|forget``, ``prepare`` and ``preview``
+(``personas style`` is ``core.cli.style_command``).
 
 A persona (or user) argument is an id or a name. ``optout``/``forget`` apply to any user, not only personas, and mark
 stale what holds that user's text (a row in ``artifacts`` plus a STALE file in the folder); ``forget`` also deletes
@@ -10,6 +11,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
+from core.cli import style_command
 from core.cli.base import CommandError, add_command, add_group
 from core.dataset import DatasetError
 
@@ -28,6 +30,7 @@ def register(subparsers) -> None:
                            help="set the description added to the persona's system prompt ('' clears it)")
     describe.add_argument("persona", metavar="ID|NAME")
     describe.add_argument("text", metavar="TEXT")
+    style_command.register(personas)
     for name, handler, human, text in (
             ("optout", handle_optout, human_optout, "exclude a user's messages from every output; marks what holds "
                                                     "their text stale"),

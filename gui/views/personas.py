@@ -1,20 +1,27 @@
-"""Personas: the list with message counts, rename, describe, opt-out, and forget behind a confirmation that says
-what will be deleted; the share of each persona in the latest dataset before and after balancing, as a chart.
+"""Personas: the list with message counts, rename, describe, the automatic style profile and its line (the Style
+section, personas_style.py), opt-out, and forget behind a confirmation that says what will be deleted; the share
+of each persona in the latest dataset before and after balancing, as a chart.
 
 Opt-out and forget edit the memory index (which the panel's process never opens) and rewrite files, so they run
 as jobs (the CLI's ``personas optout`` / ``forget``); the list is reloaded when the job ends.
 """
 from __future__ import annotations
 
+import tkinter
+
 import customtkinter as ctk
 
 from gui.views.base import PageView, plural
+from gui.views.personas_style import StyleSection
 from gui.widgets.button import Button
 
 SELECTED = ("gray78", "gray28")
+DESCRIPTION_HEIGHT = 52  # px: two lines; the Style section below needs the room
+CHART_HEIGHT = 2.0       # inches: the chart gives up some height to the Style section
+CARD_PADY = 6            # PageView.card's vertical padding
 
 
-class PersonasView(PageView):
+class PersonasView(StyleSection, PageView):
     TITLE = "Personas"
 
     def __init__(self, master, actions, bus) -> None:
@@ -36,7 +43,16 @@ class PersonasView(PageView):
         self.chart_card = self.card(3, "Share of the training set, before and after balancing (latest dataset)")
         self.chart_note = ctk.CTkLabel(self.chart_card, text="", anchor="w")
         self.chart_note.grid(row=1, column=0, columnspan=2, sticky="w", padx=12, pady=(0, 8))
+        self.chart_card.grid_rowconfigure(2, weight=1)
+        tkinter.Misc.bind(self.style_profile, "<Configure>", self.fit_rows, "+")  # a re-wrapped profile
         self.refresh()
+
+    def fit_rows(self, _event=None) -> None:
+        """In a short window the chart gives up height, never the persona's editor: the body's row keeps at least
+        the height the editor asks for (it changes as the profile wraps)."""
+        if self.winfo_exists():
+            padding = round(2 * CARD_PADY * self._get_widget_scaling())  # CTk scales the card's pady, not minsize
+            self.grid_rowconfigure(2, minsize=self.editor.winfo_reqheight() + padding)
 
     def _build_list(self) -> None:
         card = self.card(0, "People", parent=self.body)
@@ -56,18 +72,22 @@ class PersonasView(PageView):
         self.name_entry = ctk.CTkEntry(card)
         self.name_entry.grid(row=2, column=1, sticky="ew", pady=3)
         self.rename_button = Button(card, text="Rename", width=90, command=self.rename)
-        self.rename_button.grid(row=2, column=2, padx=12)
+        self.rename_button.grid(row=2, column=2, padx=12, sticky="ew")  # as wide as the Style section's buttons
         ctk.CTkLabel(card, text="Description").grid(row=3, column=0, sticky="nw", padx=12, pady=3)
-        self.description = ctk.CTkTextbox(card, height=70, wrap="word")
+        self.description = ctk.CTkTextbox(card, height=DESCRIPTION_HEIGHT, wrap="word")
         self.description.grid(row=3, column=1, sticky="ew", pady=3)
         self.describe_button = Button(card, text="Save", width=90, command=self.describe)
-        self.describe_button.grid(row=3, column=2, padx=12, sticky="n", pady=3)
-        self.opt_out_switch = ctk.CTkSwitch(card, text="Opted out (never a persona, hidden in every prompt)",
+        self.describe_button.grid(row=3, column=2, padx=12, sticky="new", pady=3)
+        row = self._build_style(card, 4)
+        consent = ctk.CTkFrame(card, fg_color="transparent")  # one row: the page must fit the window's height
+        consent.grid(row=row, column=0, columnspan=3, sticky="ew", padx=12, pady=(6, 10))
+        consent.grid_columnconfigure(0, weight=1)
+        self.opt_out_switch = ctk.CTkSwitch(consent, text="Opted out (never a persona, hidden in every prompt)",
                                             command=self.toggle_opt_out)
-        self.opt_out_switch.grid(row=4, column=0, columnspan=3, sticky="w", padx=12, pady=6)
-        self.forget_button = Button(card, text="Forget this person…", fg_color="#b02a37",
-                                           hover_color="#8c1f2a", command=self.confirm_forget)
-        self.forget_button.grid(row=5, column=0, columnspan=3, sticky="w", padx=12, pady=(2, 10))
+        self.opt_out_switch.grid(row=0, column=0, sticky="w")
+        self.forget_button = Button(consent, text="Forget this person…", fg_color="#b02a37",
+                                    hover_color="#8c1f2a", command=self.confirm_forget)
+        self.forget_button.grid(row=0, column=1, sticky="e")
         self._enable(False)
 
     def _enable(self, enabled: bool) -> None:
@@ -94,8 +114,7 @@ class PersonasView(PageView):
                                 hover_color=("gray80", "gray30"), command=lambda p=person: self.select(p.id))
             row.grid(row=number, column=0, sticky="ew", pady=1)
             self.rows[person.id] = row
-        if self.selected is not None:
-            self.select(self.selected.id)
+        self.select(self.selected.id if self.selected is not None else None)
         self.show_shares()
 
     def select(self, user_id: int) -> None:
@@ -104,15 +123,17 @@ class PersonasView(PageView):
         for row_id, row in self.rows.items():
             row.configure(fg_color=SELECTED if row_id == user_id else "transparent")
         self._enable(person is not None)
-        if person is None:
+        self.show_style(person)
+        self.after_idle(self.fit_rows)
+        self.name_entry.delete(0, "end")
+        self.description.delete("1.0", "end")
+        if person is None:  # nobody picked yet, or the one picked is gone (forgotten): show nothing of theirs
             self.heading.configure(text="Pick someone in the list.")
             return
         names = " / ".join(n for n in (person.display_name, person.user_name) if n)
         self.heading.configure(text=f"{person.name} ({person.id}) · {plural(person.messages, 'message')}"
                                     + (f"\nin Discord: {names}" if names else ""))
-        self.name_entry.delete(0, "end")
         self.name_entry.insert(0, person.name)
-        self.description.delete("1.0", "end")
         self.description.insert("1.0", person.description or "")
         self.opt_out_switch.select() if person.opted_out else self.opt_out_switch.deselect()
 
@@ -214,9 +235,10 @@ class PersonasView(PageView):
             self.chart_note.grid()
             return
         self.chart_note.grid_remove()
+        self.grid_rowconfigure(3, weight=1)  # the chart shares the height with the list (and shrinks first)
         if self.chart is None:
             from gui.widgets.chart import Chart  # matplotlib loads with the first chart
-            self.chart = Chart(self.chart_card, ylabel="share", width=8.5, height=2.2)
+            self.chart = Chart(self.chart_card, ylabel="share", width=8.5, height=CHART_HEIGHT)
             self.chart.grid(row=2, column=0, columnspan=2, sticky="nsew", padx=8, pady=(0, 8))
         self.chart.clear()
         positions = range(len(shares))
@@ -224,6 +246,6 @@ class PersonasView(PageView):
         axes.bar([x - 0.2 for x in positions], [s["before"] for s in shares], width=0.4, label="before")
         axes.bar([x + 0.2 for x in positions], [s["after"] for s in shares], width=0.4, label="after")
         axes.set_xticks(list(positions), [s["name"][:14] for s in shares], fontsize=8)
-        axes.legend(fontsize=8)
+        axes.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))  # beside the bars, never on them
         self.chart.canvas.draw_idle()
         self.shares = shares
