@@ -122,3 +122,18 @@ def test_forget_and_opt_out_delete_the_profile_with_its_phrases(workspace):
     assert BOB in store.styles(conn)
     conn.close()
     assert not stored_text(workspace.database_path, "it slaps")  # not in the file, the WAL or the journal
+
+
+def test_the_same_replies_give_the_same_line_whatever_the_string_hash_seed():
+    """Ties between phrases or emoji are broken by their text, not by set order (which the hash seed changes)."""
+    import os
+    import subprocess
+    import sys
+    script = ("from core.dataset.profile import compute_profiles, describe\n"
+              "texts = {1: [f'ok lol same {n} 🎮 😂' for n in range(9)] + ['ya ok 😂 🎮 nah'] * 3,\n"
+              "         2: [f'yes indeed friend {n} 🍵 ✨' for n in range(9)] + ['ok sure 🍵 ✨'] * 3}\n"
+              "print('|'.join(describe(profile) for profile in compute_profiles(texts).values()))\n")
+    lines = {subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, encoding="utf-8",
+                            env={**os.environ, "PYTHONHASHSEED": str(seed)}, cwd=Path(__file__).parents[1],
+                            check=True).stdout for seed in range(1, 7)}
+    assert len(lines) == 1, lines

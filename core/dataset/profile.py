@@ -98,7 +98,8 @@ def surface_profile(texts: Sequence[str]) -> StyleProfile:
     marks = Counter()
     for text in texts:
         marks.update(set(EMOJI.findall(text)) | set(EMOTICON.findall(text)))
-    profile.emoji = [mark for mark, count in marks.most_common(MAX_EMOJI) if count / len(texts) >= 0.04]
+    ranked = sorted(marks.items(), key=lambda item: (-item[1], item[0]))[:MAX_EMOJI]  # ties by text: reproducible
+    profile.emoji = [mark for mark, count in ranked if count / len(texts) >= 0.04]
     profile.tone = tone(profile)
     return profile
 
@@ -159,7 +160,7 @@ def distinctive_grams(own: Counter, totals: Counter, replies: int) -> list[tuple
                     - math.log((other + PRIOR) / (other_total - other + PRIOR)))
         variance = 1 / (count + PRIOR) + 1 / (other + PRIOR)
         scored.append((gram, log_odds / math.sqrt(variance)))
-    return sorted(scored, key=lambda item: -item[1])
+    return sorted(scored, key=lambda item: (-item[1], item[0]))  # ties by text: the same data, the same line
 
 
 def pick_phrases(distinctive: Sequence[tuple[str, float]]) -> list[str]:
@@ -167,7 +168,7 @@ def pick_phrases(distinctive: Sequence[tuple[str, float]]) -> list[str]:
     picked: list[str] = []
     # A longer n-gram says more about a voice than a word does: it is preferred at a somewhat lower score.
     ranked = sorted(((gram, score * (1 + LONGER_BONUS * gram.count(" "))) for gram, score in distinctive),
-                    key=lambda item: -item[1])
+                    key=lambda item: (-item[1], item[0]))
     for gram, score in ranked:
         if score <= 1.0 or len(picked) >= MAX_PHRASES:
             break
