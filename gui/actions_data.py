@@ -1,5 +1,6 @@
-"""The data pages' verbs (Data, Personas, Dataset; Training and Models in ``gui.actions_runs``), mixed into
-``gui.actions.Actions``: the only place these pages reach core and storage.
+"""The data pages' verbs (Data, Personas, Dataset; Training and Models in ``gui.actions_runs``, the Models page's
+examples and blind test in ``gui.actions_eval``), mixed into ``gui.actions.Actions``: the only place these pages reach
+core and storage.
 
 Long work is a worker job (import, fetch, prepare, train, export, eval) started with ``start_job``; work that is
 short but may still take a moment (statistics over the messages, an index of a dataset, forget, the VRAM estimate)
@@ -17,6 +18,7 @@ from typing import Any, Callable
 
 from core.jobs.events import Event
 from core.jobs.specs import LIGHT_STOP_GRACE, JobSpec, cli_argv, new_job_dir
+from gui.actions_eval import EvalActions
 from gui.actions_runs import RunActions
 from gui.errors import ActionError, NotAvailable
 
@@ -45,7 +47,7 @@ def cli_job(workspace, name: str, *args: str) -> JobSpec:
                    stop_grace=LIGHT_STOP_GRACE, terminate_grace=5.0)
 
 
-class DataActions(RunActions):
+class DataActions(RunActions, EvalActions):
     # -- plumbing ---------------------------------------------------------------------------------------------------
     def in_background(self, task: str, function: Callable[..., Any], *args, **details) -> threading.Thread:
         """Run ``function(*args)`` on a thread; its result (or its ActionError) arrives as ``TaskFinished``."""

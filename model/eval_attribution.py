@@ -2,13 +2,15 @@
 classifier (``core.evaluation.attribution``), and attribute every real held-out and every generated reply.
 
 Adds ``attribution`` to each persona of the report (``real``, ``tuned`` and, when generated, ``base``: rate, count,
-confused_with) and a summary to ``report["attribution"]``. Only the dataset's (scrubbed, consented) replies are read.
+confused_with), a summary to ``report["attribution"]``, the confusion matrix per source to
+``report["attribution_matrix"]`` and, to each record, ``attributed`` ({source: persona id}: what the Models page shows
+beside each example). Only the dataset's (scrubbed, consented) replies are read.
 """
 from __future__ import annotations
 
 import random
 
-from core.evaluation.attribution import NearestCentroid, attribution_rates
+from core.evaluation.attribution import NearestCentroid, confusion_matrix, predict_replies, rates_from_predictions
 from model.eval_data import persona_of, read_jsonl
 
 TRAINING_REPLIES_PER_PERSONA = 300  # a centroid settles long before this; more only costs embedding time
@@ -40,16 +42,25 @@ def add_attribution(report: dict, records: list[dict], data_dir, *, with_base: b
         from model.embedding import Embedder
         embedder = Embedder()
     classifier = NearestCentroid().fit({persona: embedder.encode(texts) for persona, texts in training.items()})
+    sources = ("real", "tuned", "base") if with_base else ("real", "tuned")
     replies: dict[str, dict] = {}
-    for source in ("real", "tuned", "base") if with_base else ("real", "tuned"):
+    positions: dict[str, dict[str, list[int]]] = {}  # source -> persona -> the records' indices, in vector order
+    for source in sources:
         by_persona: dict[str, list[str]] = {}
-        for record in records:
+        for index, record in enumerate(records):
             if record.get(source) is not None:
                 by_persona.setdefault(record["persona"], []).append(record[source])
+                positions.setdefault(source, {}).setdefault(record["persona"], []).append(index)
         replies[source] = {persona: embedder.encode(texts) for persona, texts in by_persona.items()}
-    rates = attribution_rates(classifier, replies)
+    predicted = predict_replies(classifier, replies)
+    for source, by_persona in predicted.items():
+        for persona, labels in by_persona.items():
+            for index, label in zip(positions[source][persona], labels):
+                records[index].setdefault("attributed", {})[source] = label
+    rates = rates_from_predictions(predicted, len(classifier.labels))
     for persona, entry in rates["personas"].items():
         if persona in report["personas"]:
             report["personas"][persona]["attribution"] = entry
     report["attribution"] = {**rates["overall"], "method": "nearest centroid of training-reply embeddings "
                              "(all-MiniLM-L6-v2, cosine)", "training_replies": sum(map(len, training.values()))}
+    report["attribution_matrix"] = confusion_matrix(predicted)

@@ -70,6 +70,37 @@ def test_eval_of_an_exported_run_uses_llama_cpp_and_finishes_quickly(gguf_run):
                    for sample in persona["samples"])  # replies went through the bot's post-processing
     rows = [json.loads(line) for line in Path(result["blind_ab"]).read_text(encoding="utf-8").splitlines()]
     assert len(rows) == 6
+    check_examples_and_matrix(report, Path(result["examples_file"]))
+
+
+def check_examples_and_matrix(report: dict, examples_file: Path) -> None:
+    """examples.jsonl has every evaluated example with the attribution eval.json counts, and the confusion matrix
+    holds the same counts as each persona's rate, count and confused_with."""
+    lines = [json.loads(line) for line in examples_file.read_text(encoding="utf-8").splitlines()]
+    assert [line["index"] for line in lines] == list(range(report["overall"]["examples"]))
+    sources = [source for source in ("real", "tuned", "base") if source in report["attribution_matrix"]]
+    assert sources == ["real", "tuned", "base"]
+    for persona, entry in report["personas"].items():
+        mine = [line for line in lines if line["persona_id"] == persona]
+        assert len(mine) == entry["examples"] and all(line["persona_name"] == entry["name"] for line in mine)
+        samples = entry["samples"]
+        assert [(line["context"], line["real"], line["tuned"]) for line in mine[:len(samples)]] == \
+            [(sample["context"], sample["real"], sample["tuned"]) for sample in samples]
+        for source in sources:
+            row = report["attribution_matrix"][source][persona]
+            counted: dict[str, int] = {}
+            for line in mine:
+                counted[line["attributed"][source]] = counted.get(line["attributed"][source], 0) + 1
+            assert counted == row
+            block = entry["attribution"][source]
+            assert row.get(persona, 0) == round(block["rate"] * block["count"])
+            assert {other: count for other, count in row.items() if other != persona} == block["confused_with"]
+    for source in ("tuned", "base"):
+        for entry in report["personas"].values():
+            length = entry[source]["length"]
+            real_median = length["real"]["words_median"]
+            assert length["median_ratio"] == (round(length["generated"]["words_median"] / real_median, 3)
+                                              if real_median else None)
 
 
 @pytest.mark.slow

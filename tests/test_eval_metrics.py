@@ -37,6 +37,10 @@ def test_length_comparison_overlap_and_ratio():
     different = m.length_comparison(["hi", "yo"], long_replies)
     assert different["histogram_overlap"] == 0.0
     assert different["mean_ratio"] == pytest.approx(40.0)
+    assert different["median_ratio"] == pytest.approx(40.0) and same["median_ratio"] == pytest.approx(1.0)
+    skewed = m.length_comparison(["a", "a b", "a b c d e f g h i j"], ["x y", "x y z w", "x y z w"])
+    assert skewed["median_ratio"] == pytest.approx(2.0)  # medians 2 and 4; the means (4.33, 3.33) say shorter
+    assert m.length_comparison(["🙂", "🎮"], ["ok"])["median_ratio"] is None  # no words to divide by
 
 
 def test_vocabulary_overlap():

@@ -48,21 +48,45 @@ def unit_rows(matrix: np.ndarray) -> np.ndarray:
 def attribution_rates(classifier: NearestCentroid, replies: Mapping[str, Mapping[str, np.ndarray]]) -> dict:
     """``replies[source][persona]`` -> vectors (source: "real", "tuned", "base"). Per persona and overall, the share
     of each source's replies attributed to the persona they belong to, and where the misses went."""
-    personas: dict[str, dict] = {}
+    return rates_from_predictions(predict_replies(classifier, replies), len(classifier.labels))
+
+
+def predict_replies(classifier: NearestCentroid,
+                    replies: Mapping[str, Mapping[str, np.ndarray]]) -> dict[str, dict[str, list[str]]]:
+    """``predicted[source][persona]``: the persona each reply was attributed to, in the order of its vectors."""
+    return {source: {persona: classifier.predict(vectors) for persona, vectors in by_persona.items()}
+            for source, by_persona in replies.items()}
+
+
+def rates_from_predictions(predicted: Mapping[str, Mapping[str, Sequence[str]]], personas: int) -> dict:
+    """``attribution_rates`` from predictions made already; ``personas``: how many the classifier chose from."""
+    by_persona: dict[str, dict] = {}
     totals: dict[str, list[int]] = {}
-    for source, by_persona in replies.items():
-        for persona, vectors in by_persona.items():
-            predicted = classifier.predict(vectors)
-            right = sum(label == persona for label in predicted)
-            entry = personas.setdefault(persona, {})
-            entry[source] = {"rate": round(right / len(predicted), 4) if predicted else None,
-                             "count": len(predicted), "confused_with": confusions(predicted, persona)}
+    for source, labels_by_persona in predicted.items():
+        for persona, labels in labels_by_persona.items():
+            right = sum(label == persona for label in labels)
+            entry = by_persona.setdefault(persona, {})
+            entry[source] = {"rate": round(right / len(labels), 4) if labels else None,
+                             "count": len(labels), "confused_with": confusions(labels, persona)}
             total = totals.setdefault(source, [0, 0])
             total[0] += right
-            total[1] += len(predicted)
+            total[1] += len(labels)
     overall = {source: {"rate": round(right / count, 4) if count else None, "count": count}
                for source, (right, count) in totals.items()}
-    return {"personas": personas, "overall": {"personas": len(classifier.labels), **overall}}
+    return {"personas": by_persona, "overall": {"personas": personas, **overall}}
+
+
+def confusion_matrix(predicted: Mapping[str, Mapping[str, Sequence[str]]]) -> dict[str, dict[str, dict[str, int]]]:
+    """``matrix[source][true persona][attributed persona]`` -> count (every key a string, cells that are 0 left
+    out); the diagonal is what ``rate`` counts as right, the rest is ``confused_with``."""
+    matrix: dict[str, dict[str, dict[str, int]]] = {}
+    for source, labels_by_persona in predicted.items():
+        rows = matrix.setdefault(source, {})
+        for persona, labels in labels_by_persona.items():
+            row = rows.setdefault(str(persona), {})
+            for label in labels:
+                row[str(label)] = row.get(str(label), 0) + 1
+    return matrix
 
 
 def confusions(predicted: Sequence[str], persona: str) -> dict[str, int]:

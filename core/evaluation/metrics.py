@@ -85,11 +85,14 @@ def bucket_name(low: int, high: int) -> str:
 
 
 def length_comparison(real: Sequence[str], generated: Sequence[str]) -> dict:
-    """Both length summaries, the ratio of mean word counts, and how much the histograms overlap (1 = same)."""
+    """Both length summaries, the ratios of mean and of median word counts (generated / real; the median ratio is
+    None when the real median is 0 words, all-emoji replies), and how much the histograms overlap (1 = same)."""
     real_summary, generated_summary = length_summary(real), length_summary(generated)
     result = {"real": real_summary, "generated": generated_summary}
     if real and generated:
         result["mean_ratio"] = round(generated_summary["words_mean"] / max(real_summary["words_mean"], 1e-9), 3)
+        real_median = real_summary["words_median"]
+        result["median_ratio"] = round(generated_summary["words_median"] / real_median, 3) if real_median else None
         result["histogram_overlap"] = round(sum(min(real_summary["histogram"][key], generated_summary["histogram"][key])
                                                 for key in real_summary["histogram"]), 4)
     return result

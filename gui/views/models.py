@@ -1,5 +1,7 @@
-"""Models: the training runs with their metrics, export/quantize with progress, evaluation with its report (a table
-per persona and a chart of perplexity, tuned against base), "use for the bot", and stale runs marked with the reason.
+"""Models: the training runs with their metrics, export/quantize with progress, evaluation with its report, "use for
+the bot", and stale runs marked with the reason. The report reads in words first: a verdict per persona, a heatmap of
+which persona the replies sound like, the examples side by side and a blind test (``gui.views.models_eval``); the
+numbers (a table per persona and a chart of perplexity, tuned against base) are in their own tab.
 
 A run built from the text of someone who opted out or was forgotten is stale: it is listed with why, and export,
 evaluation and "use for the bot" are refused with that reason (the actions say so; nothing runs).
@@ -9,12 +11,14 @@ from __future__ import annotations
 import customtkinter as ctk
 
 from gui.views.base import PageView
+from gui.views.models_eval import EvalSection
 from gui.widgets.job_row import JobRow
 from gui.widgets.button import Button
 
 QUANTS = ("q4_k_m", "q8_0", "f16")
 STALE_COLOURS = ("#9b1c1c", "#f19999")
 SELECTED = ("gray78", "gray28")
+LIST_HEIGHT = 120  # px at least; the card beside it sets the row's height (the report below needs the room)
 
 
 def metric(report: dict, *path, digits: int = 3) -> str:
@@ -27,25 +31,27 @@ def metric(report: dict, *path, digits: int = 3) -> str:
 
 def report_table(report: dict) -> str:
     """The per-persona table of an eval.json, fixed-width."""
-    header = f"{'persona':<18}{'examples':>9}{'ppl tuned':>11}{'ppl base':>10}{'style':>8}{'asst-speak':>11}" \
-             f"{'copied':>8}"
+    header = f"{'persona':<15}{'examples':>9}{'ppl tuned':>10}{'ppl base':>9}{'style':>7}{'length':>7}" \
+             f"{'asst-speak':>11}{'copied':>7}"
     lines = [header, "-" * len(header)]
     rows = [*report.get("personas", {}).values(), report.get("overall", {})]
     for row in rows:
         if not row:
             continue
-        lines.append(f"{str(row.get('name', '?'))[:17]:<18}{metric(row, 'examples'):>9}"
-                     f"{metric(row, 'perplexity', 'tuned', digits=2):>11}"
-                     f"{metric(row, 'perplexity', 'base', digits=2):>10}"
-                     f"{metric(row, 'tuned', 'style_similarity', 'paired_mean', digits=2):>8}"
+        lines.append(f"{str(row.get('name', '?'))[:14]:<15}{metric(row, 'examples'):>9}"
+                     f"{metric(row, 'perplexity', 'tuned', digits=2):>10}"
+                     f"{metric(row, 'perplexity', 'base', digits=2):>9}"
+                     f"{metric(row, 'tuned', 'style_similarity', 'paired_mean', digits=2):>7}"
+                     f"{metric(row, 'tuned', 'length', 'median_ratio', digits=2):>7}"
                      f"{metric(row, 'tuned', 'assistant_speak', 'rate', digits=2):>11}"
-                     f"{metric(row, 'tuned', 'regurgitation', 'rate', digits=2):>8}")
-    lines.append("\nstyle: similarity of the tuned replies to the real ones (1 = same)\nasst-speak: share of replies "
-                 "that sound like an assistant\ncopied: share that repeat a training reply")
+                     f"{metric(row, 'tuned', 'regurgitation', 'rate', digits=2):>7}")
+    lines.append("\nstyle: similarity of the tuned replies to the real ones (1 = same)\n"
+                 "length: median words of the tuned replies over the real ones' (1 = same)\n"
+                 "asst-speak: share of replies that sound like an assistant\ncopied: share that repeat a training reply")
     return "\n".join(lines)
 
 
-class ModelsView(PageView):
+class ModelsView(EvalSection, PageView):
     TITLE = "Models"
 
     def __init__(self, master, actions, bus) -> None:
@@ -68,8 +74,10 @@ class ModelsView(PageView):
     def _build_runs(self) -> None:
         card = self.card(0, "Runs", parent=self.top)
         card.grid_configure(padx=(12, 6))
-        self.listing = ctk.CTkScrollableFrame(card, height=170)
+        self.listing = ctk.CTkScrollableFrame(card, height=LIST_HEIGHT)
+        self.listing._scrollbar.configure(height=LIST_HEIGHT)  # else CTkScrollbar keeps the list 200 px tall
         self.listing.grid(row=1, column=0, columnspan=2, sticky="nsew", padx=8, pady=(0, 8))
+        card.grid_rowconfigure(1, weight=1)  # as tall as the Selected run card beside it
         self.listing.grid_columnconfigure(0, weight=1)
 
     def _build_actions(self) -> None:
@@ -98,13 +106,15 @@ class ModelsView(PageView):
         card.grid_columnconfigure(0, weight=3, uniform="report")
         card.grid_columnconfigure(1, weight=2, uniform="report")
         card.grid_rowconfigure(1, weight=1)
-        self.report_box = ctk.CTkTextbox(card, wrap="none", font=ctk.CTkFont(family="Courier", size=11))
-        self.report_box.grid(row=1, column=0, sticky="nsew", padx=(8, 4), pady=(0, 8))
-        self.chart_holder = ctk.CTkFrame(card, fg_color="transparent")
-        self.chart_holder.grid(row=1, column=1, sticky="nsew", padx=(4, 8), pady=(0, 8))
+        numbers, perplexity = self._build_eval(card)
+        self.report_box = ctk.CTkTextbox(numbers, wrap="none", font=ctk.CTkFont(family="Courier", size=10))
+        self.report_box.grid(row=0, column=0, sticky="nsew")
+        self.chart_holder = ctk.CTkFrame(perplexity, fg_color="transparent")
+        self.chart_holder.grid(row=0, column=0, sticky="nsew")
         self.chart_holder.grid_columnconfigure(0, weight=1)
         self.chart_holder.grid_rowconfigure(0, weight=1)
         self.set_report_text("Pick a run; an evaluated run shows its report here.")
+        self.clear_eval("Pick a run; an evaluated run shows its verdicts here.")
 
     def _enable(self, enabled: bool) -> None:
         for button in (self.export_button, self.eval_button, self.use_button):
@@ -198,14 +208,16 @@ class ModelsView(PageView):
         report = self.run(self.actions.eval_report, summary.run_id) if summary.eval_file else None
         if not report:
             self.set_report_text("Not evaluated yet: press Evaluate (it needs an exported model).")
+            self.clear_eval("Not evaluated yet: press Evaluate (it needs an exported model).")
             if self.chart is not None:
                 self.chart.clear()
             return
         self.set_report_text(report_table(report))
+        self.show_eval(summary, report)
         personas = list(report.get("personas", {}).values())
         if self.chart is None:
             from gui.widgets.chart import Chart  # matplotlib loads with the first chart
-            self.chart = Chart(self.chart_holder, title="Perplexity (lower is better)", width=3.0, height=2.2)
+            self.chart = Chart(self.chart_holder, title="Perplexity (lower is better)", width=4.5, height=1.9)
             self.chart.grid(row=0, column=0, sticky="nsew")
         self.chart.clear()
         axes, positions = self.chart.axes, range(len(personas))
