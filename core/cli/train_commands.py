@@ -1,7 +1,8 @@
 """Commands ``train`` (start or resume a LoRA run in a worker process) and ``runs list|show``.
 
-``train`` runs the job runner in this process and follows the worker's events: a progress bar on a terminal,
-stderr lines otherwise, and with ``--json`` one summary object at the end. Ctrl+C asks the worker to stop at its
+``train`` runs the job runner in this process and follows the worker's events: the run's log on stderr, in the
+words of run.log and the panel (``core.jobs.log_lines``), under a progress bar on a terminal, and with ``--json`` one
+summary object at the end. Ctrl+C asks the worker to stop at its
 next step boundary (it saves a checkpoint; ``--resume RUN`` continues); a second Ctrl+C ends it at once.
 """
 from __future__ import annotations
@@ -12,15 +13,12 @@ import time
 from core.jobs import runs
 from core.jobs.bus import EventBus
 from core.cli.base import CommandError, add_command, add_group
-from core.jobs.eta import format_eta
-from core.jobs.events import (CheckpointSaved, EvalReported, JobFailed, JobFinished, JobStarted, LogLine,
-                         ProgressReported)
+from core.jobs.events import EvalReported, JobFailed, JobFinished, JobStarted, LogLine, ProgressReported
+from core.jobs.log_lines import RUNNER_PREFIX, lines_for
 from core.jobs.runner import JobRunner, new_job_id
 from core.config.training import available_presets
 from core.training import vram
 from core.training.launch import LaunchError, plan_new_run, plan_resume, training_job
-
-LINE_SECONDS = 10.0  # without a terminal, a progress line at most this often (each step goes to run.log anyway)
 
 
 def register(subparsers) -> None:
@@ -97,44 +95,33 @@ def follow(context, spec, *, debug: bool):
 
 
 class ProgressView:
+    """The run's log on stderr, worded as run.log and the panel word it (``core.jobs.log_lines``), above a
+    progress bar on a terminal; the worker's own lines (library output) only with --debug."""
+
     def __init__(self, context, debug: bool) -> None:
         self.context, self.debug = context, debug
         self.bar = None
         self.tty = sys.stderr.isatty()
-        self.last_line = 0.0
 
     def show(self, event) -> None:
         if isinstance(event, LogLine):
             if self.debug:
-                self.context.say(f"  | {event.text}")
-        elif isinstance(event, JobStarted):
-            resumed = f", resumed from step {event.resumed_from_step}" if event.resumed_from_step else ""
-            self.context.say(f"training on {event.device} with {event.backend} ({event.details.get('precision')}, "
-                             f"{event.details.get('examples')} examples, {event.total_steps} steps{resumed})")
-            if self.tty:
-                self.bar = self.context.progress(total=event.total_steps, description="training", unit="step")
-                self.bar.update(event.resumed_from_step or 0)
-        elif isinstance(event, ProgressReported):
-            self.progress(event)
-        elif isinstance(event, EvalReported):
-            self.context.say(f"eval at step {event.step}: loss {event.eval_loss:.4f}")
-        elif isinstance(event, CheckpointSaved):
-            if not self.tty:
-                self.context.say(f"checkpoint at step {event.step}")
-
-    def progress(self, event: ProgressReported) -> None:
-        if event.is_phase or event.loss is None:  # loading, downloading
-            self.context.say(event.message)
+                self.say(f"  | {event.text}")
             return
-        stage = "" if event.message in ("", "sft") else f"[{event.message}] "
-        text = (f"{stage}step {event.step}/{event.total} loss {event.loss:.4f}"
-                + (f" {event.tokens_per_second:.0f} tok/s" if event.tokens_per_second else "")
-                + f" eta {format_eta(event.eta)}")
-        if self.bar is not None and not stage:
+        for line in lines_for(event):
+            if not line.startswith(RUNNER_PREFIX):  # the runner's notes with their timestamps stay in run.log
+                self.say(line)
+        if isinstance(event, JobStarted) and self.tty and self.bar is None:
+            self.bar = self.context.progress(total=event.total_steps, description="training", unit="step")
+            self.bar.update(event.resumed_from_step or 0)
+        elif isinstance(event, ProgressReported) and self.bar is not None and event.stage in ("", "sft"):
             self.bar.n = event.step
-            self.bar.set_postfix_str(text.split(" ", 2)[-1], refresh=True)
-        elif time.monotonic() - self.last_line >= LINE_SECONDS or event.step == event.total:
-            self.last_line = time.monotonic()
+            self.bar.refresh()
+
+    def say(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
             self.context.say(text)
 
     def close(self) -> None:
