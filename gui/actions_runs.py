@@ -16,7 +16,7 @@ from typing import Any
 from gui.errors import ActionError, NotAvailable
 
 EXPORT_DIR, EVAL_DIR = "export", "eval"
-LOG_TAIL_LINES = 40
+LOG_TAIL_LINES = 200  # the reopened page shows the run's recent log (a line per step, the phases around them)
 QUANTS = ("q4_k_m", "q8_0", "f16")  # as the CLI's export command
 
 
