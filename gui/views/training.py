@@ -54,6 +54,7 @@ class TrainingView(LiveCharts, RunForm, PageView):
         self.failure = ctk.CTkLabel(card, text="", anchor="w", justify="left", wraplength=900,
                                     text_color=("#9b1c1c", "#f19999"))
         self.failure.grid(row=2, column=0, columnspan=2, sticky="w", padx=12)
+        self.failure.grid_remove()  # shown with a failure only: empty, it would be a gap above the charts
         self.chart_holder = ctk.CTkFrame(card, fg_color="transparent")
         self.chart_holder.grid(row=3, column=0, columnspan=2, sticky="nsew", padx=8, pady=(4, 0))
         self.chart_holder.grid_columnconfigure(0, weight=1)
@@ -104,8 +105,7 @@ class TrainingView(LiveCharts, RunForm, PageView):
             return
         job_id = self.run(self.actions.resume_training, self.run_dir)
         if job_id:
-            self.failure.configure(text="")
-            self.log.append(f"--- resuming {self.run_dir.name} ---")
+            self.say_failure("")  # the log goes on with the run's own words ("resuming at step N of M: ...")
             self.follow(job_id, "starting")
 
     def follow(self, job_id: str, state: str) -> None:
@@ -144,13 +144,13 @@ class TrainingView(LiveCharts, RunForm, PageView):
         if replay["status"] == "failed" and state.get("message"):
             self.show_failure(state["message"], state.get("advice", ""), replay["log_tail"][-8:])
         elif replay["status"] == "interrupted":
-            self.failure.configure(text="the app closed while this run was going; Resume continues from its last "
-                                        "checkpoint" if replay["resumable"] else "the app closed while this run "
-                                        "was going and it has no checkpoint: start a new run")
+            self.say_failure("the app closed while this run was going; Resume continues from its last checkpoint"
+                             if replay["resumable"] else "the app closed while this run was going and it has no "
+                             "checkpoint: start a new run")
 
     def reset(self, run_dir) -> None:
         self.run_dir = run_dir
-        self.failure.configure(text="")
+        self.say_failure("")
         self.log.clear()
         self.reset_charts("waiting for the first step" if run_dir is not None or self.pending_start else "no run yet")
         self.progress.set_text("", 0.0)
@@ -172,8 +172,15 @@ class TrainingView(LiveCharts, RunForm, PageView):
 
     def show_failure(self, message: str, advice: str, last_lines) -> None:
         lines = "\n".join(f"  {line}" for line in list(last_lines)[-6:])
-        self.failure.configure(text=f"The run failed: {message}" + (f"\nWhat to do: {advice}" if advice else "")
-                                    + (f"\nLast lines:\n{lines}" if lines else ""))
+        self.say_failure(f"The run failed: {message}" + (f"\nWhat to do: {advice}" if advice else "")
+                         + (f"\nLast lines:\n{lines}" if lines else ""))
+
+    def say_failure(self, text: str) -> None:
+        self.failure.configure(text=text)
+        if text:
+            self.failure.grid()
+        else:
+            self.failure.grid_remove()
 
     def _ours(self, event) -> bool:
         return self.job_id is not None and event.job_id == self.job_id

@@ -3,7 +3,8 @@
 matplotlib is imported when the first chart is built, not at startup (cold start). ``set_line`` replaces one named
 series and redraws lazily, so a live loss curve costs one redraw per pump tick at most; with ``min_redraw_ms`` a
 chart redraws at most that often however fast its data comes (a GPU run logs several steps a second, and a redraw of
-several panels takes tens of milliseconds of the Tk thread).
+several panels takes tens of milliseconds of the Tk thread, hundreds on a loaded machine: a throttled chart waits
+longer after a slow redraw, so redrawing never takes more than ``DRAW_BUDGET`` of the thread).
 A chart has one panel (``axes``) or several side by side (``panels``: name, title, x label, y label), each of which
 may get a second y axis on the right (``twin``) for a series in other units; a panel's legend lists the lines of both.
 The figure follows the appearance mode (light/dark) like the CTk widgets around it: CustomTkinter calls
@@ -19,6 +20,7 @@ import customtkinter as ctk
 
 DPI = 100
 MAIN = "main"
+DRAW_BUDGET = 0.04  # a throttled chart spends at most this share of the Tk thread redrawing
 # (light, dark): the card colour around the chart, the text, the axes' frame, the grid
 PALETTE = {"face": ("#ebebeb", "#2b2b2b"), "axes": ("#f7f7f7", "#333333"), "text": ("#1f1f1f", "#dce4ee"),
            "edge": ("#8a8a8a", "#8a8a8a"), "note": ("#6b6b6b", "#a0a0a0")}
@@ -44,6 +46,7 @@ class Chart(ctk.CTkFrame):
         self.min_redraw_ms = min_redraw_ms
         self.relayout_every = max(1, relayout_every)
         self.draws = 0
+        self.draw_seconds = 0.0  # how long the last measured redraw took
         self._last_draw = 0.0
         self._draw_after: str | None = None
         self.mode = "dark" if ctk.get_appearance_mode() == "Dark" else "light"
@@ -118,22 +121,38 @@ class Chart(ctk.CTkFrame):
 
     # -- drawing ----------------------------------------------------------------------------------------------------
     def redraw(self) -> None:
-        """Redraw soon: at the next idle moment, or once ``min_redraw_ms`` has passed since the last redraw."""
+        """Redraw soon: at the next idle moment, or, with ``min_redraw_ms``, once that long has passed since the
+        last redraw, and never so often that redrawing takes more than ``DRAW_BUDGET`` of the Tk thread (a loaded
+        machine redraws its charts less often rather than letting the window lag)."""
         if self._draw_after is not None:
             return
-        wait = 0 if not self.min_redraw_ms else max(0, int(self.min_redraw_ms - 1000 * (time.monotonic()
-                                                                                         - self._last_draw)))
+        wait = 0
+        if self.min_redraw_ms:
+            interval = max(self.min_redraw_ms / 1000, self.draw_seconds / DRAW_BUDGET)
+            wait = max(0, int(1000 * (interval - (time.monotonic() - self._last_draw))))
         self._draw_after = self.after(wait, self._draw_figure)
 
     def _draw_figure(self) -> None:
         """Redraw now. The constrained layout (most of a redraw's cost) runs on every ``relayout_every``-th redraw
         and after a resize; in between the panels keep their places and only their contents are drawn again."""
         self._draw_after = None
-        self._last_draw = time.monotonic()
         if self.relayout_every > 1:
             self.figure.set_layout_engine("constrained" if self.draws % self.relayout_every == 0 else "none")
         self.draws += 1
-        self.canvas.draw_idle()
+        if not self.min_redraw_ms:
+            self._last_draw = time.monotonic()
+            self.canvas.draw_idle()
+            return
+        started = time.perf_counter()
+        self.canvas.draw()  # now, in this after() callback, so its cost can be measured
+        self.draw_seconds = time.perf_counter() - started
+        self._last_draw = time.monotonic()
+
+    def draw_now(self) -> None:
+        """Draw what is pending at once (a screenshot, a test), whatever the throttle says."""
+        if self._draw_after is not None:
+            self.after_cancel(self._draw_after)
+        self._draw_figure()
 
     def _relayout(self) -> None:
         if self.relayout_every > 1:
@@ -152,6 +171,7 @@ class Chart(ctk.CTkFrame):
             self.twins[panel] = self.panels[panel].twinx()
             self._twin_labels[panel] = ylabel
             self._apply_labels()
+            self._relayout()  # only the layout engine puts a new twin where its panel is
         return self.twins[panel]
 
     def note(self, text: str, panel: str | None = None) -> None:
@@ -194,6 +214,7 @@ class Chart(ctk.CTkFrame):
         if len(handles) > 1:
             self.panels[panel].legend(handles=handles, labels=[line.get_label() for line in handles], fontsize=7)
             self._apply_colours()
+            self._relayout()
 
     def bars(self, labels, values, *, horizontal: bool = False) -> None:
         self.clear()
@@ -215,6 +236,7 @@ class Chart(ctk.CTkFrame):
         self.lines.clear()
         self._line_panel.clear()
         self._apply_labels()
+        self._relayout()
         self.redraw()
 
     def drawn(self, panel: str) -> bool:
