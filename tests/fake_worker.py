@@ -2,7 +2,7 @@
 
 Usage: python tests/fake_worker.py [--steps N] [--step-seconds S] [--ignore-stop] [--fail-at STEP] [--oom-at STEP]
 [--ignore-term] [--garbage] [--run-dir DIR] [--start-step N] [--print-requests] [--chatty N] [--phases]
-[--eval-every N] [--dpo-steps N]
+[--eval-every N] [--dpo-steps N] [--linger S]
 
 With ``--phases`` it tells its run as the training worker does: loading and dataset phases, the plan in its started
 event, SFT steps with memory, evaluations every ``--eval-every`` steps, a DPO pass of ``--dpo-steps`` steps with a
@@ -68,6 +68,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--phases", action="store_true", help="tell the run as the training worker does")
     parser.add_argument("--eval-every", type=int, default=0)
     parser.add_argument("--dpo-steps", type=int, default=0)
+    parser.add_argument("--linger", type=float, default=0.0, help="seconds to wait after the ending event (teardown)")
     args = parser.parse_args(argv)
     if args.phases:
         return phased_run(args)
@@ -108,6 +109,7 @@ def main(argv: list[str]) -> int:
             wire.emit(JobFinished(status="stopped", step=step))
             return 0
     wire.emit(JobFinished(status="finished", step=args.steps, result={"final_loss": round(3.0 / args.steps, 4)}))
+    time.sleep(args.linger)  # a worker's teardown (torch takes seconds to unload) after its last word
     return 0
 
 

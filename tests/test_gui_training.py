@@ -233,7 +233,11 @@ def test_the_charts_show_eval_loss_only_once_there_is_one_and_dpo_on_its_own_axe
     assert [text.get_text() for text in loss_axes.get_legend().get_texts()] == ["loss", "eval loss"]
     feed(view, PhaseStarted(phase="dpo", total=2, details={"pairs": 11}))
     assert view.progress.text() == "DPO starting: 2 steps on 11 pairs…"
-    feed(view, step(1, 2, "dpo", reward_margin=0.01, eta=None), step(2, 2, "dpo", reward_margin=0.03, eta=30.0))
+    feed(view, step(1, 2, "dpo", reward_margin=0.01, eta=None))
+    assert view.chart.lines["DPO loss"].get_marker() == "o"  # one point: a dot, or the panel would look empty
+    feed(view, step(2, 2, "dpo", reward_margin=0.03, eta=30.0))
+    assert view.chart.lines["DPO loss"].get_marker() == "None"
+    assert [handle.get_marker() for handle in dpo_axes.get_legend().legend_handles] == ["None", "None"]
     assert view.chart.lines["DPO loss"].axes is dpo_axes and view.chart.series("DPO loss")[0] == [1, 2]
     assert view.chart.lines["reward margin"].axes is view.chart.twins["dpo"]  # its own scale, on the right
     assert view.chart.series("loss")[0] == [1, 2]  # the DPO steps never land on the SFT step axis

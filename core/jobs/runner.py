@@ -209,8 +209,9 @@ class Job:
         return self.process.returncode
 
     def stop(self) -> None:
-        """Cooperative stop, escalating to terminate and kill after the spec's grace periods."""
-        if not self.running or self.stop_requested:
+        """Cooperative stop, escalating to terminate and kill after the spec's grace periods. A job that has sent
+        its ending has nothing left to stop (its process may still be exiting): no request, no log line."""
+        if not self.running or self.stop_requested or self.ending_event is not None:
             return
         self.stop_requested = True
         self._set_state("stopping")

@@ -59,6 +59,7 @@ class Chart(ctk.CTkFrame):
         self.grid_rowconfigure(0, weight=1)
         self.lines: dict[str, object] = {}
         self._line_panel: dict[str, str] = {}
+        self._markers: dict[str, str | None] = {}  # the marker each line asked for
 
     def colour(self, part: str) -> str:
         if part == "face":
@@ -199,12 +200,20 @@ class Chart(ctk.CTkFrame):
         self._drop_note(panel)
         line = self.lines.get(name)
         axes = self.twins[panel] if right else self.panels[panel]
+        xs, ys = list(xs), list(ys)
         if line is None:
-            (line,) = axes.plot(list(xs), list(ys), label=name, **style)
+            (line,) = axes.plot(xs, ys, label=name, **style)
             self.lines[name], self._line_panel[name] = line, panel
+            self._markers[name] = style.get("marker")
             self._legend(panel)
         else:
-            line.set_data(list(xs), list(ys))
+            line.set_data(xs, ys)
+        # a line of one point draws nothing: a dot until there is a second (the first DPO step, one evaluation)
+        marker = self._markers[name] or ("o" if len(xs) == 1 else "None")
+        if line.get_marker() != marker:
+            line.set_marker(marker)
+            if self.panels[panel].get_legend() is not None:
+                self._legend(panel)  # a legend copies its lines' looks when it is made
         axes.relim()
         axes.autoscale_view()
         self.redraw()
@@ -235,6 +244,7 @@ class Chart(ctk.CTkFrame):
         self._notes.clear()
         self.lines.clear()
         self._line_panel.clear()
+        self._markers.clear()
         self._apply_labels()
         self._relayout()
         self.redraw()
