@@ -131,7 +131,8 @@ def run_recipe(args, name: str, preset: str, overrides: dict, out: Path) -> dict
     times["total"] = time.monotonic() - started
     report = json.loads(Path(evaluated["eval_file"]).read_text(encoding="utf-8"))
     result = {"recipe": name, "preset": preset, "overrides": overrides, "signature": signature,
-              "run_id": trained["run_id"], "run_dir": trained.get("run_dir"), "held_out": held_out(Path(prepared["out"])),
+              "run_id": trained["run_id"], "run_dir": trained.get("run_dir"),
+              "held_out": held_out(Path(prepared["out"])),
               "train_examples": prepared["examples"]["train"], "steps": trained.get("steps"),
               "smoke_passed": exported.get("smoke_passed", False),
               "seconds": {key: round(value, 1) for key, value in times.items()}, "figures": figures(report)}

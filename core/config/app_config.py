@@ -46,6 +46,8 @@ class DatasetConfig:
     seed: int = 1234                    # fixed so two runs on the same data give the same files
     style_profile: bool = True          # add each persona's automatic profile (core/dataset/profile.py) to their
     #                                   system message: the name alone did not separate personas (bench/RESULTS.md)
+    style_examples: int = 0             # also quote this many of the persona's own lines after the profile (other
+    #                                   lines each training example; a fixed set for evaluation and the bot)
     spam_repeat_limit: int = 3          # one author's same text beyond this many times in their last 20 messages of a
     #                                   channel is spam: the extra copies go (0 turns the filter off)
 
