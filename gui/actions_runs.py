@@ -147,6 +147,16 @@ class RunActions:
                                             run_stale_message(conn, info.run_dir)))
         return summaries
 
+    def compare_runs(self, run_ids: list[str]) -> list:
+        """The runs side by side (``core.training.compare.RunFacts``, in the order given). Reads each run's
+        metrics.jsonl (thousands of lines for a long run): call through ``in_background``."""
+        from core.jobs.runs import RunNotFound
+        from core.training.compare import CompareError, compare_runs
+        try:
+            return compare_runs(self.workspace.runs_dir, list(run_ids))
+        except (RunNotFound, CompareError) as exc:
+            raise ActionError(f"cannot compare: {exc}", "tick two or more runs in the list") from None
+
     def _summary(self, run_id: str) -> RunSummary:
         found = next((summary for summary in self.run_summaries() if summary.run_id == run_id), None)
         if found is None:
