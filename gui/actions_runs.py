@@ -33,6 +33,7 @@ class RunSummary:
     gguf: Path | None           # the exported model, when there is one
     eval_file: Path | None      # eval.json, when evaluated
     stale: str | None           # why the run (or its dataset) is stale, else None
+    failure: str | None = None  # a failed run's one-line reason (state.json's message)
 
 
 class RunActions:
@@ -130,8 +131,9 @@ class RunActions:
 
     # -- Models -----------------------------------------------------------------------------------------------------
     def run_summaries(self) -> list[RunSummary]:
-        from core.jobs.runs import list_runs
+        from core.jobs.runs import list_runs, read_state
         from core.training.artifacts import run_stale_message
+        from core.training.notices import one_line
         summaries = []
         with self.connect() as conn:
             for info in list_runs(self.workspace.runs_dir):
@@ -144,7 +146,9 @@ class RunActions:
                 summaries.append(RunSummary(info.run_id, info.run_dir, info.status, info.step, info.total_steps,
                                             info.final_loss, info.base_model, gguf,
                                             evaluation if evaluation.is_file() else None,
-                                            run_stale_message(conn, info.run_dir)))
+                                            run_stale_message(conn, info.run_dir),
+                                            failure=one_line(read_state(info.run_dir).get("message") or "")
+                                            if info.status == "failed" else None))
         return summaries
 
     def compare_runs(self, run_ids: list[str]) -> list:

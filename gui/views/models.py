@@ -161,6 +161,11 @@ class ModelsView(CompareSection, EvalSection, PageView):
         stale = " · STALE" if summary.stale else ""
         return f"{summary.run_id} · {summary.status}\n{steps}{loss}{exported}{evaluated}{used}{stale}"
 
+    def show_run(self, run_id: str) -> None:
+        """Select ``run_id`` after reading the list again (a tray notice opened it: the run may be new)."""
+        self.refresh()
+        self.select(run_id)
+
     def select(self, run_id: str) -> None:
         summary = next((s for s in self.summaries if s.run_id == run_id), None)
         self.selected = summary
@@ -172,6 +177,8 @@ class ModelsView(CompareSection, EvalSection, PageView):
             return
         lines = [f"{summary.run_id} ({summary.status})", f"base: {summary.base_model or '?'}",
                  f"model: {summary.gguf}" if summary.gguf else "not exported yet"]
+        if getattr(summary, "failure", None):
+            lines.append(f"failed: {summary.failure}")
         if summary.stale:
             lines.append(f"stale: {summary.stale}")
         self.details.configure(text="\n".join(lines), text_color=STALE_COLOURS if summary.stale
