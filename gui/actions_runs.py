@@ -86,12 +86,15 @@ class RunActions:
 
     def start_training(self, base: str, preset: str | None, flags: dict[str, Any]) -> tuple[str, Path]:
         """Plan a new run (its folder is written first) and start the train worker: (job id, run folder). Reads the
-        model's shape for the memory estimate (seconds for a GGUF): call through ``in_background``."""
+        model's shape for the memory estimate with the panel's header-only reader (``model_shape``, cached with the
+        estimate's), which may still wait on the disk: call through ``in_background``."""
         from core.training.launch import LaunchError, plan_new_run, training_job
         if self.training_job_id() is not None:
             raise ActionError("a training run is already going", "stop it first, or wait for it to finish")
         try:
-            planned = plan_new_run(self.workspace, base=base or None, preset=preset or None, flags=flags)
+            planned = plan_new_run(self.workspace, base=base or None, preset=preset or None, flags=flags,
+                                   shape_reader=lambda source, kind: self.model_shape({"source": source,
+                                                                                       "kind": kind}))
         except LaunchError as exc:
             raise ActionError(f"the run cannot start: {exc}", "change what the message names and press Start "
                                "again") from None
