@@ -11,7 +11,7 @@ What was checked (Debian 12, Tk 8.6.13, libXft 2.3.6, under Xvfb): with no emoji
 Noto Color Emoji (``fonts-noto-color-emoji``) they are drawn in colour; with only Symbola (``fonts-symbola``) in black
 outlines. Colour glyphs need libXft 2.3.5 or newer; an older libXft cannot draw a colour font (Tk programs there have
 failed with X's BadLength error on one), so ``pick_family`` takes a monochrome font there. Windows gets Segoe UI Emoji
-(Tk draws it through GDI, in one colour); macOS Apple Color Emoji.
+and macOS Apple Color Emoji (not checked on those systems yet).
 """
 from __future__ import annotations
 
