@@ -95,8 +95,11 @@ def read_run(run_dir: Path) -> RunFacts:
 
 
 def is_training_step(event) -> bool:
-    return (isinstance(event, ProgressReported) and not event.is_phase and event.loss is not None
-            and event.message in SFT_STAGES)
+    """A step of the SFT stage: its stage is ``ProgressReported.stage`` where the event has it (the phase field),
+    else the ``message`` runs have always recorded it in."""
+    if not isinstance(event, ProgressReported) or event.is_phase or event.loss is None:
+        return False
+    return getattr(event, "stage", event.message) in SFT_STAGES
 
 
 def dataset_stats(data_dir: str | None) -> dict[str, Any]:
