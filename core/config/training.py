@@ -46,7 +46,7 @@ class TrainingConfig:
     # -- optimisation
     learning_rate: float = 2e-4      # the usual LoRA rate for GPU batches of 16; full fine-tuning rates (2e-5) barely
     #                                  move an adapter. With the CPU's batch of 2 on SmolLM2-135M, 1e-3 beat 5e-4
-    #                                  (tuned attribution 0.51 vs 0.38 of 0.71 real: bench/RESULTS.md, fidelity)
+    #                                  (tuned attribution 0.55 vs 0.38 of 0.71 real: bench/RESULTS.md, fidelity)
     lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"  # decays smoothly to 0
     warmup_steps: float = 0.03       # a fraction (< 1) of the steps or a count: avoids early spikes on a fresh adapter
     weight_decay: float = 0.0        # LoRA weights start at zero; decay mostly fights the little they learn
