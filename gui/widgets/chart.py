@@ -86,6 +86,9 @@ class Chart(ctk.CTkFrame):
             axes.set_xlabel(xlabel, fontsize=9)
             axes.set_ylabel(ylabel, fontsize=9)
             axes.tick_params(labelsize=8)
+            if "step" in xlabel:  # steps are whole numbers: no "2.5" tick between step 2 and step 3
+                from matplotlib.ticker import MaxNLocator
+                axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         for name, twin in self.twins.items():
             twin.set_ylabel(self._twin_labels[name], fontsize=9)
             twin.tick_params(labelsize=8)
