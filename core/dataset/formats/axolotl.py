@@ -50,6 +50,7 @@ def common(config: TrainingConfig, base_model: str) -> dict:
         "bf16": "auto" if config.precision in ("auto", "bf16") else False,
         "fp16": config.precision == "fp16",
         "chat_template": "tokenizer_default",
+        "attn_implementation": "sdpa",  # keeps packed examples apart; flash_attention_2 is faster where installed
         "seed": config.seed, "logging_steps": config.logging_steps,
         "save_steps": config.save_steps, "save_total_limit": config.save_total_limit,
     }

@@ -27,13 +27,17 @@ LISTED_PROBLEMS = 200        # report.json names this many lines; the count cove
 
 
 class Checker:
-    """Counts tokens and collects the lines that break a limit, per file."""
+    """Counts tokens and collects the lines that break a limit, per file. Examples are counted in batches
+    (``BATCH`` at a time): one call per example would cost more than the counting itself."""
+
+    BATCH = 1024
 
     def __init__(self):
         self.method, self.count = tokens.counter()
         self.files: dict[str, dict] = {}
         self.problems: list[str] = []
         self.problem_count = 0
+        self.pending: list[tuple[str, int, list[dict]]] = []
 
     def problem(self, text: str) -> None:
         self.problem_count += 1
@@ -41,22 +45,35 @@ class Checker:
             self.problems.append(text)
 
     def example(self, name: str, number: int, messages: list[dict], ends_with: str) -> None:
-        summary = self.files.setdefault(name, {"examples": 0, "tokens": 0, "longest": 0})
         where = f"{name} line {number}"
         for message in messages:
             if message["role"] not in ROLES or not isinstance(message["content"], str) or not message["content"]:
                 self.problem(f"{where}: a message with role {message['role']!r} and no text")
         if not messages or messages[-1]["role"] != ends_with:
             self.problem(f"{where}: the messages must end with a {ends_with} message")
-        used = tokens.example_tokens(messages, self.count)
-        summary["examples"] += 1
-        summary["tokens"] += used
-        summary["longest"] = max(summary["longest"], used)
-        if used > MAX_EXAMPLE_TOKENS:
-            self.problem(f"{where}: {used:,} tokens, over the {MAX_EXAMPLE_TOKENS:,} of a training example "
-                         f"(OpenAI truncates it)")
+        self.pending.append((name, number, messages))
+        if len(self.pending) >= self.BATCH:
+            self.flush()
+
+    def flush(self) -> None:
+        """Count the pending examples' tokens in one call and check each against the limit."""
+        texts = [part for _, _, messages in self.pending for message in messages
+                 for part in (message["role"], message["content"])]
+        counts = iter(self.count(texts))
+        for name, number, messages in self.pending:
+            used = sum(next(counts) for _ in range(2 * len(messages)))
+            used += tokens.TOKENS_PER_MESSAGE * len(messages) + tokens.REPLY_PRIMING
+            summary = self.files.setdefault(name, {"examples": 0, "tokens": 0, "longest": 0})
+            summary["examples"] += 1
+            summary["tokens"] += used
+            summary["longest"] = max(summary["longest"], used)
+            if used > MAX_EXAMPLE_TOKENS:
+                self.problem(f"{name} line {number}: {used:,} tokens, over the {MAX_EXAMPLE_TOKENS:,} of a training "
+                             f"example (OpenAI truncates it)")
+        self.pending = []
 
     def file(self, name: str, written: dict, needed: bool) -> None:
+        self.flush()
         lines = written["lines"]
         if needed and lines < MIN_EXAMPLES:
             self.problem(f"{name}: {lines} examples; OpenAI needs at least {MIN_EXAMPLES}")

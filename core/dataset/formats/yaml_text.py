@@ -13,8 +13,13 @@ def scalar(value) -> str:
         return "true" if value else "false"
     if value is None:
         return "null"
-    if isinstance(value, (int, float)):
+    if isinstance(value, int):
         return repr(value)
+    if isinstance(value, float):
+        text = repr(value)
+        mantissa, _, exponent = text.partition("e")
+        # YAML 1.1 readers (PyYAML, which Axolotl uses) take 5e-06 for a string: a float needs a dot
+        return f"{mantissa}.0e{exponent}" if exponent and "." not in mantissa else text
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(scalar(item) for item in value) + "]"
     return json.dumps(str(value), ensure_ascii=False)
