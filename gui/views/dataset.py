@@ -4,8 +4,9 @@ page through the latest dataset's training examples, filter by persona, mark eac
 "Also write" adds the same splits in another trainer's or a hosted service's format (``core.dataset.formats``); for a
 hosted service the page asks first, naming how many people's messages would leave the machine, and writes the files
 only after Yes. A bad example is dropped at the next prepare; with a better answer typed in it becomes a DPO pair
-(the better answer chosen, the example's own rejected). Marks are stored by the example's stable id (its message id), so they survive a
-re-prepare. The example index is built on a thread (``actions.in_background``); reading a page is a few seeks.
+(the better answer chosen, the example's own rejected). Marks are stored by the example's stable id (its message
+id), so they survive a re-prepare. The example index is built on a thread (``actions.in_background``); reading a page
+is a few seeks.
 """
 from __future__ import annotations
 
