@@ -3,8 +3,9 @@
 It calls the same ``prepare_dataset`` with the same configuration as the ``prepare`` command, so the files are
 the same; ``--format`` writes a trainer's format after it (``core.dataset.formats``; a hosted service's format needs
 the owner's confirmation first and is written by ``dataset-format``). Progress is one ProgressReported per block of
-PROGRESS_EVERY messages read (step = messages read, total = messages stored). A stop is honoured at the next block: the staging folder is removed and the folder keeps whatever
-complete dataset it had before (a dataset is published whole or not at all). The result is ``out`` plus the stats.
+PROGRESS_EVERY messages read (step = messages read, total = messages stored). A stop is honoured at the next block:
+the staging folder is removed and the folder keeps whatever complete dataset it had before (a dataset is published
+whole or not at all). The result is ``out`` plus the stats.
 """
 from __future__ import annotations
 
