@@ -50,7 +50,7 @@ def common(config: TrainingConfig, base_model: str) -> dict:
         "bf16": "auto" if config.precision in ("auto", "bf16") else False,
         "fp16": config.precision == "fp16",
         "chat_template": "tokenizer_default",
-        "attn_implementation": "sdpa",  # keeps packed examples apart; flash_attention_2 is faster where installed
+        "attn_implementation": "flash_attention_2",
         "seed": config.seed, "logging_steps": config.logging_steps,
         "save_steps": config.save_steps, "save_total_limit": config.save_total_limit,
     }
@@ -89,6 +89,8 @@ COMMENTS = {
     "base_model": "a Hugging Face model id or folder: the model the persona adapter is trained on",
     "sequence_len": "our training max_length; Axolotl drops longer rows (our trainer trims their oldest context)",
     "datasets": "paths are relative: run `axolotl train` from this folder",
+    "attn_implementation": "keeps packed examples apart; needs flash-attn (Axolotl's Docker images have it); without "
+                           "it use sdpa and sample_packing: false",
 }
 
 
