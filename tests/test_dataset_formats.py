@@ -225,6 +225,15 @@ def test_prepare_format_openai_asks_first_and_writes_only_after_yes(workspace, m
     assert code == 0 and json.loads(stdout)["format"]["folders"][0]["path"] == str(out / "axolotl")
 
 
+def test_a_new_prepare_into_the_same_folder_removes_the_old_exports(workspace):
+    run_cli("import", str(SAMPLE_EXPORT), workspace=workspace)
+    out = workspace.root / "again"
+    assert run_cli("prepare", "--out", str(out), "--format", "axolotl", workspace=workspace)[0] == 0
+    assert (out / "axolotl" / "train.jsonl").is_file()
+    assert run_cli("prepare", "--out", str(out), "--seed", "5", workspace=workspace)[0] == 0
+    assert not (out / "axolotl").exists()   # its examples were the old build's
+
+
 def test_per_persona_datasets_get_the_format_in_each_persona_folder(workspace):
     run_cli("import", str(SAMPLE_EXPORT), workspace=workspace)
     out = workspace.root / "per"
@@ -261,10 +270,12 @@ def test_an_opt_out_during_the_export_leaves_nothing_and_a_stale_dataset_is_refu
 
 
 @pytest.mark.slow  # imports and prepares the sample server several times through the CLI
-def test_forget_leaves_none_of_their_text_in_the_format_files(workspace):
+def test_forget_leaves_none_of_their_text_in_the_format_files(workspace, tmp_path):
+    """The dataset is written outside the workspace, where only its registration as an artifact leads forget to it
+    (the workspace-wide text search does not look there)."""
     from core.consent.text_scan import TextFinder
     run_cli("import", str(SAMPLE_EXPORT), workspace=workspace)
-    out = workspace.root / "forget"
+    out = tmp_path / "elsewhere" / "forget"
     code, _, err = run_cli("prepare", "--out", str(out), "--format", "axolotl", workspace=workspace)
     assert code == 0, err
     assert run_cli("dataset-format", "llamafactory", "--data", str(out), workspace=workspace)[0] == 0
@@ -279,8 +290,7 @@ def test_forget_leaves_none_of_their_text_in_the_format_files(workspace):
     conn.close()
     code, _, err = run_cli("personas", "forget", persona, "--yes", workspace=workspace)
     assert code == 0, err
-    left = [path for path in workspace.root.rglob("*") if path.is_file() and path.suffix in (".jsonl", ".json", ".yml")
-            and finder.found_in(path)]
+    left = [path for path in out.parent.rglob("*") if path.is_file() and finder.found_in(path)]
     assert left == []
     assert not any((out / name).exists() and any((out / name).rglob("*.jsonl")) for name in
                    ("llamafactory", "axolotl", "openai"))

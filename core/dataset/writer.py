@@ -29,6 +29,7 @@ from core.consent.markers import STAGING_PREFIX, STALE_NAME, staging_lock_path
 OUTPUT_NAMES = ("train.jsonl", "val.jsonl", "test.jsonl", "dpo.jsonl")
 STATS_NAME, PREVIEW_NAME = "stats.json", "preview.txt"
 PER_PERSONA_DIR = "personas"
+EXPORT_DIRS = ("llamafactory", "axolotl", "openai")  # core.dataset.formats writes these beside the splits
 LATEST_POINTER = "latest"  # a text file in the datasets folder naming the newest complete dataset folder
 MAX_OPEN_FILES = 64        # per-persona sets can mean thousands of files; keep this many handles open at once
 
@@ -131,6 +132,8 @@ class Staging:
             (self.out_dir / name).unlink(missing_ok=True)
         (self.out_dir / STALE_NAME).unlink(missing_ok=True)
         shutil.rmtree(self.out_dir / PER_PERSONA_DIR, ignore_errors=True)
+        for name in EXPORT_DIRS:  # an earlier build's exports: they would hold the old examples beside the new ones
+            shutil.rmtree(self.out_dir / name, ignore_errors=True)
         staged_personas = self.root / PER_PERSONA_DIR
         if staged_personas.exists():
             os.replace(staged_personas, self.out_dir / PER_PERSONA_DIR)
