@@ -42,8 +42,8 @@ def check_can_confirm(args) -> None:
     """Refuse early (before a long prepare) when a hosted format could not be confirmed."""
     from core.dataset.formats import HOSTED
     if args.format in HOSTED and not args.yes_upload and not sys.stdin.isatty():
-        raise CommandError(f"--format {args.format} writes files to upload to a hosted service: pass --yes-upload to "
-                           f"confirm the people in the dataset agreed (stdin is not a terminal)", 2)
+        raise CommandError(f"the {args.format} files are made to be uploaded to a hosted service: pass --yes-upload "
+                           f"to confirm the people in the dataset agreed (stdin is not a terminal)", 2)
 
 
 def confirm_upload(args, data_dir: Path) -> int | None:

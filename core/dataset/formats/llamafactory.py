@@ -4,7 +4,8 @@ DPO pairs as ranking data, registered in a ``dataset_info.json`` beside them.
 LLaMA-Factory's sharegpt converter (``llamafactory.data.converter.SharegptDatasetConverter``) takes an optional
 leading system message, then user/assistant alternating from user (our prompt builder's shape); a ranking row is
 ``{"messages": prompt ending with user, "chosen": {assistant}, "rejected": {assistant}}``. Train with
-``dataset: persona_train``, ``eval_dataset: persona_val``, ``dataset_dir:`` this folder, ``cutoff_len:`` the
+``dataset: persona_train``, ``eval_dataset: persona_val``, ``dataset_dir:`` this folder, ``template:`` the model's
+(``smollm2`` for the default base model), ``cutoff_len:`` the
 training max_length, and ``mask_history: true``: like our trainer, it then learns only each example's final reply
 (by default LLaMA-Factory trains on every assistant turn of an example, the persona's earlier turns included).
 """
