@@ -115,7 +115,8 @@ def load_scorer(args: argparse.Namespace, run_dir: Path, config: dict):
         raise EvalDataError(f"{run_dir} has no complete export (export/export.json); run `launcher.py export` first")
     if gguf is not None:
         print(f"scoring the exported GGUF {gguf} in llama.cpp", flush=True)
-        return GgufScorer.load(gguf, config, with_base=not args.no_base_replies), "llama.cpp"
+        return GgufScorer.load(gguf, config, with_base=not args.no_base_replies,
+                               data_dir=data_dir_from_config(config, run_dir)), "llama.cpp"
     from model.eval_scoring import Scorer
     return Scorer.load(run_dir, config), "transformers"
 

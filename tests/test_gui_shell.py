@@ -217,9 +217,9 @@ def test_tray_menu_publishes_requests_and_the_icon_follows_the_bot_state():
     subscription = bus.subscribe("panel")
     menu = TrayMenu(bus)
     callbacks = dict(menu.items())
-    assert list(callbacks) == ["Show panel", "Start bot", "Stop bot", "Quit"]
+    assert list(callbacks) == ["Show panel", "Open last run", "Start bot", "Stop bot", "Quit"]
     for text in callbacks:
-        callbacks[text](None, None)  # pystray passes (icon, item)
+        callbacks[text](None, None)  # pystray passes (icon, item); no run yet: "Open last run" publishes nothing
     assert [type(event) for event in subscription.drain()] == [ShowPanel, StartBot, StopBot, QuitApp]
     running, stopped = icon_image("running"), icon_image("stopped")
     assert running.getpixel((6, 40))[:3] == icon_colour("running") == (46, 160, 67)

@@ -1,4 +1,4 @@
-"""Commands ``train`` (start or resume a LoRA run in a worker process) and ``runs list|show``.
+"""Commands ``train`` (start or resume a LoRA run in a worker process) and ``runs list|show|compare``.
 
 ``train`` runs the job runner in this process and follows the worker's events: a progress bar on a terminal,
 stderr lines otherwise, and with ``--json`` one summary object at the end. Ctrl+C asks the worker to stop at its
@@ -37,6 +37,9 @@ def register(subparsers) -> None:
     add_command(run_commands, "list", list_runs, help="list runs, newest first", human=human_list)
     show = add_command(run_commands, "show", show_run, help="one run's state, curve and outputs")
     show.add_argument("run", metavar="RUN", help="run id, unique prefix, or 'latest'")
+    compare = add_command(run_commands, "compare", compare_runs, human=human_compare,
+                          help="two or more runs side by side: the knobs that differ, dataset, speed, losses, eval")
+    compare.add_argument("runs", nargs="+", metavar="RUN", help="run ids, unique prefixes, or 'latest'")
 
 
 def run_train(args, context) -> dict:
@@ -185,3 +188,19 @@ def show_run(args, context) -> dict:
     return {**runs.run_info(run_dir).to_json(), "config": runs.read_config(run_dir), "loss_curve": curve,
             "eval_loss": evals, "checkpoints": [str(path) for path in runs.checkpoints(run_dir)],
             "adapter": str(run_dir / runs.ADAPTER_DIR) if (run_dir / runs.ADAPTER_DIR).is_dir() else None}
+
+
+def compare_runs(args, context) -> dict:
+    from core.training import compare
+    try:
+        return compare.comparison_json(compare.compare_runs(context.workspace.runs_dir, args.runs))
+    except runs.RunNotFound as exc:
+        raise CommandError(str(exc)) from None
+    except compare.CompareError as exc:
+        raise CommandError(str(exc), exit_code=2) from None
+
+
+def human_compare(result: dict) -> str:
+    from core.training.compare import format_table
+    return format_table([run["run_id"] for run in result["runs"]],
+                        [(row["label"], row["values"]) for row in result["table"]])

@@ -13,7 +13,7 @@ import tomllib
 from contextlib import closing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from core.jobs import runs
 from core.training import artifacts, vram
@@ -76,8 +76,11 @@ def resolve_data_dir(workspace: Workspace, data: str | Path | None) -> Path:
 
 
 def plan_new_run(workspace: Workspace, *, base: str | None = None, data: str | Path | None = None,
-                 preset: str | None = None, flags: dict[str, Any] | None = None) -> PlannedRun:
-    """Validate everything, then create the run folder with its config snapshot."""
+                 preset: str | None = None, flags: dict[str, Any] | None = None,
+                 shape_reader: Callable[[str, str], vram.ModelShape | None] | None = None) -> PlannedRun:
+    """Validate everything, then create the run folder with its config snapshot. ``shape_reader(source, kind)``
+    reads the model's shape for the memory estimate (default ``vram.shape_of``; the panel passes its header-only
+    reader, which keeps no mapped GGUF in its process)."""
     try:
         base_model = resolve_base_model(base if base else default_base_model())
     except (PresetError, ResourceMissing) as exc:
@@ -90,7 +93,7 @@ def plan_new_run(workspace: Workspace, *, base: str | None = None, data: str | P
                                        user_source=str(workspace.config_path))
     except PresetError as exc:
         raise LaunchError(str(exc)) from None
-    estimate = memory_estimate(config, base_model, gpu_gb)
+    estimate = memory_estimate(config, base_model, gpu_gb, shape_reader)
     snapshot = {"kind": "train", "preset": preset, "training": to_dict(config), "base_model": base_model,
                 "data_dir": str(data_dir), "backend": config.backend,
                 "memory_estimate": estimate.__dict__ if estimate else None,
@@ -102,8 +105,9 @@ def plan_new_run(workspace: Workspace, *, base: str | None = None, data: str | P
     return PlannedRun(run_dir, config, preset, resume=False, estimate=estimate, warnings=[warning] if warning else [])
 
 
-def memory_estimate(config: TrainingConfig, base_model: dict[str, str], gpu_gb: float | None):
-    shape = vram.shape_of(base_model["source"], base_model["kind"])
+def memory_estimate(config: TrainingConfig, base_model: dict[str, str], gpu_gb: float | None,
+                    shape_reader: Callable[[str, str], vram.ModelShape | None] | None = None):
+    shape = (shape_reader or vram.shape_of)(base_model["source"], base_model["kind"])
     if shape is None:
         return None
     if gpu_gb is not None:

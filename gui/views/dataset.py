@@ -15,6 +15,7 @@ import customtkinter as ctk
 from core.dataset.formats import FORMATS, HOSTED
 
 from gui.views.base import PageView
+from gui.widgets.emoji import insert_with_emoji
 from gui.widgets.job_row import JobRow
 from gui.widgets.tooltip import Tooltip
 from gui.widgets.button import Button
@@ -29,13 +30,14 @@ FORMAT_TIP = ("chatml: only our own files. llamafactory / axolotl: the same exam
 
 
 def show_parts(box: ctk.CTkTextbox, parts, dark: bool) -> None:
-    """Render (text, trained) runs into a read-only textbox, the trained runs highlighted."""
+    """Render (text, trained) runs into a read-only textbox, the trained runs highlighted; emoji are drawn with the
+    emoji font where one is installed (``gui.widgets.emoji``)."""
     widget = box._textbox
     widget.configure(state="normal")
     widget.delete("1.0", "end")
     widget.tag_configure("trained", foreground=TRAINED_COLOURS[dark], underline=True)
     for text, trained in parts:
-        widget.insert("end", text, ("trained",) if trained else ())
+        insert_with_emoji(widget, text, ("trained",) if trained else ())
     widget.configure(state="disabled")
 
 
