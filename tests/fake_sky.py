@@ -85,8 +85,10 @@ def launch(args: list[str]) -> int:
         make_outputs(jobs / "1.log", home)
         (jobs / "1.rc").write_text("0", encoding="utf-8")
     else:
-        env = {**os.environ, **{key: str(value) for key, value in task.get("envs", {}).items()},
-               "HOME": str(home), "FAKE_SKY_RUN": task["run"], "FAKE_SKY_RC": str(jobs / "1.rc")}
+        # a remote machine's environment: nothing of this one's (the runner's DPS_* variables least of all)
+        env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(home),
+               **{key: str(value) for key, value in task.get("envs", {}).items()},
+               "FAKE_SKY_RUN": task["run"], "FAKE_SKY_RC": str(jobs / "1.rc")}
         with (jobs / "1.log").open("wb") as log:
             subprocess.Popen(["bash", "-c", 'bash -c "$FAKE_SKY_RUN"; echo $? > "$FAKE_SKY_RC"'],
                              cwd=home / "sky_workdir", env=env, stdin=subprocess.DEVNULL, stdout=log,
@@ -124,7 +126,7 @@ def logs(args: list[str]) -> int:
             data = log.read()
         complete = data[:data.rfind(b"\n") + 1]
         position += len(complete)
-        for raw in complete.decode("utf-8", errors="replace").splitlines():
+        for raw in complete.decode("utf-8", errors="replace").split("\n")[:-1]:  # \r stays inside a line
             print(DECORATION + raw, flush=True)
             printed += 1
             if drop_after and printed >= drop_after:
@@ -153,7 +155,7 @@ def queue(args: list[str]) -> int:
 def execute(args: list[str]) -> int:
     name, command = args[0], args[-1]
     home = cluster(name) / "home"
-    return subprocess.run(["bash", "-c", command], cwd=home, env={**os.environ, "HOME": str(home)}).returncode
+    return subprocess.run(["bash", "-c", command], cwd=home, env={"PATH": "/usr/bin:/bin", "HOME": str(home)}).returncode
 
 
 def copy(args: list[str]) -> int:

@@ -8,6 +8,7 @@ stop request is acted on at once. ``tick`` returning True ends the child (its wh
 from __future__ import annotations
 
 import json
+import os
 import queue
 import subprocess
 import threading
@@ -15,18 +16,26 @@ from pathlib import Path
 from typing import Callable
 
 from core.config.workspace import atomic_write_text
+from core.jobs import wire
 from core.jobs.processes import kill_tree, no_window
 
 TICK_SECONDS = 0.5
 STATE_FILE = "state.json"
+OWN_VARIABLES = (wire.ENV_CONTROL, wire.ENV_PARENT_PID, wire.ENV_STOP_FILE, wire.ENV_ORPHAN_GRACE)
+
+
+def environment() -> dict[str, str]:
+    """This process's environment without the runner's variables meant for this worker alone (its stdin, its
+    parent, its STOP file): a command started from here is not the runner's worker."""
+    return {key: value for key, value in os.environ.items() if key not in OWN_VARIABLES}
 
 
 def run_lines(argv: list[str], cwd: Path, on_line: Callable[[str], None],
-              tick: Callable[[], bool] = lambda: False, env: dict[str, str] | None = None) -> int:
+              tick: Callable[[], bool] = lambda: False) -> int:
     """Run ``argv`` in ``cwd`` (stdout and stderr together); the exit code (-1 when ``tick`` ended it)."""
     try:
         process = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                   stderr=subprocess.STDOUT, env=env, **no_window())
+                                   stderr=subprocess.STDOUT, env=environment(), **no_window())
     except OSError as exc:
         on_line(f"could not run {argv[0]}: {exc}")
         return 127
@@ -58,7 +67,7 @@ def capture(argv: list[str], cwd: Path, timeout: float = 120.0) -> tuple[int, st
     """(exit code, output) of a short command; 124 and what it said when it ran past ``timeout``."""
     try:
         done = subprocess.run(argv, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
-                              **no_window())
+                              env=environment(), **no_window())
     except subprocess.TimeoutExpired as exc:
         return 124, (exc.stdout or b"").decode("utf-8", errors="replace")
     except OSError as exc:

@@ -113,7 +113,7 @@ class CloudRun:
 
     def stream(self) -> bool:
         """Follow the job's log until its ending arrives or the job has ended; False when contact was lost."""
-        job_id, misses = int(self.state["job_id"]), 0
+        job_id, misses, ended_before = int(self.state["job_id"]), 0, False
         while self.ending is None:
             self.cursor.new_reading()
             before = self.cursor.last
@@ -124,8 +124,12 @@ class CloudRun:
                 break
             job_state = self.job_state(job_id)
             if job_state in ENDED_JOB_STATES:
-                self.say(f"cloud: the remote job ended ({job_state}) without its final report")
-                return True
+                if ended_before and self.cursor.last == before:  # read to its end once more: nothing new
+                    self.say(f"cloud: the remote job ended ({job_state}) without its final report")
+                    return True
+                ended_before = True  # its log is complete now: read what the lost stream did not show
+                self.say(f"cloud: the log stream ended (exit {code}); the job is {job_state}: reading the rest")
+                continue
             misses = 0 if self.cursor.last > before else misses + 1
             if misses >= len(RECONNECT_WAITS):
                 self.say(f"cloud: lost contact with the run ({len(RECONNECT_WAITS)} readings brought nothing)")
