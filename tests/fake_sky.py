@@ -8,8 +8,9 @@ need .cmd ones) that run this file with this interpreter. Every call is recorded
   the file mounts to their targets (a file is linked), links ``home/dps-venv`` to this interpreter's environment
   (the setup's pip installs are skipped), then starts the task's real ``run`` script with bash, HOME=home, in the
   workdir, its output to the job's log: the real train worker, numbered by the real cloud-stamp. With
-  FAKE_SKY_REPLAY=FILE it runs nothing and the job's log is FILE (a recorded run), the files its checkpoint and
-  adapter events name are made in home. FAKE_SKY_LAUNCH_FAILS=1 makes launch fail.
+  FAKE_SKY_REPLAY=FILE it runs nothing and the job's log is FILE (a recorded run; the job counts as running until
+  a reading of the log reaches its end), the files its checkpoint and adapter events name are made in home.
+  FAKE_SKY_LAUNCH_FAILS=1 makes launch fail.
 - ``sky logs NAME JOB --follow --tail 0`` prints the job's log from its start, each line decorated as SkyPilot's
   Ray-based log is (colour codes, ``(dps-train, pid=N)``), following it until the job ends. FAKE_SKY_DROP_AFTER=K
   makes the first FAKE_SKY_DROPS (default 1) calls die after K lines with exit 255, as a lost SSH connection does.
@@ -81,9 +82,8 @@ def launch(args: list[str]) -> int:
     jobs.mkdir(parents=True, exist_ok=True)
     replay = os.environ.get("FAKE_SKY_REPLAY")
     if replay:
-        shutil.copy(replay, jobs / "1.log")
+        shutil.copy(replay, jobs / "1.log")  # the job runs until a reading of its log reaches the end
         make_outputs(jobs / "1.log", home)
-        (jobs / "1.rc").write_text("0", encoding="utf-8")
     else:
         # a remote machine's environment: nothing of this one's (the runner's DPS_* variables least of all)
         env = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(home),
@@ -132,6 +132,9 @@ def logs(args: list[str]) -> int:
             if drop_after and printed >= drop_after:
                 print("Connection to 10.0.0.1 closed by remote host.", file=sys.stderr, flush=True)
                 return 255
+        if os.environ.get("FAKE_SKY_REPLAY") and not complete:
+            (jobs / f"{job}.rc").write_text("0", encoding="utf-8")  # a replayed job ends once read to its end
+            done = True
         if done and not complete:
             code = (jobs / f"{job}.rc").read_text().strip()
             print(f"Job finished (status: {'SUCCEEDED' if code == '0' else 'FAILED'}).", flush=True)
@@ -155,7 +158,8 @@ def queue(args: list[str]) -> int:
 def execute(args: list[str]) -> int:
     name, command = args[0], args[-1]
     home = cluster(name) / "home"
-    return subprocess.run(["bash", "-c", command], cwd=home, env={"PATH": "/usr/bin:/bin", "HOME": str(home)}).returncode
+    environment = {"PATH": "/usr/bin:/bin", "HOME": str(home)}
+    return subprocess.run(["bash", "-c", command], cwd=home, env=environment).returncode
 
 
 def copy(args: list[str]) -> int:

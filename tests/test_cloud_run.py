@@ -54,7 +54,7 @@ def sky_calls(state: Path, command: str) -> list[list[str]]:
 def recorded_events(kind) -> list:
     from core.training.cloud_stream import unstamp, worker_events
     found = []
-    for line in RECORDED.read_text(encoding="utf-8").splitlines():
+    for line in RECORDED.read_text(encoding="utf-8").split("\n"):
         found += [event for event in worker_events(unstamp(line)[1]) if isinstance(event, kind)]
     return found
 
@@ -64,7 +64,7 @@ def test_a_cloud_run_streams_a_real_workers_output_once_across_a_lost_connection
     from core.dataset.leaving import people_leaving
     from core.dataset.writer import latest_dataset
     monkeypatch.setenv("FAKE_SKY_REPLAY", str(RECORDED))
-    monkeypatch.setenv("FAKE_SKY_DROP_AFTER", "12")  # the first reading dies after 12 lines, mid-run
+    monkeypatch.setenv("FAKE_SKY_DROP_AFTER", "6")  # the first reading dies after 6 lines: SFT's last step
     code, out, err = run_cli("train", "--cloud", "--yes-upload", "--preset", "cpu-tiny", "--json",
                              workspace=sample_workspace)
     assert code == 0, err[-3000:]
@@ -97,10 +97,11 @@ def test_a_cloud_run_streams_a_real_workers_output_once_across_a_lost_connection
     assert launch[:2] == ["launch", "-c"] and launch[3:] == ["task.yaml", "-y", "-i", "10", "--down",
                                                               "--detach-run"]
     log = (run_dir / runs.LOG_FILE).read_text(encoding="utf-8")
-    assert "reading it again" in log and "sky | Job submitted, ID: 1" in log
+    assert "the log stream ended (exit 255, job RUNNING); reading it again in 2s from line 7" in log
+    assert "sky | Job submitted, ID: 1" in log
     assert runs.read_state(run_dir)["status"] == "finished"
     assert json.loads((run_dir / "cloud" / "state.json").read_text())["last_line"] == \
-        len(RECORDED.read_text(encoding="utf-8").splitlines())
+        RECORDED.read_bytes().count(b"\n")
 
 
 def test_without_sky_the_task_is_written_and_the_command_says_what_to_install(sample_workspace, monkeypatch):
@@ -143,7 +144,8 @@ def cloud_job(workspace, max_steps: int):
     from core.training.cloud_task import CloudOptions
     from core.training.launch import cloud_training_job, plan_new_run, resolve_data_dir, write_cloud_task
     people = people_leaving(resolve_data_dir(workspace, None))
-    planned = plan_new_run(workspace, preset="cpu-tiny", flags={"max_steps": max_steps}, cloud=CloudOptions())
+    planned = plan_new_run(workspace, preset="cpu-tiny", flags={"max_steps": max_steps, "dpo": False},
+                           cloud=CloudOptions())
     write_cloud_task(planned, app_source_dir(), confirmed_people=people)
     return planned.run_dir, cloud_training_job(planned)
 

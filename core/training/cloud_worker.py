@@ -232,7 +232,8 @@ class CloudRun:
                                        result={**ending.result, "cloud": cloud}))
             return 0
         if isinstance(ending, JobFinished):
-            message = f"the cloud run {ending.status} at step {ending.step}, but downloading {', '.join(missing)} failed"
+            message = (f"the cloud run {ending.status} at step {ending.step}, but downloading "
+                       f"{', '.join(missing)} failed")
         elif isinstance(ending, JobFailed):
             message, advice = f"on the cloud GPU: {ending.message}", (ending.advice + " " + advice).strip()
         elif ended:

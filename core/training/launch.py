@@ -2,9 +2,10 @@
 
 ``plan_new_run`` resolves the base model and the dataset, builds the layered config (``core.config.training``),
 estimates memory, and writes the run folder's config.json before anything is launched; ``plan_resume`` reopens a
-stopped or interrupted run. ``training_job`` turns either into a ``JobSpec`` for ``core.jobs.runner.JobRunner``; a run planned with ``cloud``
-options is sized for the rented accelerator instead of this machine's GPU and runs as ``cloud_training_job`` (the
-task written by ``write_cloud_task`` after the owner confirmed the upload: ``core.training.cloud_task``).
+stopped or interrupted run. ``training_job`` turns either into a ``JobSpec`` for ``core.jobs.runner.JobRunner``.
+A run planned with ``cloud`` options is sized for the rented accelerator instead of this machine's GPU and runs as
+``cloud_training_job``, its task written by ``write_cloud_task`` once the owner confirmed the upload
+(``core.training.cloud_task``).
 A stale dataset or run (an opt-out or a forget since it was built) is refused; a new run is registered as an
 artifact built from its dataset (``core.training.artifacts``).
 """
