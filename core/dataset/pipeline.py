@@ -167,6 +167,7 @@ class Routed:
     kept: Counter                 # (split, persona id) -> lines written
     dpo: Counter                  # persona id -> pairs written
     preview: list[dict]
+    people: set = dataclasses.field(default_factory=set)  # ids (bytes) of everyone whose text a written line holds
 
 
 def persona_styles(conn, state: BuildState, selected: list[Persona], scrubber: Scrubber
@@ -209,21 +210,26 @@ def second_pass(spool: Spool, plan: Plan, staging: Staging, strategy: str, selec
             output(split, persona.id)
     routed = Routed(Counter(), Counter(), [])
     previewed: set[int] = set()
-    for kind, split, persona_id, key_bin, payload in spool.records():
+    people = routed.people
+    for kind, split, persona_id, key_bin, speakers, payload in spool.records():
         line = lines.get(persona_id)
         if line:
             payload = with_style(payload, line, "prompt" if kind == b"d" else "messages")
         if kind == b"d":
             output("dpo", persona_id).write(payload)
             routed.dpo[persona_id] += 1
+            people.update(speakers.split(b","))
             continue
         copies = plan.copies(persona_id, key_bin) if split == "train" else 1
+        if copies:
+            people.update(speakers.split(b","))
         for _ in range(copies):
             output(split, persona_id).write(payload)
         routed.kept[split, persona_id] += copies
         if copies and split == "train" and persona_id not in previewed and len(previewed) < PREVIEW_EXAMPLES:
             previewed.add(persona_id)
             routed.preview.append(orjson.loads(payload))
+    people.discard(b"")  # a line spooled without speakers
     if not per_persona:
         staging.pool.close()  # flush every handle before the file is read back
         enforce_cap(staging.files["train.jsonl"].path, plan)
@@ -294,8 +300,11 @@ def build_stats(config: DatasetConfig, strategy: str, selected: list[Persona], c
     dpo_note = None if state.dpo.pairs else (
         f"no pairs: no two replies to the same message in a training conversation where one earned reactions and "
         f"one did not ({state.dpo.parents_with_several_replies} messages had several replies)")
+    personas_written = {str(persona.id).encode() for persona in selected} & routed.people
     return {
         "format": 1, "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "people": {"total": len(routed.people), "personas": len(personas_written),  # whose text the files hold
+                   "others": len(routed.people - personas_written)},
         "strategy": strategy, "ids": "strings (64-bit Discord ids do not survive JSON numbers everywhere)",
         "messages_read": messages_read, "seconds": round(time.perf_counter() - started, 2),
         "examples": examples, "candidates": {split: state.candidates.get(split, 0) for split in SPLITS},
