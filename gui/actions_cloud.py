@@ -15,18 +15,20 @@ from gui.errors import ActionError
 
 
 class CloudActions:
-    def cloud_upload_people(self) -> tuple[int, str]:
-        """(how many people's messages the latest dataset's upload sends, the sentence to confirm)."""
+    def cloud_upload_people(self) -> tuple[int | None, str]:
+        """(how many people's messages the latest dataset holds (None: prepared before the count), the sentence to
+        confirm, the CLI's own)."""
+        from core.cli.cloud_train import CLOUD_DESTINATION
         from core.dataset.leaving import confirmation_text, people_leaving
         from core.training.launch import LaunchError, resolve_data_dir
         try:
             people = people_leaving(resolve_data_dir(self.workspace, None))
         except LaunchError as exc:
             raise ActionError(f"nothing to upload: {exc}", "prepare a dataset on the Dataset page first") from None
-        return people, confirmation_text(people)
+        return people, confirmation_text(people, CLOUD_DESTINATION)
 
     def start_cloud_training(self, base: str, preset: str | None, flags: dict[str, Any], accelerator: str,
-                             confirmed_people: int) -> tuple[str, Path]:
+                             confirmed_people: int | None) -> tuple[str, Path]:
         """Plan the run for ``accelerator``, write its task, start the cloud worker: (job id, run folder). Without
         SkyPilot the task stays written and the error says what to install and how to launch it by hand."""
         from core.config.runtime import app_source_dir

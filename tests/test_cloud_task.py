@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from core.dataset.leaving import confirmation_text, people_leaving, who_is_leaving
 from core.jobs import runs
 from core.jobs.events import CheckpointSaved, JobFinished, LogLine, ProgressReported
 from core.jobs.wire import encode
@@ -45,18 +44,6 @@ def write_dataset(folder: Path) -> Path:
     (folder / "test.jsonl").write_text(json.dumps(example("101", "Ann", "Eve: stays here")) + "\n", encoding="utf-8")
     (folder / "stats.json").write_text("{}", encoding="utf-8")
     return folder
-
-
-def test_people_leaving_counts_every_persona_and_context_speaker_once_in_the_uploaded_files(tmp_path):
-    data = write_dataset(tmp_path / "data")
-    found = who_is_leaving(data)
-    assert found.personas == {"101", "102", "103"}
-    # Ann and Bob speak in each other's context but are personas; Eve is only in test.jsonl, which stays; "note" is
-    # a line of Dee's message that reads like a label: the count errs high, never low
-    assert found.others == {"Cy", "Dee", "Gus", "note"}
-    assert people_leaving(data) == 7
-    assert "7 people's messages" in confirmation_text(7) and "1 person's messages" in confirmation_text(1)
-    assert "leave this machine" in confirmation_text(7)
 
 
 def planned_run(tmp_path: Path, base: dict | None = None) -> Path:

@@ -72,7 +72,7 @@ def test_the_cloud_choice_asks_whose_messages_leave_then_follows_the_run_like_a_
     monkeypatch.setenv("FAKE_SKY_REPLAY", str(RECORDED))
     people = people_leaving(latest_dataset(actions.workspace.datasets_dir))
     dialog = ask(tk_root, subscription, view)
-    assert f"{people} people's messages" in dialog.text and "leave this machine" in dialog.text
+    assert f"the messages of {people} people" in dialog.text and "rented cloud GPU" in dialog.text
     assert not actions.workspace.runs_dir.exists() or not any(actions.workspace.runs_dir.iterdir())
     dialog.upload_button.invoke()
     pump_until(tk_root, subscription, view, lambda: view.status == "finished")

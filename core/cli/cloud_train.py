@@ -15,6 +15,7 @@ from core.cli.base import CommandError
 from core.training.cloud_task import DEFAULT_ACCELERATOR, DEFAULT_IDLE_MINUTES, CloudOptions, task_path
 
 NOT_CONFIRMED = "nothing was uploaded: the upload was not confirmed"
+CLOUD_DESTINATION = "a rented cloud GPU (through SkyPilot)"
 
 
 def add_cloud_options(train) -> None:
@@ -39,13 +40,13 @@ def options_from(args) -> CloudOptions:
 
 def confirm_upload(context, args, people: int) -> None:
     from core.dataset.leaving import confirmation_text
-    sentence = confirmation_text(people)
+    sentence = confirmation_text(people, CLOUD_DESTINATION)
     if args.yes_upload:
-        context.say(sentence.rsplit(" Continue?", 1)[0] + " (confirmed with --yes-upload)")
+        context.say(f"{sentence} Yes (--yes-upload).")
         return
     if not sys.stdin.isatty():
-        raise CommandError(f"{sentence.rsplit(' Continue?', 1)[0]} Pass --yes-upload to confirm (stdin is not a "
-                           "terminal); " + NOT_CONFIRMED, exit_code=2)
+        raise CommandError(f"{sentence} Pass --yes-upload to confirm (stdin is not a terminal); " + NOT_CONFIRMED,
+                           exit_code=2)
     answer = input(f"{sentence} [y/N] ").strip().lower()
     if answer not in ("y", "yes"):
         raise CommandError(NOT_CONFIRMED, exit_code=2)

@@ -7,7 +7,7 @@
                    requirements-worker.txt: the training runtime the setup installs (requirements-ml.txt with
                    requirements-cuda.txt's lines in place of the same packages', install.py --cuda's rule, plus the
                    few app packages the worker imports)
-    data/          the dataset files training reads (train, val, dpo; ``core.dataset.leaving.LEAVING_FILES``)
+    data/          the dataset files training reads (``LEAVING_FILES``: train, val, dpo; test.jsonl stays)
     run/config.json  the run config with the remote paths: no local path, no workspace database, no secret
 
 A local base model (a .gguf file or a model folder) is mounted from where it lies; a hub id is downloaded by the
@@ -26,9 +26,9 @@ from pathlib import Path
 from typing import Any
 
 from core.config.workspace import atomic_write_text
-from core.dataset.leaving import LEAVING_FILES, leaving_files
 from core.jobs import runs
 
+LEAVING_FILES = ("train.jsonl", "val.jsonl", "dpo.jsonl")  # what training reads; test.jsonl stays for evaluation
 CLOUD_DIR, TASK_FILE = "cloud", "task.yaml"
 SOURCE_DIR, DATA_DIR, REMOTE_CONFIG_DIR = "source", "data", "run"
 WORKER_REQUIREMENTS = "requirements-worker.txt"
@@ -60,6 +60,11 @@ class CloudOptions:
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def leaving_files(data_dir: Path) -> list[Path]:
+    """The dataset files the task uploads (the ones that exist), in a fixed order."""
+    return [Path(data_dir) / name for name in LEAVING_FILES if (Path(data_dir) / name).is_file()]
 
 
 def accelerator_gb(accelerator: str) -> float | None:

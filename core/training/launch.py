@@ -158,7 +158,7 @@ def training_job(planned: PlannedRun) -> JobSpec:
     return JobSpec(name="train", argv=worker_argv("train", *args), run_dir=planned.run_dir)
 
 
-def write_cloud_task(planned: PlannedRun, source_root: Path, *, confirmed_people: int) -> Path:
+def write_cloud_task(planned: PlannedRun, source_root: Path, *, confirmed_people: int | None) -> Path:
     """Write the run's SkyPilot task (``RUN/cloud/``) once the owner confirmed that ``confirmed_people`` people's
     messages leave; refused when the files would now carry someone else's (the dataset changed meanwhile)."""
     from core.dataset.leaving import people_leaving
