@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from core.jobs.events import Event
 from core.jobs.specs import LIGHT_STOP_GRACE, JobSpec, cli_argv, new_job_dir
+from gui.actions_cloud import CloudActions
 from gui.actions_eval import EvalActions
 from gui.actions_runs import RunActions
 from gui.errors import ActionError, NotAvailable
@@ -47,7 +48,7 @@ def cli_job(workspace, name: str, *args: str) -> JobSpec:
                    stop_grace=LIGHT_STOP_GRACE, terminate_grace=5.0)
 
 
-class DataActions(RunActions, EvalActions):
+class DataActions(RunActions, EvalActions, CloudActions):
     # -- plumbing ---------------------------------------------------------------------------------------------------
     def in_background(self, task: str, function: Callable[..., Any], *args, **details) -> threading.Thread:
         """Run ``function(*args)`` on a thread; its result (or its ActionError) arrives as ``TaskFinished``."""

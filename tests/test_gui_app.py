@@ -18,7 +18,8 @@ from tests.conftest_gui import gui_display  # noqa: F401 (fixture)
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 FAKE_WORKER = ROOT / "tests" / "fake_worker.py"
-ML_STACK = ("torch", "transformers", "trl", "peft", "unsloth", "llama_cpp", "sentence_transformers", "lancedb")
+ML_STACK = ("torch", "transformers", "trl", "peft", "unsloth", "llama_cpp", "sentence_transformers", "lancedb",
+            "sky")  # SkyPilot: the cloud worker runs `sky`, the panel never imports it
 
 
 def seed_sample(workspace) -> None:

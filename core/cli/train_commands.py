@@ -2,7 +2,8 @@
 
 ``train`` runs the job runner in this process and follows the worker's events: the run's log on stderr, in the
 words of run.log and the panel (``core.jobs.log_lines``), under a progress bar on a terminal, and with ``--json`` one
-summary object at the end. Ctrl+C asks the worker to stop at its
+summary object at the end (``train --cloud``: the same on a rented GPU, ``core.cli.cloud_train``). Ctrl+C asks the
+worker to stop at its
 next step boundary (it saves a checkpoint; ``--resume RUN`` continues); a second Ctrl+C ends it at once.
 """
 from __future__ import annotations
@@ -13,6 +14,7 @@ import time
 from core.jobs import runs
 from core.jobs.bus import EventBus
 from core.cli.base import CommandError, add_command, add_group
+from core.cli.cloud_train import add_cloud_options, run_cloud_train
 from core.jobs.events import EvalReported, JobFailed, JobFinished, JobStarted, LogLine, ProgressReported
 from core.jobs.log_lines import RUNNER_PREFIX, lines_for
 from core.jobs.runner import JobRunner, new_job_id
@@ -31,6 +33,7 @@ def register(subparsers) -> None:
                                                                              "memory, cpu-tiny without a GPU)")
     train.add_argument("--resume", metavar="RUN", help="continue a stopped or interrupted run from its checkpoint")
     train.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps in total")
+    add_cloud_options(train)
     run_commands = add_group(subparsers, "runs", "training runs in the workspace")
     add_command(run_commands, "list", list_runs, help="list runs, newest first", human=human_list)
     show = add_command(run_commands, "show", show_run, help="one run's state, curve and outputs")
@@ -43,6 +46,8 @@ def register(subparsers) -> None:
 def run_train(args, context) -> dict:
     if args.max_steps is not None and args.max_steps < 1:
         raise CommandError("--max-steps must be at least 1", exit_code=2)
+    if args.cloud:
+        return run_cloud_train(args, context, follow, summary)
     try:
         if args.resume:
             if args.base or args.data or args.preset:
@@ -146,6 +151,8 @@ def summary(run_dir, ending, seconds: float) -> dict:
 
 
 def human_summary(result: dict) -> str:
+    if result["status"] == "task-written":
+        return f"task written (not launched): {result['task']}"
     if result["status"] == "stopped":
         return (f"stopped at step {result['steps']}; continue with: launcher.py train --resume {result['run_id']}")
     return (f"finished {result['steps']} steps in {result['seconds']:.0f}s, loss {result['final_loss']}; "

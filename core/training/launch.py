@@ -3,6 +3,9 @@
 ``plan_new_run`` resolves the base model and the dataset, builds the layered config (``core.config.training``),
 estimates memory, and writes the run folder's config.json before anything is launched; ``plan_resume`` reopens a
 stopped or interrupted run. ``training_job`` turns either into a ``JobSpec`` for ``core.jobs.runner.JobRunner``.
+A run planned with ``cloud`` options is sized for the rented accelerator instead of this machine's GPU and runs as
+``cloud_training_job``, its task written by ``write_cloud_task`` once the owner confirmed the upload
+(``core.training.cloud_task``).
 A stale dataset or run (an opt-out or a forget since it was built) is refused; a new run is registered as an
 artifact built from its dataset (``core.training.artifacts``).
 """
@@ -18,10 +21,16 @@ from typing import Any, Callable
 from core.jobs import runs
 from core.training import artifacts, vram
 from core.jobs.runner import JobSpec, worker_argv
+from core.jobs.wire import ENV_ORPHAN_GRACE
 from core.config.resources import ResourceMissing, default_base_model
 from core.config.training import (PresetError, TrainingConfig, build_training_config, from_snapshot,
                                   resolve_base_model, to_dict)
 from core.config.workspace import Workspace, atomic_write_text
+from core.training.cloud_task import CloudOptions, CloudTaskError, accelerator_gb, check_options, write_task
+
+UNKNOWN_CLOUD_GB = 16.0  # an accelerator missing from cloud_task.ACCELERATOR_GB: size the run for the smaller cards
+CLOUD_STOP_GRACE = 1800.0  # a stop reaches the remote worker, which saves; then the download and the teardown
+CLOUD_ORPHAN_GRACE = "900"  # the app closed: time to stop the remote worker, fetch its checkpoint and tear down
 
 
 class LaunchError(ValueError):
@@ -77,16 +86,20 @@ def resolve_data_dir(workspace: Workspace, data: str | Path | None) -> Path:
 
 def plan_new_run(workspace: Workspace, *, base: str | None = None, data: str | Path | None = None,
                  preset: str | None = None, flags: dict[str, Any] | None = None,
-                 shape_reader: Callable[[str, str], vram.ModelShape | None] | None = None) -> PlannedRun:
+                 shape_reader: Callable[[str, str], vram.ModelShape | None] | None = None,
+                 cloud: CloudOptions | None = None) -> PlannedRun:
     """Validate everything, then create the run folder with its config snapshot. ``shape_reader(source, kind)``
     reads the model's shape for the memory estimate (default ``vram.shape_of``; the panel passes its header-only
-    reader, which keeps no mapped GGUF in its process)."""
+    reader, which keeps no mapped GGUF in its process). With ``cloud``, the preset and the memory estimate are the
+    rented accelerator's (a 16 GB card's when it is not a known one)."""
     try:
         base_model = resolve_base_model(base if base else default_base_model())
-    except (PresetError, ResourceMissing) as exc:
+        if cloud is not None:
+            check_options(cloud)
+    except (PresetError, ResourceMissing, CloudTaskError) as exc:
         raise LaunchError(str(exc)) from None
     data_dir = resolve_data_dir(workspace, data)
-    gpu_gb = vram.detect_gpu_memory_gb()
+    gpu_gb = vram.detect_gpu_memory_gb() if cloud is None else accelerator_gb(cloud.accelerator) or UNKNOWN_CLOUD_GB
     preset = preset or vram.preset_for_gpu(gpu_gb)
     try:
         config = build_training_config(preset, user_training_table(workspace), flags,
@@ -98,6 +111,8 @@ def plan_new_run(workspace: Workspace, *, base: str | None = None, data: str | P
                 "data_dir": str(data_dir), "backend": config.backend,
                 "memory_estimate": estimate.__dict__ if estimate else None,
                 artifacts.DATABASE_KEY: str(workspace.database_path)}  # where workers register their outputs
+    if cloud is not None:
+        snapshot["cloud"] = cloud.to_json()
     run_dir = runs.create_run(workspace.runs_dir, snapshot)
     with closing(workspace.connect()) as conn:
         artifacts.register_run(conn, run_dir, data_dir)  # before launch: a crash mid-run still leaves it covered
@@ -145,3 +160,27 @@ def plan_resume(workspace: Workspace, reference: str, *, max_steps: int | None =
 def training_job(planned: PlannedRun) -> JobSpec:
     args = ["--run-dir", str(planned.run_dir)] + (["--resume"] if planned.resume else [])
     return JobSpec(name="train", argv=worker_argv("train", *args), run_dir=planned.run_dir)
+
+
+def write_cloud_task(planned: PlannedRun, source_root: Path, *, confirmed_people: int | None) -> Path:
+    """Write the run's SkyPilot task (``RUN/cloud/``) once the owner confirmed that ``confirmed_people`` people's
+    messages leave; refused when the files would now carry someone else's (the dataset changed meanwhile)."""
+    from core.dataset.leaving import people_leaving
+    snapshot = runs.read_config(planned.run_dir)
+    cloud = snapshot.get("cloud")
+    if not isinstance(cloud, dict):
+        raise LaunchError(f"run {planned.run_id} was not planned for the cloud")
+    now = people_leaving(Path(snapshot["data_dir"]))
+    if now != confirmed_people:
+        raise LaunchError(f"the dataset now holds {now} people's messages, not the {confirmed_people} confirmed: "
+                          "confirm again")
+    try:
+        return write_task(planned.run_dir, CloudOptions(**cloud), source_root)
+    except CloudTaskError as exc:
+        raise LaunchError(str(exc)) from None
+
+
+def cloud_training_job(planned: PlannedRun) -> JobSpec:
+    """The cloud worker as a training job: the same name, run folder and events as a local run."""
+    return JobSpec(name="train", argv=worker_argv("cloud-train", "--run-dir", str(planned.run_dir)),
+                   run_dir=planned.run_dir, stop_grace=CLOUD_STOP_GRACE, env={ENV_ORPHAN_GRACE: CLOUD_ORPHAN_GRACE})
