@@ -78,7 +78,7 @@ def test_the_cloud_choice_asks_whose_messages_leave_then_follows_the_run_like_a_
     pump_until(tk_root, subscription, view, lambda: view.status == "finished")
     recorded = [event for event in recorded_events(ProgressReported) if not event.is_phase]
     assert sorted(view.curves["loss"]) == [event.step for event in recorded if event.message == "sft"]
-    assert sorted(view.curves["dpo loss"]) == [event.step for event in recorded if event.message == "dpo"]
+    assert sorted(view.curves["DPO loss"]) == [event.step for event in recorded if event.message == "dpo"]
     assert "sky | Job submitted, ID: 1" in view.log.get_text() and "torn down" in view.log.get_text()
     assert (view.run_dir / "adapter").is_dir() and (view.run_dir / "cloud" / "task.yaml").is_file()
     assert "sky" not in sys.modules  # SkyPilot never loads in the panel's process
