@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import customtkinter as ctk
 
+from gui.widgets.dialog import present
+
 
 class CloseDialog(ctk.CTkToplevel):
     def __init__(self, app, jobs: list[tuple[str, str, str]], *, tray: bool) -> None:
@@ -22,7 +24,7 @@ class CloseDialog(ctk.CTkToplevel):
         self.tray_button.grid(row=1, column=1, padx=6, pady=(0, 16))
         self.cancel_button = ctk.CTkButton(self, text="Cancel", fg_color="gray40", command=self.destroy)
         self.cancel_button.grid(row=1, column=2, padx=(6, 16), pady=(0, 16))
-        self.transient(app)
+        present(self, app)
 
     def choose_quit(self) -> None:
         self.destroy()

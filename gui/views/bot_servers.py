@@ -10,6 +10,7 @@ from __future__ import annotations
 import customtkinter as ctk
 
 from gui.widgets.button import Button
+from gui.widgets.dialog import present
 from gui.widgets.tooltip import Tooltip
 from gui.widgets.wrap import wrap_to
 
@@ -202,7 +203,6 @@ class ServerCards:
         self.close_leave_dialog()
         self.leave_dialog = ctk.CTkToplevel(self)
         self.leave_dialog.title("Leave a server")
-        self.leave_dialog.transient(self.winfo_toplevel())
         self.leave_dialog.grid_columnconfigure(0, weight=1)
         self.leave_text = ctk.CTkLabel(self.leave_dialog, text=f"Leave {name}? The bot can only come back through "
                                        "a new invite.", justify="left", anchor="w", wraplength=420)
@@ -212,6 +212,7 @@ class ServerCards:
         self.leave_confirm.grid(row=1, column=0, padx=16, pady=(0, 14), sticky="e")
         self.leave_cancel = Button(self.leave_dialog, text="Stay", command=self.close_leave_dialog)
         self.leave_cancel.grid(row=1, column=1, padx=(0, 16), pady=(0, 14))
+        present(self.leave_dialog, self)
 
     def close_leave_dialog(self) -> None:
         if self.leave_dialog is not None:

@@ -6,6 +6,8 @@ from typing import Callable
 
 import customtkinter as ctk
 
+from gui.widgets.dialog import present
+
 
 class CloudUploadDialog(ctk.CTkToplevel):
     def __init__(self, master, text: str, on_upload: Callable[[], None]) -> None:
@@ -20,7 +22,7 @@ class CloudUploadDialog(ctk.CTkToplevel):
         self.upload_button.grid(row=1, column=0, padx=(16, 6), pady=(0, 16), sticky="w")
         self.cancel_button = ctk.CTkButton(self, text="Cancel", fg_color="gray40", command=self.destroy)
         self.cancel_button.grid(row=1, column=1, padx=(6, 16), pady=(0, 16), sticky="e")
-        self.transient(master.winfo_toplevel())
+        present(self, master)
 
     def choose_upload(self) -> None:
         self.destroy()

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import customtkinter as ctk
 
-from core.dataset.formats import FORMATS, HOSTED
+from core.dataset.formats import FORMAT_TITLES, FORMATS, HOSTED
 
 from gui.views.base import PageView
 from gui.widgets.emoji import insert_with_emoji
 from gui.widgets.job_row import JobRow
 from gui.widgets.tooltip import Tooltip
 from gui.widgets.button import Button
+from gui.widgets.dialog import present
 
 INDEX_TASK = "curation-index"
 ALL_PERSONAS = "all personas"
@@ -185,12 +186,13 @@ class DatasetView(PageView):
             return
         self.dialog = ctk.CTkToplevel(self)
         self.dialog.title("Files to upload")
-        self.dialog_text = ctk.CTkLabel(self.dialog, text=f"{text}\n\nWrite the {name} files now?", justify="left",
-                                        anchor="w", wraplength=520)
+        self.dialog_text = ctk.CTkLabel(self.dialog, text=f"{text}\n\nWrite the {FORMAT_TITLES.get(name, name)} "
+                                        f"files now?", justify="left", anchor="w", wraplength=520)
         self.dialog_text.grid(row=0, column=0, columnspan=2, padx=16, pady=(16, 10), sticky="w")
         self.dialog_confirm = Button(self.dialog, text="Yes, write them", command=lambda: self.upload_confirmed(name))
         self.dialog_confirm.grid(row=1, column=0, padx=16, pady=(0, 14), sticky="e")
         Button(self.dialog, text="No", command=self.close_dialog).grid(row=1, column=1, padx=16, pady=(0, 14))
+        present(self.dialog, self)
 
     def close_dialog(self) -> None:
         if self.dialog is not None:

@@ -14,6 +14,7 @@ import customtkinter as ctk
 from gui.views.base import PageView, plural
 from gui.views.personas_style import StyleSection
 from gui.widgets.button import Button
+from gui.widgets.dialog import present
 
 SELECTED = ("gray78", "gray28")
 DESCRIPTION_HEIGHT = 52  # px: two lines; the Style section below needs the room
@@ -184,6 +185,7 @@ class PersonasView(StyleSection, PageView):
         self.dialog_confirm.grid(row=1, column=0, padx=16, pady=(0, 14), sticky="e")
         Button(self.dialog, text="Keep", command=self.close_dialog).grid(row=1, column=1, padx=16,
                                                                              pady=(0, 14))
+        present(self.dialog, self)
 
     def close_dialog(self) -> None:
         if self.dialog is not None:

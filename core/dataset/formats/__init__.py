@@ -30,6 +30,8 @@ from core.dataset import DatasetError
 
 FORMATS = ("chatml", "llamafactory", "axolotl", "openai")
 HOSTED = ("openai",)                       # formats whose files are made to leave the machine
+FORMAT_TITLES = {"chatml": "ChatML", "llamafactory": "LLaMA-Factory", "axolotl": "Axolotl",
+                 "openai": "OpenAI / Together / Fireworks"}  # how the panel names them
 PER_PERSONA_DIR, STATS_NAME = "personas", "stats.json"   # core.dataset.writer's names
 DEFAULT_HUB_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the offline default base model's own repository
 
