@@ -110,3 +110,15 @@ def test_a_stop_request_ends_the_export_between_steps(exported, tmp_path):
     assert job.wait(60) == 0
     assert isinstance(ending, JobFinished) and ending.status == "stopped" and seen == [0]
     assert not (out / "export.json").exists() and not list(out.glob("*.gguf"))
+
+
+def test_the_export_log_tells_each_phase_in_order(exported):
+    """The export job's run.log (what the panel's log box shows) words each phase as it starts and as it ends."""
+    from tests.log_order import assert_in_order
+    run, _result = exported
+    lines = (run.run_dir / "export" / "run.log").read_text(encoding="utf-8").splitlines()
+    assert_in_order(lines, [r"^\[runner\] .* launched", r"^export started: llama\.cpp", r"^merging the adapter",
+                            r"^merged in .*: .*merged", r"^converting the merged model", r"^converted in .*model-f16",
+                            r"^quantizing to q4_k_m", r"^quantized to q4_k_m in", r"^smoke-testing the GGUF",
+                            r"^smoke test passed in .*stop rate", r"^Ollama Modelfile written: .*Modelfile",
+                            r"^\[runner\] .* finished"])
