@@ -3,7 +3,8 @@
 Started by the job runner (``core.jobs.runner``) with the run folder prepared by ``launcher.py train`` (config.json written
 before launch). Reports through the wire protocol: started (with the backend), progress per step, eval, checkpoint,
 then finished (or stopped) with a summary, or failed with advice. Out-of-memory becomes advice naming the knobs
-to lower with their current values.
+to lower with their current values. Started as several data-parallel processes (``--gpus N``), each rank runs this
+same entry point; only rank 0 reports (``model.distributed``).
 """
 from __future__ import annotations
 
@@ -16,8 +17,6 @@ import warnings
 from pathlib import Path
 
 from core.jobs import runs
-
-from core.jobs import wire
 from core.jobs.advice import advice_for
 from core.jobs.events import JobFailed, JobFinished
 
@@ -80,10 +79,12 @@ def is_oom(exc: BaseException) -> bool:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    link = wire.link()
+    from model import distributed
+    link = distributed.worker_link()
     quiet_libraries()
     started = time.monotonic()
     try:
+        distributed.use_own_gpu()
         preload_unsloth()
         from model.training_run import train
         result = train(args.run_dir, link, resume=args.resume)
@@ -91,6 +92,7 @@ def main(argv: list[str]) -> int:
         return report_failure(exc, args.run_dir, link)
     link.emit(JobFinished(status=result["status"], step=result.get("step"), result=result,
                           seconds=round(time.monotonic() - started, 1)))
+    distributed.finish()
     return 0
 
 

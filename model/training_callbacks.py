@@ -1,7 +1,9 @@
 """The bridge from Hugging Face's Trainer to the job protocol: progress, eval and checkpoint events, and stop.
 
 A stop request (stdin line, STOP file, or the parent dying) is honoured at the next step boundary: the callback asks
-the Trainer to save a checkpoint and end, so a later ``--resume`` continues from exactly that step.
+the Trainer to save a checkpoint and end, so a later ``--resume`` continues from exactly that step. With several
+processes the ranks agree on it first (``model.distributed.any_rank``): one checkpoint, the same step everywhere. Only
+rank 0's link emits; the others' callbacks run the same code and say nothing.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import torch
 from transformers import TrainerCallback
 
 from core.jobs.events import CheckpointSaved, EvalReported, ProgressReported
+from model.distributed import any_rank
 
 GIB = 1024 ** 3
 
@@ -34,7 +37,7 @@ class EventCallback(TrainerCallback):
         self._mark = (time.monotonic(), 0.0)
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.link.stop_requested():
+        if any_rank(self.link.stop_requested(), args.device):
             self.stopped = True
             control.should_save = True
             control.should_training_stop = True

@@ -3,6 +3,8 @@
 Both backends (``model.training_model``) go through the same TRL SFTTrainer with the same arguments; the backend is
 chosen at start and reported in the started event. Resuming restores the newest complete checkpoint (step count,
 optimizer, scheduler and RNG state); the app keeps appending the same metrics.jsonl, so the loss curve continues.
+Launched as several processes (``core.training.processes``), every rank runs this same function under DDP; the
+Trainer saves checkpoints from rank 0 only, and so does ``save_adapter`` here.
 """
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ from typing import Any
 from core.jobs import runs
 from core.jobs.events import JobStarted
 from core.config.training import TrainingConfig, from_snapshot
+from model import distributed
 from model.training_callbacks import EventCallback
 from model.training_data import load_preferences, load_training_data
 from model.training_model import LoadedModel, WorkerError, load
@@ -39,6 +42,9 @@ def common_args(config: TrainingConfig, loaded: LoadedModel) -> dict[str, Any]:
         "gradient_checkpointing": config.gradient_checkpointing and loaded.backend != "unsloth",
         "gradient_checkpointing_kwargs": {"use_reentrant": False},
         "max_length": config.max_length,
+        # DDP (several processes): every LoRA weight gets a gradient each step, so skip the per-step search for
+        # unused ones (the Trainer would do it for a PEFT model); ignored in one process
+        "ddp_find_unused_parameters": False,
     }
 
 
@@ -95,7 +101,8 @@ def train(run_dir: Path, link, *, resume: bool) -> dict[str, Any]:
     link.emit(JobStarted(name="train", backend=loaded.backend, device=loaded.device,
                          total_steps=planned_steps(config, trainer), resumed_from_step=resumed_from,
                          details={"precision": loaded.precision, "packing": config.packing,
-                                  "examples": len(train_set), "data": data_stats}))
+                                  "examples": len(train_set), "data": data_stats,
+                                  "processes": distributed.world_size(), "effective_batch": effective_batch(config)}))
     trainer.train(resume_from_checkpoint=str(checkpoint) if checkpoint else None)
     result = {"step": trainer.state.global_step, "backend": loaded.backend, "device": loaded.device,
               "final_loss": last_loss(trainer.state.log_history), "examples": len(train_set)}
@@ -110,6 +117,11 @@ def train(run_dir: Path, link, *, resume: bool) -> dict[str, Any]:
     return result
 
 
+def effective_batch(config: TrainingConfig) -> int:
+    """Rows per optimizer step over all processes."""
+    return config.per_device_batch_size * config.gradient_accumulation_steps * distributed.world_size()
+
+
 def quiet(trainer) -> None:
     """Without a progress bar the Trainer prints every log dict; our events already carry them."""
     from transformers.trainer_callback import PrinterCallback
@@ -122,8 +134,11 @@ def last_loss(history: list[dict[str, Any]]) -> float | None:
 
 
 def save_adapter(loaded: LoadedModel, run_dir: Path) -> Path:
-    """The final adapter with the tokenizer files (and so the chat template training used) beside it."""
+    """The final adapter with the tokenizer files (and so the chat template training used) beside it; written by
+    rank 0 alone (every rank holds the same weights)."""
     adapter = run_dir / runs.ADAPTER_DIR
+    if not distributed.is_main():
+        return adapter
     loaded.model.save_pretrained(str(adapter), selected_adapters=["default"])
     loaded.tokenizer.save_pretrained(str(adapter))
     return adapter
