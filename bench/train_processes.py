@@ -41,10 +41,17 @@ def run_processes(args) -> int:
     results = {}
     for count in counts:
         print(f"--- {count} process(es)", flush=True)
+        before = load_average()
         results[count] = run_worker(Path(model), data, work, args, True, processes=count, overrides=overrides)
+        results[count]["load_average"] = [before, load_average()]  # the machine may be shared: say how busy
         print(f"    {results[count]}", flush=True)
     report(info, args, results)
     return 0
+
+
+def load_average() -> float | None:
+    import os
+    return round(os.getloadavg()[0], 2) if hasattr(os, "getloadavg") else None
 
 
 def report(info: dict, args, results: dict) -> None:
@@ -57,7 +64,8 @@ def report(info: dict, args, results: dict) -> None:
             print(f"{count:<10} {result['error']}")
             continue
         print(f"{count:<10} {result['seconds_per_step']:>8} {result['tokens_per_step']:>12} "
-              f"{result['tokens_per_second']:>10} {result['peak_vram_gb'] or '-':>13}")
+              f"{result['tokens_per_second']:>10} {result['peak_vram_gb'] or '-':>13}   load average "
+              f"{result['load_average'][0]} -> {result['load_average'][1]}")
     rates = {count: result.get("tokens_per_second") for count, result in results.items()}
     base = rates.get(min(rates)) if rates else None
     for count, rate in rates.items():

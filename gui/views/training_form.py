@@ -1,6 +1,7 @@
 """The Training page's run form: base model, preset, the key hyperparameters with tooltips, how many GPUs, and the
-memory estimate computed on a thread as the values change (its answer also says how many GPUs there are). A mixin of ``TrainingView`` (it uses the page's ``actions``,
-``card`` and ``banner``); the live part of the page (progress, chart, log, replay) stays in training.py.
+memory estimate computed on a thread as the values change (its answer also says how many GPUs there are). A mixin
+of ``TrainingView`` (it uses the page's ``actions``, ``card`` and ``banner``); the live part of the page (progress,
+chart, log, replay) stays in training.py.
 """
 from __future__ import annotations
 
