@@ -97,8 +97,9 @@ def steady(samples: list[tuple[int, float, float, float | None]], warmup: int) -
 
 
 def run_worker(model: Path, data: Path, work: Path, args, packing: bool, processes: int = 1,
-               overrides: dict | None = None) -> dict:
-    """Our real worker through the job runner (a run folder in a scratch workspace), on ``processes`` processes."""
+               overrides: dict | None = None, cpu_seconds=None) -> dict:
+    """Our real worker through the job runner (a run folder in a scratch workspace), on ``processes`` processes;
+    ``cpu_seconds(pid)``, when given, is sampled at each step (CPU time of the worker's process tree)."""
     from core.jobs.bus import EventBus
     from core.jobs.events import JobFailed, JobFinished, JobStarted, ProgressReported
     from core.jobs.runner import JobRunner
@@ -119,7 +120,7 @@ def run_worker(model: Path, data: Path, work: Path, args, packing: bool, process
     bus = EventBus()
     subscription = bus.subscribe("bench")
     job = JobRunner(bus).start(training_job(planned))
-    samples, backend, deadline = [], None, time.monotonic() + args.timeout
+    samples, backend, deadline, cpu = [], None, time.monotonic() + args.timeout, {}
     while time.monotonic() < deadline:
         for event in subscription.drain(timeout=0.5):
             if isinstance(event, JobStarted):
@@ -129,10 +130,12 @@ def run_worker(model: Path, data: Path, work: Path, args, packing: bool, process
                     return {"error": f"started {event.details.get('processes')} processes, not {processes}"}
             elif isinstance(event, ProgressReported) and not event.is_phase and event.tokens is not None:
                 samples.append((event.step, event.elapsed, event.tokens, event.vram_peak))
+                if cpu_seconds is not None:
+                    cpu[event.step] = cpu_seconds(job.process.pid)
             elif isinstance(event, JobFailed):
                 return {"error": f"{event.message} {event.advice}", "last_lines": list(event.last_lines)[-5:]}
             elif isinstance(event, JobFinished):
-                return {"backend": backend, **steady(samples, args.warmup)}
+                return {"backend": backend, **steady(samples, args.warmup), **({"cpu_by_step": cpu} if cpu else {})}
     job.kill()
     return {"error": f"timed out after {args.timeout}s"}
 

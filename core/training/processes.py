@@ -18,6 +18,11 @@ batch, and the data position is counted in steps (fewer processes see a few of t
 a few). Each rank's RNG state is saved as ``rng_state_<rank>.pth`` (one process: ``rng_state.pth``); a rank that
 finds none of its own starts from the seed, which changes only dropout (0 in every preset).
 
+Backends: each rank picks its backend as one process would (Unsloth on CUDA when it imports, else PEFT + TRL).
+Recent Unsloth releases place a distributed rank on its LOCAL_RANK GPU themselves and document DDP through
+``accelerate launch``; the worker pins the rank's GPU before Unsloth loads either way. Not yet run on a machine with
+several GPUs here: if Unsloth fails under DDP, ``backend = "peft"`` in ``[training]`` takes the PEFT path.
+
 Windows: PyTorch ships no NCCL there, and torch.distributed between GPUs on Windows is gloo over the host at best, so
 several GPUs are Linux-only (WSL2 counts as Linux); on Windows a run uses one GPU and asking for more is refused.
 Without any GPU, N > 1 runs N CPU processes over gloo: what the tests use; rarely faster than one process.
