@@ -27,6 +27,8 @@ WORKERS = {
     "chat": "model.chat_worker",            # the reply pipeline without Discord (`launcher.py chat`)
     "convert": "model.convert_worker",      # llama.cpp's GGUF converter, started by the export worker
     "runtime": "core.runtime.install_worker",  # provisions the training runtime (`launcher.py runtime install`)
+    "cloud-train": "core.training.cloud_worker",  # a run on a rented GPU through SkyPilot's `sky` (`train --cloud`)
+    "cloud-stamp": "core.training.cloud_stamp",   # on the rented machine: numbers the train worker's output lines
 }
 # Command groups from the layers above core (core never imports them, not even by name): ``bot`` runs the bot under
 # its supervisor in the foreground.

@@ -99,6 +99,8 @@ def run_recipe(args, name: str, preset: str, overrides: dict, out: Path) -> dict
     result_file = folder / "result.json"
     if result_file.exists() and not args.fresh:
         result = json.loads(result_file.read_text(encoding="utf-8"))
+        if result.get("signature") == signature and args.reeval:
+            return reevaluate(args, result, folder)
         if result.get("signature") == signature:
             print(f"[{name}] reusing {result_file}", flush=True)
             return result
@@ -131,11 +133,25 @@ def run_recipe(args, name: str, preset: str, overrides: dict, out: Path) -> dict
     times["total"] = time.monotonic() - started
     report = json.loads(Path(evaluated["eval_file"]).read_text(encoding="utf-8"))
     result = {"recipe": name, "preset": preset, "overrides": overrides, "signature": signature,
-              "run_id": trained["run_id"], "run_dir": trained.get("run_dir"), "held_out": held_out(Path(prepared["out"])),
+              "run_id": trained["run_id"], "run_dir": trained.get("run_dir"),
+              "held_out": held_out(Path(prepared["out"])),
               "train_examples": prepared["examples"]["train"], "steps": trained.get("steps"),
               "smoke_passed": exported.get("smoke_passed", False),
               "seconds": {key: round(value, 1) for key, value in times.items()}, "figures": figures(report)}
     result_file.write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
+    return result
+
+
+def reevaluate(args, result: dict, folder: Path) -> dict:
+    """The recipe's trained and exported model evaluated again (the evaluation or the reply pipeline changed)."""
+    print(f"[{result['recipe']}] evaluating run {result['run_id']} again", flush=True)
+    mark = time.monotonic()
+    evaluated = launcher(args.workspace, "eval", result["run_id"], "--limit", str(args.limit),
+                         log=folder / "commands.log")
+    result["seconds"]["eval"] = round(time.monotonic() - mark, 1)
+    result["seconds"]["total"] = round(sum(result["seconds"][key] for key in ("prepare", "train", "export", "eval")), 1)
+    result["figures"] = figures(json.loads(Path(evaluated["eval_file"]).read_text(encoding="utf-8")))
+    (folder / "result.json").write_text(json.dumps(result, indent=2, ensure_ascii=False), encoding="utf-8")
     return result
 
 
@@ -236,6 +252,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--max-steps", type=int, default=0, help="cap every recipe's steps (a quick check)")
     parser.add_argument("--quant", default="q8_0", choices=("q4_k_m", "q8_0", "f16"))
     parser.add_argument("--fresh", action="store_true", help="rerun recipes that have a result already")
+    parser.add_argument("--reeval", action="store_true", help="evaluate finished recipes' models again (after a "
+                        "change to the evaluation or the reply pipeline), keeping their training")
     parser.add_argument("--check", help="print the issue's targets for this recipe")
     return parser.parse_args(argv)
 

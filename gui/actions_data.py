@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from core.jobs.events import Event
 from core.jobs.specs import LIGHT_STOP_GRACE, JobSpec, cli_argv, new_job_dir
+from gui.actions_cloud import CloudActions
 from gui.actions_eval import EvalActions
 from gui.actions_runs import RunActions
 from gui.errors import ActionError, NotAvailable
@@ -47,7 +48,7 @@ def cli_job(workspace, name: str, *args: str) -> JobSpec:
                    stop_grace=LIGHT_STOP_GRACE, terminate_grace=5.0)
 
 
-class DataActions(RunActions, EvalActions):
+class DataActions(RunActions, EvalActions, CloudActions):
     # -- plumbing ---------------------------------------------------------------------------------------------------
     def in_background(self, task: str, function: Callable[..., Any], *args, **details) -> threading.Thread:
         """Run ``function(*args)`` on a thread; its result (or its ActionError) arrives as ``TaskFinished``."""
@@ -204,10 +205,29 @@ class DataActions(RunActions, EvalActions):
         return split_trained(text[start:] if start >= 0 else text)
 
     def start_prepare(self, *, personas: str = "all", strategy: str = "multi", min_messages: int | None = None,
-                      split_by: str | None = None, seed: int | None = None) -> str:
+                      split_by: str | None = None, seed: int | None = None, format: str = "chatml") -> str:
+        """A hosted service's format is not written here: the page asks first, then ``start_dataset_format``."""
+        from core.dataset.formats import HOSTED
         from core.dataset.jobs import prepare_job
         return self.start_job(prepare_job(self.workspace, personas=personas.strip() or "all", strategy=strategy,
-                                          min_messages=min_messages, split_by=split_by, seed=seed))
+                                          min_messages=min_messages, split_by=split_by, seed=seed,
+                                          format="chatml" if format in HOSTED else format))
+
+    def upload_confirmation(self, dataset: Path | None = None) -> str:
+        """The sentence the owner confirms before the latest dataset is written for a hosted service."""
+        from core.dataset.leaving import NotADataset, confirmation_text, people_leaving
+        try:
+            return confirmation_text(people_leaving(dataset or self.latest_dataset() or Path("")))
+        except NotADataset as exc:
+            raise NotAvailable(str(exc), "press Prepare first") from None
+
+    def start_dataset_format(self, name: str, dataset: Path | None = None) -> str:
+        """``dataset-format NAME --yes-upload`` for the latest dataset, once the owner said yes in the dialog."""
+        folder = dataset or self.latest_dataset()
+        if folder is None:
+            raise NotAvailable("no prepared dataset yet", "press Prepare first")
+        return self.start_job(cli_job(self.workspace, "dataset-format", "dataset-format", name, "--yes-upload",
+                                      "--data", str(folder)))
 
     def example_index(self, dataset: Path | None = None):
         """The latest dataset's train.jsonl as an ``ExampleIndex`` (cached per file version; use in_background)."""

@@ -17,7 +17,7 @@ from typing import Any
 from gui.errors import ActionError, NotAvailable
 
 EXPORT_DIR, EVAL_DIR = "export", "eval"
-LOG_TAIL_LINES = 40
+LOG_TAIL_LINES = 200  # the reopened page shows the run's recent log (a line per step, the phases around them)
 QUANTS = ("q4_k_m", "q8_0", "f16")  # as the CLI's export command
 GPUS_KEY = "gpus"  # as gui.views.training_form.GPUS_KEY (views and actions do not import each other)
 
@@ -35,6 +35,7 @@ class RunSummary:
     gguf: Path | None           # the exported model, when there is one
     eval_file: Path | None      # eval.json, when evaluated
     stale: str | None           # why the run (or its dataset) is stale, else None
+    failure: str | None = None  # a failed run's one-line reason (state.json's message)
 
 
 class RunActions:
@@ -91,7 +92,8 @@ class RunActions:
 
     def start_training(self, base: str, preset: str | None, flags: dict[str, Any]) -> tuple[str, Path]:
         """Plan a new run (its folder is written first) and start the train worker: (job id, run folder). Reads the
-        model's shape for the memory estimate (seconds for a GGUF): call through ``in_background``."""
+        model's shape for the memory estimate with the panel's header-only reader (``model_shape``, cached with the
+        estimate's), which may still wait on the disk: call through ``in_background``."""
         from core.training.launch import LaunchError, plan_new_run, training_job
         if self.training_job_id() is not None:
             raise ActionError("a training run is already going", "stop it first, or wait for it to finish")
@@ -99,7 +101,9 @@ class RunActions:
         gpus = flags.pop(GPUS_KEY, None)
         try:
             planned = plan_new_run(self.workspace, base=base or None, preset=preset or None, flags=flags,
-                                   processes=gpus)
+                                   processes=gpus,
+                                   shape_reader=lambda source, kind: self.model_shape({"source": source,
+                                                                                       "kind": kind}))
         except LaunchError as exc:
             raise ActionError(f"the run cannot start: {exc}", "change what the message names and press Start "
                                "again") from None
@@ -139,8 +143,9 @@ class RunActions:
 
     # -- Models -----------------------------------------------------------------------------------------------------
     def run_summaries(self) -> list[RunSummary]:
-        from core.jobs.runs import list_runs
+        from core.jobs.runs import list_runs, read_state
         from core.training.artifacts import run_stale_message
+        from core.training.notices import one_line
         summaries = []
         with self.connect() as conn:
             for info in list_runs(self.workspace.runs_dir):
@@ -153,8 +158,20 @@ class RunActions:
                 summaries.append(RunSummary(info.run_id, info.run_dir, info.status, info.step, info.total_steps,
                                             info.final_loss, info.base_model, gguf,
                                             evaluation if evaluation.is_file() else None,
-                                            run_stale_message(conn, info.run_dir)))
+                                            run_stale_message(conn, info.run_dir),
+                                            failure=one_line(read_state(info.run_dir).get("message") or "")
+                                            if info.status == "failed" else None))
         return summaries
+
+    def compare_runs(self, run_ids: list[str]) -> list:
+        """The runs side by side (``core.training.compare.RunFacts``, in the order given). Reads each run's
+        metrics.jsonl (thousands of lines for a long run): call through ``in_background``."""
+        from core.jobs.runs import RunNotFound
+        from core.training.compare import CompareError, compare_runs
+        try:
+            return compare_runs(self.workspace.runs_dir, list(run_ids))
+        except (RunNotFound, CompareError) as exc:
+            raise ActionError(f"cannot compare: {exc}", "tick two or more runs in the list") from None
 
     def _summary(self, run_id: str) -> RunSummary:
         found = next((summary for summary in self.run_summaries() if summary.run_id == run_id), None)

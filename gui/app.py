@@ -17,6 +17,7 @@ from pathlib import Path
 import customtkinter as ctk
 
 from core.config.resources import asset
+from gui.app_tray import TrayHandlers
 from gui.events import PanelError
 from gui.pump import EventPump
 from gui.widgets.banner import ErrorBanner
@@ -63,7 +64,7 @@ def available_pages() -> list[tuple[str, str, type]]:
     return pages
 
 
-class App(ctk.CTk):
+class App(TrayHandlers, ctk.CTk):
     def __init__(self, actions, bus, *, tray: bool = True, monitor: bool = True, wizard: bool | None = None) -> None:
         ctk.set_appearance_mode(actions.preferences.theme)
         super().__init__()
@@ -80,6 +81,7 @@ class App(ctk.CTk):
         self.current: str | None = None
         self.quitting = False
         self.closed = False  # True once the window is destroyed (tests and the benchmark wait for it)
+        self.training_runs: dict[str, Path] = {}  # job id -> run folder of the training jobs going (their notices)
         self._build_sidebar()
         self.content = ctk.CTkFrame(self, corner_radius=0, fg_color="transparent")
         self.content.grid(row=0, column=1, sticky="nsew")
@@ -131,12 +133,6 @@ class App(ctk.CTk):
         root = self.actions.workspace.root
         self.workspace_label.configure(text=f"Workspace:\n{root.name or root}")
 
-    def _start_tray(self):
-        from gui.tray import Tray
-        tray = Tray(self.bus)
-        tray.start()
-        return tray
-
     def _start_monitor(self):
         from gui.monitor import Monitor
         monitor = Monitor(self.bus, self.actions.disk_used)
@@ -180,19 +176,9 @@ class App(ctk.CTk):
     def handler_failed(self, target, event, exc: BaseException) -> None:
         self.report_callback_exception(type(exc), exc, exc.__traceback__)
 
-    # -- events and tray requests (the Tk thread, through the pump) ------------------------------------------------
+    # -- events (the Tk thread, through the pump; the tray's are in gui.app_tray) ------------------------------------
     def on_panel_error(self, event: PanelError) -> None:
         self.banner.show(event.what, event.advice)
-
-    def on_bot_state_changed(self, event) -> None:
-        if self.tray is not None:
-            self.tray.set_state(event.state, error=event.error)
-            if event.error:
-                self.tray.notify(f"The bot stopped: {event.reason or event.state}")
-
-    def on_job_state_changed(self, event) -> None:
-        if self.tray is not None and event.name == "train" and event.state in ("finished", "failed"):
-            self.tray.notify(f"Training {event.state}")
 
     def on_open_page(self, request) -> None:
         self.show_page(request.page)
@@ -212,19 +198,6 @@ class App(ctk.CTk):
             self.show_page("dashboard")
         if self.monitor is not None:
             self.monitor.disk_used = self.actions.disk_used
-
-    def on_show_panel(self, _request) -> None:
-        self.deiconify()
-        self.lift()
-
-    def on_start_bot(self, _request) -> None:
-        self.run_action(self.actions.start_bot)
-
-    def on_stop_bot(self, _request) -> None:
-        self.run_action(self.actions.stop_bot)
-
-    def on_quit_app(self, _request) -> None:
-        self.quit_app()
 
     def run_action(self, verb, *args):
         """Call a verb; an ActionError becomes the window's banner."""

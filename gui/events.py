@@ -63,3 +63,9 @@ class StopBot(Request):
 @dataclass(frozen=True)
 class QuitApp(Request):
     """Tray: quit the whole app (jobs and the bot are stopped)."""
+
+
+@dataclass(frozen=True)
+class OpenRun(Request):
+    """Tray (a training notice clicked, or "Open last run"): show the panel on this run (the Models page)."""
+    run_id: str = ""

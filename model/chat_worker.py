@@ -45,6 +45,7 @@ from core.prompting.live import turns_from_live
 from core.prompting.playground import ChatLine, ChatReplied, channel_place, recent_messages, typed_message
 from core.prompting.reply import ReplySettings
 from model.inference import InferenceError, ReplyEngine
+from model.copy_guard import copy_guard_for
 from model.reply_pipeline import Reply, ReplyPipeline
 from storage.bot_settings import BotSettingsError
 
@@ -192,7 +193,8 @@ def main(argv: list[str]) -> int:
                                  max_turns=config.dataset.max_context_turns)
         memory = open_memory(workspace, config, not args.no_memory)
         with closing(workspace.connect()) as conn:
-            sessions = [Session(ReplyPipeline(engine, memory, None, settings), conn, args) for engine in engines]
+            sessions = [Session(ReplyPipeline(engine, memory, None, settings, copy_guard_for(engine.path)), conn, args)
+                        for engine in engines]
     except (InferenceError, DatasetError, ConfigError, BotSettingsError) as exc:
         link.emit(JobFailed(message=str(exc), exit_code=1))
         return 1

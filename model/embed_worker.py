@@ -38,6 +38,7 @@ from core.consent.lock import ConsentBusy
 from core.jobs import wire
 from core.jobs.events import JobFailed, JobFinished, JobStarted, ProgressReported
 from core.jobs.pause_points import pause_point
+from core.jobs.phase_clock import PhaseClock
 from core.memory.selection import MemorySelector, message_count, skip_summary, stored_messages
 from storage.channels import channel_guilds
 from storage.db import DatabaseError
@@ -128,12 +129,11 @@ def embed(args: argparse.Namespace, link: wire.WorkerLink) -> dict:
     link.emit(ProgressReported(step=min(len(known) + skipped, total), total=total,
                                message="loading the embedder" if pending else "nothing new to embed"))
     embedded, stopped = 0, False
+    clock = PhaseClock(link)
     if pending:  # a run with nothing new never pays for loading the model
-        embedder = Embedder(settings.embedder or None)
-        store = MemoryStore(workspace.memory_dir, embedder.dim)
-        phases.lap("model")
-        embedded, stopped = encode_and_store(pending, batch_size, embedder, store, conn, link, phases,
-                                             done=len(known) + skipped, total=total)
+        store, embedded, stopped = load_and_encode(pending, settings, workspace, conn, link, phases, clock,
+                                                   batch_size=batch_size, done=len(known) + skipped, total=total)
+    clock.start("embed.finish")
     with guard.publishing() as newly_opted_out:  # anyone opted out while this ran: what it wrote of theirs goes
         refiltered = store.delete_authors(newly_opted_out) if newly_opted_out else 0
         rows = store.count()
@@ -144,11 +144,27 @@ def embed(args: argparse.Namespace, link: wire.WorkerLink) -> dict:
         (workspace.memory_dir / STALE_MARKER).unlink(missing_ok=True)  # rebuilt without anyone opted out since
     conn.close()
     phases.lap("finish")
+    clock.finish("embed.finish", rows=rows, index=index)
     by_reason = skip_summary(selector.skipped)
     return {"embedded": embedded, "skipped": sum(by_reason.values()), "skipped_by_reason": by_reason,
             "already_embedded": len(known), "removed_opted_out": removed + refiltered, "rows": rows, "index": index,
             "model": model_name, "memory_dir": str(workspace.memory_dir), "stopped_early": stopped,
             "encode_seconds": round(phases.get("encode", 0.0), 2), "phases": dict(phases)}
+
+
+def load_and_encode(pending: list, settings, workspace: Workspace, conn, link: wire.WorkerLink, phases: Phases,
+                    clock: PhaseClock, *, batch_size: int, done: int, total: int) -> tuple[MemoryStore, int, bool]:
+    """Load the embedder, then encode and store ``pending``, each announced as a phase: (store, embedded, stopped)."""
+    clock.start("embed.load", model=settings.embedder or DEFAULT_NAME)
+    embedder = Embedder(settings.embedder or None)
+    store = MemoryStore(workspace.memory_dir, embedder.dim)
+    phases.lap("model")
+    clock.finish("embed.load", dim=embedder.dim)
+    clock.start("embed.encode", total=len(pending), batch_size=batch_size)
+    embedded, stopped = encode_and_store(pending, batch_size, embedder, store, conn, link, phases, done=done,
+                                         total=total)
+    clock.finish("embed.encode", embedded=embedded, stopped=stopped)
+    return store, embedded, stopped
 
 
 def encode_and_store(pending: list, batch_size: int, embedder: Embedder, store: MemoryStore, conn,
@@ -164,7 +180,7 @@ def encode_and_store(pending: list, batch_size: int, embedder: Embedder, store: 
         embedded += store_consented(store, conn, memory_rows([message for message, _ in batch], texts, vectors))
         phases.lap("write")
         pause_point("embed.batch")
-        link.emit(ProgressReported(step=min(done + start + len(batch), total), total=total,
+        link.emit(ProgressReported(step=min(done + start + len(batch), total), total=total, phase="embed.encode",
                                    message=f"{embedded} embedded"))
         if link.stop_requested() and start + batch_size < len(pending):
             return embedded, True

@@ -111,9 +111,16 @@ class GgufScorer:
         self.device = "gpu" if tuned.engine.gpu_layers else "cpu"
 
     @classmethod
-    def load(cls, gguf: Path, config: dict, *, with_base: bool = True) -> "GgufScorer":
+    def load(cls, gguf: Path, config: dict, *, with_base: bool = True, data_dir: Path | None = None
+             ) -> "GgufScorer":
+        """Both models behind the bot's reply pipeline, with the bot's copy guard built from ``data_dir``'s
+        training replies (``model.copy_guard``), so the replies scored are the ones the bot would send."""
+        from model.copy_guard import guard_from_dataset
+        guard = guard_from_dataset(data_dir) if data_dir is not None else None
+
         def pipeline(path: Path) -> ReplyPipeline:
-            return ReplyPipeline(ReplyEngine.load(path, n_ctx=EVAL_CONTEXT), settings=ReplySettings())
+            return ReplyPipeline(ReplyEngine.load(path, n_ctx=EVAL_CONTEXT), settings=ReplySettings(),
+                                 copy_guard=guard)
         base_path = base_gguf(config) if with_base else None
         return cls(pipeline(gguf), pipeline(base_path) if base_path else None, f"exported GGUF {gguf.name}", gguf,
                    base_path)

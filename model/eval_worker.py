@@ -28,6 +28,7 @@ from pathlib import Path
 from core.evaluation import metrics
 from core.evaluation.blind import EXAMPLES_FILE, PICKS_FILE
 from core.jobs import wire
+from core.jobs.phase_clock import PhaseClock
 from core.jobs.events import JobFailed, JobFinished, JobStarted, ProgressReported
 from core.jobs.runs import read_config
 from core.training.artifacts import register_run_output
@@ -70,7 +71,8 @@ def main(argv: list[str]) -> int:
     return 0
 
 
-def evaluate(args: argparse.Namespace, link: wire.WorkerLink) -> dict:
+def open_run(args: argparse.Namespace) -> tuple[Path, dict, Path]:
+    """(run folder, its config, the output folder), the output registered before any file is written."""
     run_dir = args.run_dir.resolve()
     config = read_config(run_dir)
     if not config:
@@ -79,26 +81,39 @@ def evaluate(args: argparse.Namespace, link: wire.WorkerLink) -> dict:
     refusal = register_run_output(run_dir, "eval", out)  # before any file is written: a crash stays covered
     if refusal:
         raise EvalDataError(refusal)
+    return run_dir, config, out
+
+
+def evaluate(args: argparse.Namespace, link: wire.WorkerLink) -> dict:
+    run_dir, config, out = open_run(args)
     data_dir = data_dir_from_config(config, run_dir)
     split_path, examples = evaluation_split(data_dir)
     groups = sample_by_persona(examples, args.limit, args.seed)
     total = sum(len(items) for items in groups.values())
-    print(f"evaluating {total} examples of {len(groups)} personas from {split_path}", flush=True)
+    phases = PhaseClock(link)
     link.emit(ProgressReported(step=0, total=total, message="loading the models"))
+    phases.start("eval.load", backend=args.backend)
     scorer, backend = load_scorer(args, run_dir, config)
+    phases.finish("eval.load", backend=backend, device=scorer.device,
+                  model=str(getattr(scorer, "gguf", "") or "") or None)
     link.emit(JobStarted(name="eval", backend=backend, device=scorer.device, total_steps=total,
                          details={"split": split_path.name, "personas": len(groups), "examples": total}))
+    phases.start("eval.score", total=total, personas=len(groups), split=str(split_path))
     records, stopped = score_examples(scorer, groups, args, link, total)
-    print("embedding replies (all-MiniLM-L6-v2)", flush=True)
+    phases.finish("eval.score", examples=len(records), stopped=stopped)
+    phases.start("eval.embed", model="all-MiniLM-L6-v2")
     with_base = not args.no_base_replies and getattr(scorer, "has_base", True)  # a GGUF run may have no GGUF base
     report = build_report(records, training_targets(data_dir), with_base=with_base)
     from model.eval_attribution import add_attribution  # which persona each reply sounds like
     add_attribution(report, records, data_dir, with_base=with_base)
+    phases.finish("eval.embed")
     report.update({"run_id": run_dir.name, "split": split_path.name, "data_dir": str(data_dir),
                    "adapter": scorer.adapter_note, "limit_per_persona": args.limit, "stopped_early": stopped,
                    "backend": backend, "model": str(getattr(scorer, "gguf", "") or "") or None,
                    "base_model": str(getattr(scorer, "base_path", "") or "") or None})
+    phases.start("eval.write")
     write_outputs(out, report, records, args.seed, with_base=with_base)
+    phases.finish("eval.write", path=str(out / "eval.json"))
     return {"run_id": run_dir.name, "out": str(out), "eval_file": str(out / "eval.json"),
             "examples_file": str(out / EXAMPLES_FILE),
             "blind_ab": str(out / "blind_ab.jsonl"), "blind_ab_key": str(out / "blind_ab_key.json"),
@@ -114,8 +129,8 @@ def load_scorer(args: argparse.Namespace, run_dir: Path, config: dict):
     if args.backend == "gguf" and gguf is None:
         raise EvalDataError(f"{run_dir} has no complete export (export/export.json); run `launcher.py export` first")
     if gguf is not None:
-        print(f"scoring the exported GGUF {gguf} in llama.cpp", flush=True)
-        return GgufScorer.load(gguf, config, with_base=not args.no_base_replies), "llama.cpp"
+        return GgufScorer.load(gguf, config, with_base=not args.no_base_replies,
+                               data_dir=data_dir_from_config(config, run_dir)), "llama.cpp"
     from model.eval_scoring import Scorer
     return Scorer.load(run_dir, config), "transformers"
 
@@ -137,7 +152,7 @@ def score_examples(scorer, groups: dict, args, link, total: int) -> tuple[list[d
                 "tuned": scorer.generate(prompt, seed=seed, max_new_tokens=args.max_new_tokens),
                 "base": None if args.no_base_replies else scorer.generate(prompt, seed=seed, base=True,
                                                                          max_new_tokens=args.max_new_tokens)})
-            link.emit(ProgressReported(step=len(records), total=total,
+            link.emit(ProgressReported(step=len(records), total=total, phase="eval.score",
                                        message=f"persona {records[-1]['persona_name']}"))
     return records, False
 

@@ -2,9 +2,10 @@
 
 ``python launcher.py --worker export --run-dir RUN [--quant q4_k_m|q8_0|f16] [--out DIR] [--prompts FILE]``
 
-Steps, each reported as a progress event: merge the LoRA adapter into the base (``export_merge``), convert to an f16
-GGUF with llama.cpp's converter and quantize (``export_gguf``), smoke-test the file in llama.cpp (``export_smoke``),
-write an Ollama Modelfile (``export_modelfile``). Outputs go to ``RUN/export/``; ``export.json`` is written last, so
+Steps, each reported as a progress event (the bar) and as a phase with its outcome (the log's words): merge the
+LoRA adapter into the base (``export_merge``), convert to an f16 GGUF with llama.cpp's converter and quantize
+(``export_gguf``), smoke-test the file in llama.cpp (``export_smoke``), write an Ollama Modelfile
+(``export_modelfile``). Outputs go to ``RUN/export/``; ``export.json`` is written last, so
 its presence means the export is complete. A stop request is honoured between steps. A stale run is refused, and the
 output folder is registered as an artifact built from the run before anything is written.
 """
@@ -19,6 +20,7 @@ import time
 from pathlib import Path
 
 from core.jobs import wire
+from core.jobs.phase_clock import PhaseClock
 from core.jobs.events import JobFailed, JobFinished, JobStarted, ProgressReported
 from core.config.resources import ResourceMissing, llama_cpp_dir
 from core.jobs.runs import read_config
@@ -89,39 +91,35 @@ def export(args: argparse.Namespace, out: Path, link: wire.WorkerLink) -> dict:
     converter = llama_cpp_dir()
     (out / MANIFEST).unlink(missing_ok=True)  # an interrupted re-export must not look complete
 
-    def step(index: int) -> None:
+    phases = PhaseClock(link)
+
+    def step(index: int, phase: str, **details) -> None:
         if link.stop_requested():
             raise Stopped()
-        print(f"[{index + 1}/{len(STEPS)}] {STEPS[index]}", flush=True)
-        link.emit(ProgressReported(step=index, total=len(STEPS), message=STEPS[index]))
+        link.emit(ProgressReported(step=index, total=len(STEPS), message=STEPS[index]))  # the bar; words below
+        phases.start(phase, **details)
 
-    step(0)
+    step(0, "export.merge", base_model=config.get("base_model", {}).get("source", ""))
     merged_dir = out / "merged"
     shutil.rmtree(merged_dir, ignore_errors=True)
     merge_info = merge_and_save(run_dir, config, merged_dir)
-    step(1)
+    phases.finish("export.merge", out=str(merged_dir), adapter_note=merge_info["adapter_note"])
+    step(1, "export.convert")
     f16_file = convert_to_gguf(merged_dir, out / "model-f16.gguf", converter, log=print)
-    step(2)
-    if args.quant == "f16":
-        gguf, report = f16_file, QuantizeReport(requested="f16", produced="f16")
-    else:
-        gguf = out / f"model-{args.quant}.gguf"
-        report = quantize(f16_file, gguf, args.quant)
-        atomic_write_text(out / "quantize.log", "\n".join(report.log) + "\n")
-        if report.produced != args.quant:  # the fallback type: name the file for what it holds
-            gguf = gguf.replace(out / f"model-{report.produced}.gguf")
-        if report.note:
-            print(f"note: {report.note}", flush=True)
-        if not args.keep_f16:
-            f16_file.unlink()
-    step(3)
+    phases.finish("export.convert", path=str(f16_file), bytes=f16_file.stat().st_size)
+    step(2, "export.quantize", quant=args.quant)
+    gguf, report = quantize_step(args, out, f16_file)
+    phases.finish("export.quantize", path=str(gguf), bytes=gguf.stat().st_size, produced=report.produced,
+                  note=report.note)
+    step(3, "export.smoke")
     smoke = run_smoke(gguf, merged_dir, run_dir, config, args.prompts)
     atomic_write_text(out / SMOKE_FILE, json.dumps(smoke, indent=2, ensure_ascii=False))
-    print(f"smoke test {'passed' if smoke['passed'] else 'FAILED: ' + failure_summary(smoke)} "
-          f"(stop rate {smoke['stop_rate']:.0%})", flush=True)
-    step(4)
+    phases.finish("export.smoke", passed=smoke["passed"], stop_rate=smoke["stop_rate"],
+                  failure=None if smoke["passed"] else failure_summary(smoke), prompts=len(smoke["prompts"]))
+    step(4, "export.modelfile")
     modelfile = out / "Modelfile"
     atomic_write_text(modelfile, modelfile_text(gguf.name, merge_info["chat_template"], merge_info["eos_token"]))
+    phases.finish("export.modelfile", path=str(modelfile))
     return {"run_id": run_dir.name, "run_dir": str(run_dir), "out": str(out), "quant": report.produced,
             "quant_requested": args.quant, "gguf": str(gguf), "gguf_bytes": gguf.stat().st_size,
             "merged_dir": str(merged_dir), "modelfile": str(modelfile), "smoke_file": str(out / SMOKE_FILE),
@@ -129,6 +127,20 @@ def export(args: argparse.Namespace, out: Path, link: wire.WorkerLink) -> dict:
             "stop_rate": smoke["stop_rate"], "quantization": report.to_json(),
             "adapter": merge_info["adapter"], "adapter_note": merge_info["adapter_note"],
             "base_model": merge_info["base_model"]}
+
+
+def quantize_step(args: argparse.Namespace, out: Path, f16_file: Path) -> tuple[Path, QuantizeReport]:
+    """The quantized GGUF (named for the type it holds, which a fallback may change) and the report."""
+    if args.quant == "f16":
+        return f16_file, QuantizeReport(requested="f16", produced="f16")
+    gguf = out / f"model-{args.quant}.gguf"
+    report = quantize(f16_file, gguf, args.quant)
+    atomic_write_text(out / "quantize.log", "\n".join(report.log) + "\n")
+    if report.produced != args.quant:  # the fallback type: name the file for what it holds
+        gguf = gguf.replace(out / f"model-{report.produced}.gguf")
+    if not args.keep_f16:
+        f16_file.unlink()
+    return gguf, report
 
 
 def run_smoke(gguf: Path, merged_dir: Path, run_dir: Path, config: dict, prompts_file: Path | None) -> dict:

@@ -15,7 +15,8 @@ instructions.
 Post-processing (``core.prompting.reply``): stop at other speakers' turns and the template's turn tokens, strip a
 leading ``Name:``, end a reply cut by ``max_tokens`` at its last sentence, clause or whole word, split at 2000
 characters; a reply that contains a blocklisted word, quotes the system prompt,
-looks like an internal error, or comes out empty is regenerated once, then dropped (``dropped_reason``). An
+looks like an internal error, comes out empty, or repeats a training message (``copy_guard``: ``model.copy_guard``)
+is regenerated once, then dropped (``dropped_reason``). An
 exception in generation never becomes reply text: the Reply is dropped with the error in ``dropped_reason``.
 
 Thread-safety: ``reply`` may be called from any thread; the engine serialises generation.
@@ -55,8 +56,10 @@ class Reply:
 
 
 class ReplyPipeline:
-    def __init__(self, engine, memory=None, embedder=None, settings: ReplySettings | None = None) -> None:
+    def __init__(self, engine, memory=None, embedder=None, settings: ReplySettings | None = None,
+                 copy_guard=None) -> None:
         self.engine = engine
+        self.copy_guard = copy_guard  # core.evaluation.metrics.TrainingTargets of the model's training replies
         self.memory = memory          # storage.memory.MemoryStore (with ``embedder``), model.embedding.LiveMemory, None
         self.embedder = embedder      # model.embedding.Embedder; None with a LiveMemory
         self.settings = settings or ReplySettings()
@@ -162,7 +165,7 @@ class ReplyPipeline:
             text = clean_reply(generation.text, persona_name, names)
             if generation.finish_reason == "length":
                 text = trim_cut_reply(text)  # max_tokens stops anywhere, mid-word included
-            reason = rejection(text, system, settings.blocklist)
+            reason = rejection(text, system, settings.blocklist, self.copy_guard)
             if reason is None:
                 return Reply(text, split_message(text, settings.message_limit), generation, None, attempt,
                              prompt_tokens=generation.prompt_tokens, generations=tuple(generations))
@@ -170,14 +173,18 @@ class ReplyPipeline:
                      generations=tuple(generations))
 
 
-def rejection(text: str, system_prompt: str, blocklist: Sequence[str]) -> str | None:
+def rejection(text: str, system_prompt: str, blocklist: Sequence[str], copy_guard=None) -> str | None:
     """Why a cleaned reply must not be sent, or None."""
     if not text.strip():
         return "empty"
     if leaks_internals(text, system_prompt):
         return "leaked internals"
     word = blocked_word(text, blocklist)
-    return f"blocked word: {word}" if word else None
+    if word:
+        return f"blocked word: {word}"
+    if copy_guard is not None and copy_guard.copied(text):
+        return "repeats a training message"
+    return None
 
 
 def _one_line(exc: BaseException) -> str:

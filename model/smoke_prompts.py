@@ -1,7 +1,7 @@
 """Prompts for the export smoke test and the demo, built the way the bot will build them.
 
 Live prompts go through ``core.prompting.builder.build_prompt`` (the one prompt builder training and the bot share),
-for personas and places named in the run's dataset; one more prompt is taken verbatim from the dataset, so the test
+for personas and places named in the run's dataset, with the persona's style line as the bot sends it; one more prompt is taken verbatim from the dataset, so the test
 covers both what training saw and what the bot will send.
 """
 from __future__ import annotations
@@ -27,6 +27,13 @@ def place_of(example: dict) -> tuple[str, str, str] | None:
     system = next((m["content"] for m in example["messages"] if m.get("role") == "system"), "")
     match = SYSTEM_PLACE.match(system) or OLD_SYSTEM_PLACE.match(system)
     return (match.group("name"), match.group("server"), match.group("channel")) if match else None
+
+
+def description_of(example: dict) -> str | None:
+    """What the system prompt says after the place (the persona's style line), which the bot sends too."""
+    system = next((m["content"] for m in example["messages"] if m.get("role") == "system"), "")
+    match = SYSTEM_PLACE.match(system) or OLD_SYSTEM_PLACE.match(system)
+    return (system[match.end():].strip() or None) if match else None
 
 
 def live_prompt(name: str, server: str, channel: str, lines=SMOKE_LINES, *, persona_id: int = 0,
@@ -68,12 +75,11 @@ def default_prompts(config: dict, run_dir: Path, personas: int = 2) -> list[Smok
         place = place_of(example)
         if place and place[0] not in seen:
             seen.add(place[0])
-            places.append(place)
+            places.append((*place, description_of(example)))
     if not places:
-        places = [(persona_name(examples[0]) if examples else None) or "Alex", *FALLBACK_PLACE]
-        places = [tuple(places)]
-    prompts = [SmokePrompt(f"{name} (live prompt)", live_prompt(name, server, channel))
-               for name, server, channel in places[:personas]]
+        places = [((persona_name(examples[0]) if examples else None) or "Alex", *FALLBACK_PLACE, None)]
+    prompts = [SmokePrompt(f"{name} (live prompt)", live_prompt(name, server, channel, description=description))
+               for name, server, channel, description in places[:personas]]
     if examples:
         prompts.append(SmokePrompt(f"{place_of(examples[0])[0] if place_of(examples[0]) else 'dataset'} "
                                    f"(dataset prompt)", examples[0]["messages"][:-1]))

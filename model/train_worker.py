@@ -1,10 +1,11 @@
 """The training worker: ``launcher.py --worker train --run-dir DIR [--resume]``.
 
-Started by the job runner (``core.jobs.runner``) with the run folder prepared by ``launcher.py train`` (config.json written
-before launch). Reports through the wire protocol: started (with the backend), progress per step, eval, checkpoint,
-then finished (or stopped) with a summary, or failed with advice. Out-of-memory becomes advice naming the knobs
-to lower with their current values. Started as several data-parallel processes (``--gpus N``), each rank runs this
-same entry point; only rank 0 reports (``model.distributed``).
+Started by the job runner (``core.jobs.runner``) with the run folder prepared by ``launcher.py train`` (config.json
+written before launch). Reports through the wire protocol: the phases (loading, dataset, SFT, eval, saving, DPO),
+started (with the backend and the plan), progress per step, eval, checkpoint, then the run's summary and finished (or
+stopped), or failed with advice. Out-of-memory becomes advice naming the knobs to lower with their current values.
+Started as several data-parallel processes (``--gpus N``), each rank runs this same entry point; only rank 0
+reports, phases included (``model.distributed``).
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from pathlib import Path
 
 from core.jobs import runs
 from core.jobs.advice import advice_for
-from core.jobs.events import JobFailed, JobFinished
+from core.jobs.events import JobFailed, JobFinished, PhaseFinished
 
 OOM_WORDS = ("out of memory", "can't allocate memory", "cannot allocate memory")
 
@@ -90,10 +91,20 @@ def main(argv: list[str]) -> int:
         result = train(args.run_dir, link, resume=args.resume)
     except Exception as exc:  # every failure ends as one JobFailed with advice
         return report_failure(exc, args.run_dir, link)
-    link.emit(JobFinished(status=result["status"], step=result.get("step"), result=result,
-                          seconds=round(time.monotonic() - started, 1)))
+    seconds = round(time.monotonic() - started, 1)
+    link.emit(PhaseFinished(phase="run", seconds=seconds, details=summary(result)))
+    link.emit(JobFinished(status=result["status"], step=result.get("step"), result=result, seconds=seconds))
     distributed.finish()
     return 0
+
+
+def summary(result: dict) -> dict:
+    """The figures of the run's closing line (``core.jobs.log_phases.run_finished``)."""
+    keys = ("status", "total_steps", "tokens", "first_loss", "last_loss", "best_eval_loss", "best_eval_step",
+            "adapter", "checkpoint")
+    dpo = result.get("dpo") or {}
+    return {"steps": result.get("step"), **{key: result.get(key) for key in keys},
+            "dpo": {key: dpo.get(key) for key in ("status", "steps", "first_loss", "last_loss")} if dpo else None}
 
 
 def report_failure(exc: Exception, run_dir: Path, link) -> int:

@@ -30,6 +30,7 @@ class SplitStats:
     kept: int = 0
     trimmed: int = 0          # lost context turns to fit max_length
     too_long: int = 0         # system + target alone exceed max_length
+    tokens: int = 0           # of the kept examples, after trimming (what the log reports)
     reasons: dict[str, int] = field(default_factory=dict)
 
 
@@ -85,14 +86,22 @@ def token_count(tokenizer, messages: list[dict[str, str]]) -> int:
 def fit(tokenizer, messages: list[dict[str, str]], max_length: int) -> tuple[list[dict[str, str]] | None, bool]:
     """``messages`` with the oldest user+assistant context pairs dropped until they fit; (None, _) when even the
     system message, the last user message and the target won't."""
+    fitted, trimmed, _tokens = fit_counted(tokenizer, messages, max_length)
+    return fitted, trimmed
+
+
+def fit_counted(tokenizer, messages: list[dict[str, str]], max_length: int):
+    """As ``fit``, with the fitted example's token count: (messages or None, trimmed, tokens)."""
     trimmed = False
     first_context = 1 if messages[0]["role"] == "system" else 0
-    while token_count(tokenizer, messages) > max_length:
+    tokens = token_count(tokenizer, messages)
+    while tokens > max_length:
         if len(messages) - first_context <= 2:
-            return None, trimmed
+            return None, trimmed, 0
         messages = messages[:first_context] + messages[first_context + 2:]
         trimmed = True
-    return messages, trimmed
+        tokens = token_count(tokenizer, messages)
+    return messages, trimmed, tokens
 
 
 def load_split(data_dir: Path, name: str, tokenizer, max_length: int, limit: int = 0):
@@ -107,12 +116,13 @@ def load_split(data_dir: Path, name: str, tokenizer, max_length: int, limit: int
             break
         stats.read += 1
         messages = check_messages(row.get("messages"), f"{path.name} line {number}")
-        messages, trimmed = fit(tokenizer, messages, max_length)
+        messages, trimmed, tokens = fit_counted(tokenizer, messages, max_length)
         if messages is None:
             stats.too_long += 1
             continue
         stats.trimmed += trimmed
         stats.kept += 1
+        stats.tokens += tokens
         rows.append({"prompt": messages[:-1], "completion": messages[-1:]})
     return (Dataset.from_list(rows) if rows else None), stats
 

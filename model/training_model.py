@@ -14,8 +14,9 @@ from typing import Any
 
 import torch
 
-from core.jobs.events import ProgressReported
+from core.jobs.events import PhaseFinished, PhaseStarted, ProgressReported
 from core.config.training import TrainingConfig
+from model.training_report import load_details, model_details
 
 DOWNLOAD_PATTERNS = ["*.json", "*.safetensors", "*.model", "*.txt", "*.jinja", "tokenizer*"]
 
@@ -98,11 +99,11 @@ def download(repo_id: str, emit) -> str:
             now = time.monotonic()
             if now - Reporting.last > 1.0 and self.unit == "B":
                 Reporting.last = now
-                emit(ProgressReported(step=0, message=f"downloading {repo_id}: {self.n / 2**20:.0f} of "
-                                                      f"{(self.total or 0) / 2**20:.0f} MB"))
+                emit(ProgressReported(step=0, phase="download", message=f"downloading {repo_id}: "
+                                      f"{self.n / 2**20:.0f} of {(self.total or 0) / 2**20:.0f} MB"))
             return result
 
-    emit(ProgressReported(step=0, message=f"downloading {repo_id}"))
+    emit(ProgressReported(step=0, phase="download", message=f"downloading {repo_id}"))
     try:
         return snapshot_download(repo_id, allow_patterns=DOWNLOAD_PATTERNS, tqdm_class=Reporting)
     except Exception as exc:  # offline, unknown id, gated model: all end the same way for the user
@@ -119,11 +120,15 @@ def load(base: dict[str, str], config: TrainingConfig, emit) -> LoadedModel:
     folder, gguf_file = locate_base(base, emit)
     from transformers.utils import logging as transformers_logging
     transformers_logging.disable_progress_bar()  # the loading bars would be one endless line in the run log
-    emit(ProgressReported(step=0, message=f"loading {Path(gguf_file or folder).name} ({backend}, {device})"))
+    started = time.monotonic()
+    emit(PhaseStarted(phase="load", details=load_details(base, folder, gguf_file, config, backend, device,
+                                                         precision)))
     if backend == "unsloth":
         model, tokenizer = load_unsloth(folder, gguf_file, config, precision)
     else:
         model, tokenizer = load_peft(folder, gguf_file, config, device, precision)
+    emit(PhaseFinished(phase="load", seconds=round(time.monotonic() - started, 1),
+                       details=model_details(model, config)))
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
     if not tokenizer.chat_template:

@@ -39,6 +39,9 @@ def test_real_exports_import_and_prepare(workspace, shared_data):
     raw, channels = raw_messages(shared_data)
     labels = {facts["label"] for facts in raw.values()}
     personas = {p["id"]: p for p in summary["personas"]}
+    lines = json.loads((out / "stats.json").read_text(encoding="utf-8"))["style_profile"]["lines"]
+    for persona_id, line in lines.items():  # each persona's automatic profile line ends their system message
+        personas[persona_id] = {**personas[persona_id], "style": line}
     written = Counter(facts["author"] for facts in raw.values() if facts["type"] in USER_TYPES and not facts["bot"])
     assert set(personas) == {author for author, count in written.items() if count >= 5}
     splits = {name: read_jsonl(out / f"{name}.jsonl") for name in ("train", "val", "test")}
@@ -71,6 +74,8 @@ def check_example(example: dict, raw: dict, channels: dict, labels: set[str], pe
     channel, guild = channels[meta["channel_id"]]
     persona = personas[meta["persona_id"]]
     expected = f'You are {persona["name"]}, chatting in a channel named "{channel}" on a server named "{guild}".'
+    if persona.get("style"):
+        expected += " " + persona["style"]
     assert messages[0] == {"role": "system", "content": expected}
     assert messages[-1]["role"] == "assistant" and messages[-1]["content"].strip()
     roles = [message["role"] for message in messages[1:-1]]

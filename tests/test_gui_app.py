@@ -18,7 +18,8 @@ from tests.conftest_gui import gui_display  # noqa: F401 (fixture)
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "docs" / "screenshots"
 FAKE_WORKER = ROOT / "tests" / "fake_worker.py"
-ML_STACK = ("torch", "transformers", "trl", "peft", "unsloth", "llama_cpp", "sentence_transformers", "lancedb")
+ML_STACK = ("torch", "transformers", "trl", "peft", "unsloth", "llama_cpp", "sentence_transformers", "lancedb",
+            "sky")  # SkyPilot: the cloud worker runs `sky`, the panel never imports it
 
 
 def seed_sample(workspace) -> None:
@@ -154,13 +155,14 @@ def test_close_to_tray_hides_the_window(gui_display, workspace):
 
 def test_the_tray_icon_follows_the_bot_and_notifies_on_crashes_and_training_ends(gui_display, workspace):
     from bot_controller.protocol import BotStateChanged
-    from core.jobs.events import JobStateChanged
+    from core.jobs.events import JobFailed, JobLaunched, JobStateChanged
+    from core.jobs.runs import create_run
 
     class RecordingTray:
         available = True
 
         def __init__(self):
-            self.states, self.notes = [], []
+            self.states, self.notes, self.runs = [], [], []
 
         def set_state(self, state, error=False, paused=False):
             self.states.append((state, error))
@@ -168,19 +170,27 @@ def test_the_tray_icon_follows_the_bot_and_notifies_on_crashes_and_training_ends
         def notify(self, message):
             self.notes.append(message)
 
+        def notify_run(self, message, run_id):
+            self.notes.append(message)
+            self.runs.append(run_id)
+
         def stop(self):
             pass
 
     app = open_app(workspace)
+    run_dir = create_run(workspace.runs_dir, {"kind": "train"})
     try:
         app.tray = tray = RecordingTray()
         app.bus.publish(BotStateChanged(job_id="bot", state="running", previous="starting"))
         app.bus.publish(BotStateChanged(job_id="bot", state="backoff", previous="running", reason="crashed",
                                         error=True))
+        app.bus.publish(JobLaunched(job_id="train-1", name="train", pid=1, run_dir=str(run_dir)))
         app.bus.publish(JobStateChanged(job_id="train-1", name="train", state="failed", previous="running"))
+        app.bus.publish(JobFailed(job_id="train-1", message="CUDA out of memory.\nTried to allocate 2 GiB"))
         assert pump_until(app, lambda: len(tray.notes) == 2, 5)
         assert tray.states == [("running", False), ("backoff", True)]
-        assert tray.notes == ["The bot stopped: crashed", "Training failed"]
+        assert tray.notes == ["The bot stopped: crashed", "Training failed: CUDA out of memory."]
+        assert tray.runs == [run_dir.name]
     finally:
         app.quit_app()
         pump_until(app, lambda: app.closed, 30)

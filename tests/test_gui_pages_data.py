@@ -159,7 +159,8 @@ def test_dataset_page_prepares_previews_and_curates(tk_root, tmp_path):
     view.options["seed"].insert(0, "7")
     view.prepare_button.invoke()
     assert actions.called("start_prepare") == [((), {"personas": "all", "strategy": "multi", "split_by":
-                                                     "conversation", "min_messages": None, "seed": 7})]
+                                                     "conversation", "format": "chatml", "min_messages": None,
+                                                     "seed": 7})]
     bus.publish(TaskFinished(job_id="panel", task=INDEX_TASK, result=index))
     pump(tk_root, subscription, [view])
     assert view.position.cget("text") == "1 of 4" and "reply 0" in view.example_box.get("1.0", "end")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import threading
+import time
 
 import pytest
 
@@ -118,6 +119,29 @@ def test_log_view_keeps_only_the_last_lines_and_inserts_in_batches(tk_root):
     assert view.line_count() == 100 and view.get_text().splitlines()[-1] == "one more"
 
 
+def test_log_view_keeps_following_the_tail_when_a_long_line_brings_a_scrollbar(tk_root):
+    from gui.widgets.logview import LogView
+    view = LogView(tk_root, height=120)
+    view.grid()
+    tk_root.update()
+    def settle() -> None:  # CTkTextbox shows a scrollbar it needs on its next check, up to 200 ms later
+        deadline = time.monotonic() + 0.5
+        while time.monotonic() < deadline:
+            tk_root.update()
+            time.sleep(0.02)
+
+    for batch in range(6):  # a training log: short lines, then its long step lines (a horizontal scrollbar)
+        view.extend([f"line {batch}.{number}" + (" · loss 2.3456" * 20 if batch >= 2 else "") for number in range(8)])
+        view.flush()
+        settle()
+    assert view.text._textbox.yview()[1] == 1.0  # the newest line is in view
+    view.text._textbox.yview_moveto(0.0)  # the user scrolls up to read: the view stays where they are
+    view.extend(["one more"])
+    view.flush()
+    settle()
+    assert view.text._textbox.yview()[0] == 0.0
+
+
 def test_progress_row_shows_step_eta_and_tokens_per_second(tk_root):
     from gui.widgets.progress import ProgressRow, format_duration
     row = ProgressRow(tk_root)
@@ -217,9 +241,9 @@ def test_tray_menu_publishes_requests_and_the_icon_follows_the_bot_state():
     subscription = bus.subscribe("panel")
     menu = TrayMenu(bus)
     callbacks = dict(menu.items())
-    assert list(callbacks) == ["Show panel", "Start bot", "Stop bot", "Quit"]
+    assert list(callbacks) == ["Show panel", "Open last run", "Start bot", "Stop bot", "Quit"]
     for text in callbacks:
-        callbacks[text](None, None)  # pystray passes (icon, item)
+        callbacks[text](None, None)  # pystray passes (icon, item); no run yet: "Open last run" publishes nothing
     assert [type(event) for event in subscription.drain()] == [ShowPanel, StartBot, StopBot, QuitApp]
     running, stopped = icon_image("running"), icon_image("stopped")
     assert running.getpixel((6, 40))[:3] == icon_colour("running") == (46, 160, 67)

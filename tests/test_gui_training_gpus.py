@@ -1,6 +1,6 @@
 """The Training page's GPU count: the menu follows the GPUs the memory estimate found (all, 1..N on Linux; one and
 disabled with the reason on Windows, with one GPU or none), and the count picked reaches the launcher's plan as
-``processes`` while the training knobs stay free of it."""
+``processes`` while the training knobs stay free of it; a cloud run leaves it out."""
 from __future__ import annotations
 
 import json
@@ -63,3 +63,24 @@ def test_the_picked_count_reaches_the_plan_and_not_the_training_knobs(tk_root, t
     view.estimate()  # a later answer keeps the pick
     pump(tk_root, subscription, [view])
     pump_until(tk_root, subscription, view, lambda: view.gpus.get() == "1", seconds=30)
+
+
+def test_a_cloud_start_leaves_this_machines_gpu_count_out(tk_root, tmp_path, monkeypatch, two_gpus):
+    import core.training.launch as launch
+    bus = EventBus()
+    subscription = bus.subscribe("panel")
+    view = build(tk_root, Actions(Workspace.open(tmp_path / "ws"), bus), bus)
+    view.gpus.configure(values=[GPUS_ALL, "1", "2"], state="normal")
+    view.gpus.set("2")
+    view.entries["max_steps"].insert(0, "7")
+    assert view.flags()["gpus"] == 2
+    seen = {}
+
+    def plan(workspace, **options):
+        seen.update(options)
+        raise LaunchError("stop here: the test only wants the plan's arguments")
+
+    monkeypatch.setattr(launch, "plan_new_run", plan)
+    view.start_cloud(3)
+    pump_until(tk_root, subscription, view, lambda: bool(seen) and "stop here" in view.banner.text(), seconds=30)
+    assert seen["flags"] == {"max_steps": 7} and seen["cloud"] is not None and "processes" not in seen

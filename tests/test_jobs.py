@@ -311,3 +311,18 @@ def test_shutdown_returns_at_once_and_stops_in_the_background():
     thread.join(30)
     assert not thread.is_alive() and not any(job.running for job in jobs)
     assert all(job.state == "stopped" for job in jobs)
+
+
+def test_a_stop_after_the_ending_event_asks_nothing_and_logs_nothing(tmp_path):
+    """The app quitting while a finished worker is still tearing down: no "stop requested" after "finished"."""
+    bus = EventBus()
+    sub = bus.subscribe("test")
+    job = JobRunner(bus).start(fake_spec("--steps", "2", "--step-seconds", "0.01", "--linger", "2", run_dir=tmp_path))
+    events = []
+    while not any(isinstance(event, JobFinished) for event in events):
+        events.extend(sub.drain(timeout=5))
+    assert job.running  # the process lingers after its ending event
+    job.stop()
+    assert job.wait(20) == 0 and job.forced == ""
+    log = (tmp_path / "run.log").read_text(encoding="utf-8").splitlines()
+    assert log[-1].endswith(" finished") and not any("stop requested" in line for line in log)

@@ -130,6 +130,21 @@ def test_prepare_job_writes_the_files_the_cli_writes(imported, tmp_path):
             assert cli_file.read_bytes() == worker_file.read_bytes(), name
 
 
+def test_prepare_job_writes_a_trainer_format_like_the_cli_and_refuses_a_hosted_one(imported, tmp_path):
+    from core.dataset.jobs import prepare_job
+    code, _, err = run_cli("prepare", "--out", str(tmp_path / "cli"), "--format", "llamafactory", workspace=imported)
+    assert code == 0, err
+    events = run_job(prepare_job(imported, out=tmp_path / "worker", format="llamafactory"))
+    assert isinstance(events[-1], JobFinished) and events[-1].status == "finished", events[-3:]
+    for name in ("train.jsonl", "val.jsonl", "test.jsonl", "dpo.jsonl", "dataset_info.json"):
+        cli_file, worker_file = (tmp_path / folder / "llamafactory" / name for folder in ("cli", "worker"))
+        assert cli_file.read_bytes() == worker_file.read_bytes(), name
+    spec = prepare_job(imported, out=tmp_path / "hosted", format="openai")  # the panel never asks for this
+    events = run_job(spec)
+    assert isinstance(events[-1], JobFailed) and "dataset-format openai" in events[-1].message
+    assert not (tmp_path / "hosted" / "openai").exists()
+
+
 def test_prepare_job_stop_keeps_the_previous_dataset(imported, tmp_path):
     from core.dataset.jobs import prepare_job
     out = tmp_path / "data"

@@ -137,3 +137,24 @@ def test_the_same_replies_give_the_same_line_whatever_the_string_hash_seed():
                             env={**os.environ, "PYTHONHASHSEED": str(seed)}, cwd=Path(__file__).parents[1],
                             check=True).stdout for seed in range(1, 7)}
     assert len(lines) == 1, lines
+
+
+def test_quoted_lines_rotate_in_training_never_show_the_target_and_are_fixed_for_evaluation_and_the_bot(workspace):
+    conn = workspace.connect()
+    chatty_history(late_phrase="zebra crossing tonight").write(conn)
+    config = DatasetConfig(**{**CONFIG.__dict__, "style_examples": 2})
+    stats = prepare_dataset(conn, config, workspace.root / "out")
+    fixed = stats["style_profile"]["lines"][str(ALICE)]
+    assert fixed.count('" / "') == 1 and "Lines they wrote:" in fixed and "zebra" not in fixed
+    systems = set()
+    for example in read_jsonl(workspace.root / "out" / "train.jsonl"):
+        system, target = example["messages"][0]["content"], example["messages"][-1]["content"]
+        if example["meta"]["persona_id"] == str(ALICE):
+            assert "Lines they wrote:" in system and f'"{target}"' not in system  # never its own answer
+            systems.add(system)
+    assert len(systems) > 3  # other lines in other examples
+    tests = [example for example in read_jsonl(workspace.root / "out" / "test.jsonl")
+             if example["meta"]["persona_id"] == str(ALICE)]
+    assert tests and all(example["messages"][0]["content"].endswith(" " + fixed) for example in tests)
+    bot_system = system_prompt(load_persona(conn, ALICE), Place("Test Server", "general"))
+    assert bot_system == tests[0]["messages"][0]["content"]

@@ -41,6 +41,19 @@ def test_the_smoke_test_reads_the_place_back_from_new_and_old_system_prompts():
     assert place_of(old) == ("Alice", "Cozy Server", "general")  # a dataset prepared before names were quoted
 
 
+def test_the_smoke_tests_live_prompt_carries_the_personas_style_line_as_the_bot_sends_it(tmp_path):
+    """Export smoke-tests the prompt the bot will send: the persona's style line from the dataset, not a bare
+    place sentence (a model trained with style lines was once judged on a prompt without one)."""
+    import json
+    from model.smoke_prompts import default_prompts
+    style = "Style: short messages (about 6 words); all lowercase; tone: laid-back."
+    example = build_example(Persona(1, "Alice", style), PLACE, [turn(1, BOB, "hi all")], turn(2, ALICE, "hey"))
+    (tmp_path / "test.jsonl").write_text(json.dumps({"messages": example}) + "\n", encoding="utf-8")
+    prompts = default_prompts({"data_dir": str(tmp_path)}, tmp_path)
+    live = next(item for item in prompts if item.label == "Alice (live prompt)")
+    assert live.messages[0] == example[0] and live.messages[0]["content"].endswith(style)
+
+
 def test_roles_labels_and_merged_user_turns():
     history = [turn(1, BOB, "hi all"), turn(2, CAROL, "yo"), turn(3, ALICE, "hey!"), turn(4, BOB, "what's up")]
     messages = build_example(ALICE, PLACE, history, turn(5, ALICE, "not much"))

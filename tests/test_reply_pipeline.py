@@ -96,6 +96,18 @@ def test_blocklisted_reply_is_regenerated_once_then_dropped():
     assert len(engine.calls) == 2
 
 
+def test_a_reply_repeating_a_training_message_is_regenerated_and_never_sent():
+    from core.evaluation.metrics import TrainingTargets
+    guard = TrainingTargets(["i stayed up till 3 for the raid boss last night", "lol"])
+    engine = FakeEngine(["I stayed up till 3 for the raid boss last night!", "the raid boss was rough ngl"])
+    reply = ReplyPipeline(engine, copy_guard=guard).reply(PERSONA, PLACE, make_turns(3), 102)
+    assert reply.text == "the raid boss was rough ngl" and reply.attempts == 2
+    engine = FakeEngine(["i stayed up till 3 for the raid boss last night"] * 2)
+    reply = ReplyPipeline(engine, copy_guard=guard).reply(PERSONA, PLACE, make_turns(3), 102)
+    assert reply.text == "" and reply.dropped_reason == "repeats a training message"
+    assert ReplyPipeline(FakeEngine(["lol"]), copy_guard=guard).reply(PERSONA, PLACE, make_turns(3), 102).text == "lol"
+
+
 def test_system_prompt_and_errors_never_become_reply_text():
     system = build_prompt(PERSONA, PLACE, [])[0]["content"]
     engine = FakeEngine([system, "Traceback (most recent call last): boom"])

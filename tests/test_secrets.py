@@ -80,6 +80,16 @@ def test_redact_hides_known_secrets_and_anything_token_shaped():
                                     f"d some.module.name e x.y.z")
 
 
+def test_a_known_secret_inside_a_longer_word_takes_the_whole_word_and_leaves_no_tail():
+    """CI once showed "[redacted token]456789AB": an earlier test had registered the start of a token, the exact
+    replacement took that start and left the rest of the token readable."""
+    token = "MTIzNDU2Nzg5MDEyMzQ1Njc4.GhIjKl.abcdefghijklmnopqrstuvwxyz0123456789AB"
+    secrets.register_secret(token[:-8])
+    secrets.register_secret("plainsecret")
+    assert secrets.redact(f"login failed for {token}") == f"login failed for {secrets.REDACTED}"
+    assert secrets.redact("x=plainsecret-tail, y") == f"x={secrets.REDACTED}, y"
+
+
 def test_log_records_are_redacted_for_every_handler(caplog):
     secrets.register_secret(TOKEN)
     caplog.set_level(logging.DEBUG)

@@ -147,7 +147,7 @@ def test_role_order_is_checked_and_consecutive_user_lines_are_joined(tokenizer, 
 
 
 def test_the_prepared_sample_server_loads_with_the_real_chat_template(tokenizer, tmp_path):
-    """Every sample-server example passes the role-order check and keeps its shape after trimming to a short
+    """Every sample-server example passes the role-order check and keeps its shape after trimming to a short (160: the system message with its style line is 80-105 tokens)
     max_length with SmolLM2's own template (the strict Mistral/Gemma rendering is in tests/test_prompt_shape.py)."""
     from core.config.app_config import DatasetConfig
     from core.config.workspace import Workspace
@@ -158,10 +158,10 @@ def test_the_prepared_sample_server_loads_with_the_real_chat_template(tokenizer,
     conn = workspace.connect()
     import_paths(conn, [Path(__file__).resolve().parents[1] / "assets" / "sample_server" / "export"])
     prepare_dataset(conn, DatasetConfig(), tmp_path / "data")
-    train, val, stats = load_training_data(tmp_path / "data", tokenizer, 96, 1000)
+    train, val, stats = load_training_data(tmp_path / "data", tokenizer, 160, 1000)
     assert stats["train"]["trimmed"] > 0 and stats["train"]["kept"] > 300
     for row in [*train, *val]:
         roles = [message["role"] for message in row["prompt"] + row["completion"]]
         assert roles == ["system"] + ["user", "assistant"] * ((len(roles) - 1) // 2), roles
-    preferences = load_preferences(tmp_path / "data", tokenizer, 96)
+    preferences = load_preferences(tmp_path / "data", tokenizer, 160)
     assert preferences is not None and all(row["prompt"][-1]["role"] == "user" for row in preferences)

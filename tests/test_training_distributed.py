@@ -4,22 +4,24 @@ the job runner, training SmolLM2-135M on a few examples of the shipped sample se
 One run, shared by the tests: two processes, stopped after a step by a stop request on stdin alone (only rank 0
 reads it, so reaching rank 1 is the ranks' agreement at the step boundary, not the STOP file), then resumed by one
 process through the CLI (``train --resume RUN --gpus 1``) to the end. The stopped half and the resumed half are
-compared: the same kinds of events, each step once (rank 1 says nothing), the same checkpoint layout. About a
-minute or two on 2 idle CPUs.
+compared: the same kinds of events, each step and each phase once (rank 1 says nothing), each phase's line once in
+run.log, the same checkpoint layout. About a minute or two on 2 idle CPUs.
 """
 from __future__ import annotations
 
 import json
 import os
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from core.jobs import runs
 from core.jobs.bus import EventBus
-from core.jobs.events import (CheckpointSaved, EvalReported, JobFailed, JobFinished, JobStarted, ProgressReported,
-                              StopJob)
+from core.jobs.events import (CheckpointSaved, EvalReported, JobFailed, JobFinished, JobStarted, PhaseFinished,
+                              PhaseStarted, ProgressReported, StopJob)
+from core.jobs.log_lines import lines_for
 from core.jobs.runner import JobRunner
 from core.training.launch import plan_new_run, training_job
 from tests.conftest import run_cli
@@ -52,11 +54,13 @@ def two_then_one(tmp_path_factory):
     job = JobRunner(bus).start(training_job(planned))
     first = follow(subscription, job)
     assert job.wait(120) == 0
+    first_log = (planned.run_dir / runs.LOG_FILE).read_text(encoding="utf-8")  # before the resumed half appends
     code, out, err = run_cli("train", "--resume", planned.run_id, "--gpus", "1", "--json", workspace=workspace)
     assert code == 0, err
     replay = runs.read_metrics(planned.run_dir)
     second = replay[[index for index, event in enumerate(replay) if isinstance(event, JobStarted)][1]:]
-    return {"run_dir": planned.run_dir, "first": first, "second": second, "summary": json.loads(out)}
+    return {"run_dir": planned.run_dir, "first": first, "first_log": first_log, "second": second,
+            "summary": json.loads(out)}
 
 
 def first_lines(prepared: Path, folder: Path, *, train: int, val: int) -> Path:
@@ -82,7 +86,8 @@ def follow(subscription, job, timeout: float = 600) -> list:
 
 
 def worker_events(events: list) -> list:
-    kinds = (JobStarted, ProgressReported, EvalReported, CheckpointSaved, JobFinished, JobFailed)
+    kinds = (JobStarted, PhaseStarted, PhaseFinished, ProgressReported, EvalReported, CheckpointSaved, JobFinished,
+             JobFailed)
     return [event for event in events if isinstance(event, kinds)]
 
 
@@ -99,8 +104,11 @@ def test_two_processes_report_once_and_stop_together_with_one_checkpoint(two_the
     assert len(started) == 1 and started[0].details["processes"] == 2 and started[0].total_steps == TOTAL_STEPS
     assert started[0].details["effective_batch"] == 2 * 2  # per_device_batch_size 2 x accumulation 1 x 2 processes
     assert steps_of(events) == list(range(1, ending.step + 1))  # each step once: rank 1 emits nothing
-    loading = [event for event in events if isinstance(event, ProgressReported) and event.is_phase]
-    assert len(loading) == 1, loading
+    phases = Counter((type(event).__name__, event.phase) for event in events
+                     if isinstance(event, (PhaseStarted, PhaseFinished)))
+    assert {("PhaseStarted", "load"), ("PhaseFinished", "data"), ("PhaseFinished", "sft"),
+            ("PhaseFinished", "run")} <= set(phases), phases
+    assert set(phases.values()) == {1}, phases  # each phase once: rank 1 loads, reads and trains too, silently
     assert [(event.step, Path(event.path).name) for event in events if isinstance(event, CheckpointSaved)] == [
         (ending.step, f"checkpoint-{ending.step}")]
     assert [path.name for path in runs.checkpoints(two_then_one["run_dir"])][0] == f"checkpoint-{ending.step}"
@@ -134,3 +142,14 @@ def test_the_halves_give_the_same_kinds_of_events_and_checkpoint_layout(two_then
         "rng_state.pth"}
     state = json.loads((two / "trainer_state.json").read_text(encoding="utf-8"))
     assert state["global_step"] == worker_events(two_then_one["first"])[-1].step
+
+
+def test_run_log_has_each_phase_line_once(two_then_one):
+    """run.log is written from rank 0's events alone: the plan and each phase's words appear once, not per rank
+    (rank 1's own stderr still passes through)."""
+    log = two_then_one["first_log"].splitlines()
+    worded = [line for event in worker_events(two_then_one["first"])
+              if isinstance(event, (JobStarted, PhaseStarted, PhaseFinished)) for line in lines_for(event)]
+    assert len(worded) >= 6 and any(line.startswith("plan: ") for line in worded), worded
+    assert any("× 2 processes" in line for line in worded), worded  # the plan's effective batch counts both ranks
+    assert {line: log.count(line) for line in worded} == {line: 1 for line in worded}

@@ -1,6 +1,7 @@
 """The process count of a run (``--gpus``) and the command line that starts it: one process is the worker as before,
 N go through Accelerate's launcher; counts that cannot run here are refused in one line; the count is recorded in
-config.json and a resume may change it. Plain logic with fakes (no GPU, no launcher started)."""
+config.json and a resume may change it; a cloud run is one process; the plan's effective batch counts every
+process. Plain logic with fakes (no GPU, no launcher started)."""
 from __future__ import annotations
 
 import json
@@ -13,6 +14,7 @@ from core.config.resources import BUNDLE_ROOT, PROJECT_ROOT
 from core.jobs import runs
 from core.training import processes, vram
 from core.training.launch import LaunchError, plan_new_run, plan_resume, training_job
+from tests.conftest import run_cli
 
 LAUNCH = ("-m", "accelerate.commands.launch")
 
@@ -125,3 +127,27 @@ def test_gpu_count_reads_every_nvidia_smi_line(monkeypatch):
     assert vram.detect_gpu_count() == 1
     monkeypatch.setattr(vram.shutil, "which", lambda name: None)
     assert vram.detect_gpu_count() == 0
+
+
+def test_a_cloud_run_is_one_process_whatever_this_machine_has(planned_setup, monkeypatch):
+    from core.training.cloud_task import CloudOptions
+    workspace, data, base = planned_setup
+    monkeypatch.setattr(vram, "detect_gpu_count", lambda wait=None: 2)
+    planned = plan_new_run(workspace, base=str(base), data=str(data), preset="cpu-tiny", cloud=CloudOptions())
+    assert planned.processes == 1 and runs.read_config(planned.run_dir)["processes"] == 1
+    code, _out, err = run_cli("train", "--cloud", "--gpus", "2", workspace=workspace)
+    assert code == 2 and "--gpus" in err and "drop" in err
+
+
+def test_the_plan_counts_every_process_in_the_effective_batch():
+    from core.config.training import build_training_config
+    from core.jobs.events import JobStarted
+    from core.jobs.log_phases import training_plan
+    from model.training_report import plan_details
+    config = build_training_config("cpu-tiny", {}, {"per_device_batch_size": 2, "gradient_accumulation_steps": 3})
+    two, one = (plan_details(config, 10, 100, 0, 0, processes) for processes in (2, 1))
+    assert (two["effective_batch"], one["effective_batch"]) == (12, 6) and two["epochs"] == 2 * one["epochs"]
+    words = [training_plan(JobStarted(name="train", backend="peft", device="cpu", total_steps=10, details=details))[0]
+             for details in (two, one)]
+    assert "effective batch 12 (2 per device × 3 accumulation × 2 processes)" in words[0], words
+    assert "effective batch 6 (2 per device × 3 accumulation)," in words[1], words

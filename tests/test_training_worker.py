@@ -2,11 +2,12 @@
 
 One run, shared by the tests: started through the job runner, stopped after a couple of steps (a checkpoint at the
 step boundary), then resumed through the CLI to the end. A handful of steps at sequence length 256 keeps it to about
-a minute or two on 2 CPUs.
+a minute or two on 2 CPUs. Its run.log tells both parts in order, and the CLI printed the resumed part's words.
 """
 from __future__ import annotations
 
 import json
+import re
 import time
 
 import pytest
@@ -17,6 +18,7 @@ from core.jobs.events import CheckpointSaved, JobFailed, JobFinished, JobStarted
 from core.jobs.runner import JobRunner
 from core.training.launch import plan_new_run, training_job
 from tests.conftest import run_cli
+from tests.log_order import assert_in_order
 
 pytestmark = pytest.mark.slow
 TOTAL_STEPS = 8
@@ -50,7 +52,8 @@ def trained(tmp_path_factory):
     job.wait(60)
     code, out, err = run_cli("train", "--resume", planned.run_id, "--json", workspace=workspace)
     assert code == 0, err
-    return {"workspace": workspace, "run_dir": planned.run_dir, "first": first, "summary": json.loads(out)}
+    return {"workspace": workspace, "run_dir": planned.run_dir, "first": first, "summary": json.loads(out),
+            "resume_output": err}
 
 
 def small_subset(prepared: str, folder):
@@ -121,3 +124,63 @@ def test_outputs_follow_the_run_folder_layout(trained):
     code, out, _ = run_cli("runs", "show", run_dir.name, "--json", workspace=trained["workspace"])
     shown = json.loads(out)
     assert code == 0 and [step for step, _ in shown["loss_curve"]] == list(range(1, TOTAL_STEPS + 1))
+
+
+STOPPED_AND_RESUMED = [  # the run.log of a run stopped at step N and resumed to the end, in this order
+    r"^\[runner\] \S+ launched pid \d+$",
+    r"^base model: SmolLM2-135M-Instruct\.\S+\.gguf \(GGUF file, dequantized for training, \d+ MB\) from /",
+    r"^backend: PEFT \+ TRL LoRA on the CPU \(no CUDA GPU: Unsloth needs one\); .* compute, fp32 weights$",
+    r"^loaded in \S+( \S+)?: 1\d\d\.\dM parameters, 30 layers$",
+    r"^LoRA r 8, alpha 16 on 7 projections of the top 8 of 30 layers: [\d.]+K trainable parameters "
+    r"\(0\.\d+% of all\)$",
+    r"^dataset \S+: 8 train examples.*, 4 validation examples",
+    r"^tokens: [\d,]+ in the train split, [\d,]+ of them targets; packed into \d+ rows? of up to 256 tokens",
+    r"^plan: 8 SFT steps = [\d.]+ epochs at effective batch 4 \(4 per device × 1 accumulation\), "
+    r"lr 3\.00e-03 cosine$",
+    r"^evaluation at the end on 4 examples; checkpoints every 100 steps, newest 2 kept; then DPO, 1 step$",
+    r"^SFT: steps 1-8$",
+    r"^SFT 1/8 · epoch [\d.]+ · loss [\d.]+ · lr [\d.e+-]+ · grad [\d.]+ · [\d,]+ tok/s · RAM [\d.]+ GiB · "
+    r"\S+( \S+)? · ETA estimating$",
+    r"^SFT 2/8 ",
+    r"^\[runner\] stop requested: the worker saves at its next step boundary$",
+    r"^checkpoint saved at step \d: checkpoints/checkpoint-\d$",
+    r"^SFT stopped at step \d as asked, after \S+( \S+)?: saved checkpoints/checkpoint-\d; "
+    r"Resume continues from step \d$",
+    r"^stopped after \S+( \S+)? at step \d of 8: loss [\d.]+ → [\d.]+; Resume continues from the last checkpoint$",
+    r"^\[runner\] \S+ stopped$",
+    r"^\[runner\] \S+ launched pid \d+$",
+    r"^base model: ", r"^backend: ", r"^loaded in ",
+    r"^resuming at step \d of 8: plan: 8 SFT steps",
+    r"^SFT resumed from checkpoint-\d: steps \d-8$",
+    r"^SFT 8/8 · ",
+    r"^SFT done in \S+( \S+)?: step 8, loss [\d.]+ → [\d.]+$",
+    r"^evaluating at step 8 on 4 validation examples…$",
+    r"^eval at step 8: loss [\d.]+ \(best so far\) · token accuracy [\d.]+% · 4 examples in ",
+    r"^adapter saved after SFT: \S+/adapter \([\d.]+ MB\)$",
+    r"^DPO: 1 step on \d+ preference pairs? \(beta 0\.1, lr 5\.00e-06\), from the SFT adapter$",
+    r"^DPO 1/1 · epoch [\d.]+ · loss [\d.]+ · margin [+-][\d.]+ · acc \d+% · lr ",
+    r"^DPO done in \S+( \S+)?: 1 step, loss [\d.]+ → [\d.]+, reward margin [+-][\d.]+$",
+    r"^adapter saved after DPO: ",
+    r"^finished in \S+( \S+)?: 8 SFT steps, [\d,]+ tokens trained, loss [\d.]+ → [\d.]+, "
+    r"best eval loss [\d.]+ at step 8; DPO 1 step, loss [\d.]+ → [\d.]+; adapter: \S+/adapter$",
+    r"^\[runner\] \S+ finished$",
+]
+
+
+def test_the_run_log_tells_the_stopped_and_resumed_run_in_order(trained):
+    log = (trained["run_dir"] / runs.LOG_FILE).read_text(encoding="utf-8").splitlines()
+    assert_in_order(log, STOPPED_AND_RESUMED)
+    stopped_at = trained["first"][-1].step
+    assert f"SFT resumed from checkpoint-{stopped_at}: steps {stopped_at + 1}-8" in log
+
+
+def test_the_cli_printed_the_resumed_part_in_the_words_of_run_log(trained):
+    from core.jobs.log_lines import lines_for
+    events = runs.read_metrics(trained["run_dir"])
+    stopped = next(index for index, event in enumerate(events) if isinstance(event, JobFinished))
+    worded = [line for event in events[stopped + 1:] for line in lines_for(event) if not line.startswith("[runner]")]
+    log = (trained["run_dir"] / runs.LOG_FILE).read_text(encoding="utf-8").splitlines()
+    assert_in_order(log, [f"^{re.escape(line)}$" for line in worded])  # run.log has them, in this order
+    printed = trained["resume_output"].splitlines()
+    start = printed.index(worded[0])
+    assert printed[start:start + len(worded)] == worded  # and the terminal printed them, nothing in between

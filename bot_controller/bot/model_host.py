@@ -73,7 +73,9 @@ class ModelHost:
         except InferenceError as exc:
             return self._model_failed(str(exc))
         memory = await self.worker.run(self.open_memory) if self.settings.memory else None
-        old, self.pipeline = self.pipeline, ReplyPipeline(engine, memory, None, self.reply_settings())
+        from model.copy_guard import copy_guard_for
+        guard = await self.worker.run(functools.partial(copy_guard_for, chosen))  # never repeat a training message
+        old, self.pipeline = self.pipeline, ReplyPipeline(engine, memory, None, self.reply_settings(), guard)
         self.model_path, self.stats.model_error = chosen, None
         if old is not None and old.engine is not engine:
             await self.worker.run(old.engine.close)  # queued after the old model's last reply

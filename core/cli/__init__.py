@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "core.cli.data_commands",      # import, stats
     "core.cli.fetch_commands",     # fetch, token, channels
     "core.cli.dataset_commands",   # personas, prepare, preview
+    "core.cli.format_command",     # dataset-format
     "core.cli.train_commands",     # train, runs
     "core.cli.export_commands",    # export, eval
     "core.cli.memory_commands",    # embed

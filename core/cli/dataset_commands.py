@@ -11,7 +11,7 @@ import dataclasses
 import sys
 from pathlib import Path
 
-from core.cli import style_command
+from core.cli import format_command, style_command
 from core.cli.base import CommandError, add_command, add_group
 from core.dataset import DatasetError
 
@@ -54,6 +54,7 @@ def register(subparsers) -> None:
     prepare.add_argument("--min-messages", type=positive_int, metavar="N", help="override dataset.min_messages")
     prepare.add_argument("--split-by", choices=("conversation", "time"), help="override dataset.split_by")
     prepare.add_argument("--seed", type=int, help="override dataset.seed")
+    format_command.add_format_options(prepare)
 
     preview = add_command(subparsers, "preview", handle_preview, human=human_preview,
                           help="print examples of a prepared dataset rendered with the ChatML template")
@@ -201,6 +202,7 @@ def handle_prepare(args, context) -> dict:
     from core.dataset.pipeline import prepare_dataset
     from core.dataset.writer import new_dataset_dir, set_latest
     config = dataset_config(args, context)
+    format_command.check_can_confirm(args)
     datasets_dir = context.workspace.datasets_dir
     out_dir = Path(args.out).expanduser().resolve() if args.out else new_dataset_dir(datasets_dir)
     with context.progress(description="prepare", unit="msg") as bar:
@@ -215,7 +217,10 @@ def handle_prepare(args, context) -> dict:
             raise CommandError(str(exc)) from None
     if not args.out:
         set_latest(datasets_dir, out_dir)
-    return summary(stats, out_dir)
+    result = summary(stats, out_dir)
+    if args.format != "chatml":
+        result["format"] = format_command.export(args, context, out_dir)
+    return result
 
 
 def summary(stats: dict, out_dir: Path) -> dict:
@@ -242,6 +247,8 @@ def human_prepare(result: dict) -> str:
     scrubbed = ", ".join(f"{kind} {count}" for kind, count in result["scrubbed"].items())
     lines.append(f"filtered: {filtered or 'nothing'}")
     lines.append(f"scrubbed: {scrubbed or 'nothing'}")
+    if result.get("format"):
+        lines.append(format_command.human_format(result["format"]))
     return "\n".join(lines)
 
 

@@ -13,6 +13,7 @@ from typing import Callable
 
 from core.cli.base import CommandError, add_command
 from core.jobs.events import Event, JobFailed, JobFinished, JobStarted, LogLine, ProgressReported
+from core.jobs.log_lines import RUNNER_PREFIX, lines_for
 
 QUANTS = ("q4_k_m", "q8_0", "f16")
 
@@ -91,7 +92,15 @@ def run_job(context, name: str, worker_args: list[str], job_dir: Path,
 
 
 def show_event(context, name: str, event: Event, bar) -> None:
-    """Worker output for a person: phases and the worker's own lines; library noise only with --debug."""
+    """Worker output for a person: its phases in the words of run.log (``core.jobs.log_lines``) and the worker's own
+    lines; library noise only with --debug."""
+    for line in ([] if isinstance(event, LogLine) else lines_for(event)):
+        if line.startswith(RUNNER_PREFIX):
+            continue  # the runner's timestamped notes stay in run.log
+        if bar.disable:
+            context.say(line)
+        else:
+            bar.write(line, file=sys.stderr)
     if isinstance(event, JobStarted):
         bar.total = event.total_steps
     elif isinstance(event, ProgressReported):

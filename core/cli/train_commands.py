@@ -1,9 +1,11 @@
-"""Commands ``train`` (start or resume a LoRA run in a worker process) and ``runs list|show``.
+"""Commands ``train`` (start or resume a LoRA run in a worker process) and ``runs list|show|compare``.
 
-``train`` runs the job runner in this process and follows the worker's events: a progress bar on a terminal,
-stderr lines otherwise, and with ``--json`` one summary object at the end. Ctrl+C asks the worker to stop at its
-next step boundary (it saves a checkpoint; ``--resume RUN`` continues); a second Ctrl+C ends it at once. ``--gpus N``
-trains data parallel on N GPUs (``core.training.processes``; Linux), also when resuming a run started with another N.
+``train`` runs the job runner in this process and follows the worker's events: the run's log on stderr, in the
+words of run.log and the panel (``core.jobs.log_lines``), under a progress bar on a terminal, and with ``--json`` one
+summary object at the end (``train --cloud``: the same on a rented GPU, ``core.cli.cloud_train``). Ctrl+C asks the
+worker to stop at its next step boundary (it saves a checkpoint; ``--resume RUN`` continues); a second Ctrl+C ends it
+at once. ``--gpus N`` trains data parallel on N GPUs of this machine (``core.training.processes``; Linux), also when
+resuming a run started with another N.
 """
 from __future__ import annotations
 
@@ -13,15 +15,13 @@ import time
 from core.jobs import runs
 from core.jobs.bus import EventBus
 from core.cli.base import CommandError, add_command, add_group
-from core.jobs.eta import format_eta
-from core.jobs.events import (CheckpointSaved, EvalReported, JobFailed, JobFinished, JobStarted, LogLine,
-                         ProgressReported)
+from core.cli.cloud_train import add_cloud_options, run_cloud_train
+from core.jobs.events import EvalReported, JobFailed, JobFinished, JobStarted, LogLine, ProgressReported
+from core.jobs.log_lines import RUNNER_PREFIX, lines_for
 from core.jobs.runner import JobRunner, new_job_id
 from core.config.training import available_presets
 from core.training import vram
 from core.training.launch import LaunchError, plan_new_run, plan_resume, training_job
-
-LINE_SECONDS = 10.0  # without a terminal, a progress line at most this often (each step goes to run.log anyway)
 
 
 def register(subparsers) -> None:
@@ -37,15 +37,24 @@ def register(subparsers) -> None:
     train.add_argument("--gpus", type=int, metavar="N", help="GPUs to train on, one process each, data parallel "
                                                              "through accelerate launch (default: all visible; more "
                                                              "than one on Linux only; a resumed run may change it)")
+    add_cloud_options(train)
     run_commands = add_group(subparsers, "runs", "training runs in the workspace")
     add_command(run_commands, "list", list_runs, help="list runs, newest first", human=human_list)
     show = add_command(run_commands, "show", show_run, help="one run's state, curve and outputs")
     show.add_argument("run", metavar="RUN", help="run id, unique prefix, or 'latest'")
+    compare = add_command(run_commands, "compare", compare_runs, human=human_compare,
+                          help="two or more runs side by side: the knobs that differ, dataset, speed, losses, eval")
+    compare.add_argument("runs", nargs="+", metavar="RUN", help="run ids, unique prefixes, or 'latest'")
 
 
 def run_train(args, context) -> dict:
     if args.max_steps is not None and args.max_steps < 1:
         raise CommandError("--max-steps must be at least 1", exit_code=2)
+    if args.cloud:
+        if args.gpus is not None:
+            raise CommandError("--gpus counts this machine's GPUs: a --cloud run trains on the rented one (drop "
+                               "--gpus)", exit_code=2)
+        return run_cloud_train(args, context, follow, summary)
     try:
         if args.resume:
             if args.base or args.data or args.preset:
@@ -105,46 +114,33 @@ def follow(context, spec, *, debug: bool):
 
 
 class ProgressView:
+    """The run's log on stderr, worded as run.log and the panel word it (``core.jobs.log_lines``), above a
+    progress bar on a terminal; the worker's own lines (library output) only with --debug."""
+
     def __init__(self, context, debug: bool) -> None:
         self.context, self.debug = context, debug
         self.bar = None
         self.tty = sys.stderr.isatty()
-        self.last_line = 0.0
 
     def show(self, event) -> None:
         if isinstance(event, LogLine):
             if self.debug:
-                self.context.say(f"  | {event.text}")
-        elif isinstance(event, JobStarted):
-            resumed = f", resumed from step {event.resumed_from_step}" if event.resumed_from_step else ""
-            spread = event.details.get("processes") or 1
-            where = f"{spread} x {event.device}" if spread > 1 else event.device
-            self.context.say(f"training on {where} with {event.backend} ({event.details.get('precision')}, "
-                             f"{event.details.get('examples')} examples, {event.total_steps} steps{resumed})")
-            if self.tty:
-                self.bar = self.context.progress(total=event.total_steps, description="training", unit="step")
-                self.bar.update(event.resumed_from_step or 0)
-        elif isinstance(event, ProgressReported):
-            self.progress(event)
-        elif isinstance(event, EvalReported):
-            self.context.say(f"eval at step {event.step}: loss {event.eval_loss:.4f}")
-        elif isinstance(event, CheckpointSaved):
-            if not self.tty:
-                self.context.say(f"checkpoint at step {event.step}")
-
-    def progress(self, event: ProgressReported) -> None:
-        if event.is_phase or event.loss is None:  # loading, downloading
-            self.context.say(event.message)
+                self.say(f"  | {event.text}")
             return
-        stage = "" if event.message in ("", "sft") else f"[{event.message}] "
-        text = (f"{stage}step {event.step}/{event.total} loss {event.loss:.4f}"
-                + (f" {event.tokens_per_second:.0f} tok/s" if event.tokens_per_second else "")
-                + f" eta {format_eta(event.eta)}")
-        if self.bar is not None and not stage:
+        for line in lines_for(event):
+            if not line.startswith(RUNNER_PREFIX):  # the runner's notes with their timestamps stay in run.log
+                self.say(line)
+        if isinstance(event, JobStarted) and self.tty and self.bar is None:
+            self.bar = self.context.progress(total=event.total_steps, description="training", unit="step")
+            self.bar.update(event.resumed_from_step or 0)
+        elif isinstance(event, ProgressReported) and self.bar is not None and event.stage in ("", "sft"):
             self.bar.n = event.step
-            self.bar.set_postfix_str(text.split(" ", 2)[-1], refresh=True)
-        elif time.monotonic() - self.last_line >= LINE_SECONDS or event.step == event.total:
-            self.last_line = time.monotonic()
+            self.bar.refresh()
+
+    def say(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text, file=sys.stderr)
+        else:
             self.context.say(text)
 
     def close(self) -> None:
@@ -166,6 +162,8 @@ def summary(run_dir, ending, seconds: float) -> dict:
 
 
 def human_summary(result: dict) -> str:
+    if result["status"] == "task-written":
+        return f"task written (not launched): {result['task']}"
     if result["status"] == "stopped":
         return (f"stopped at step {result['steps']}; continue with: launcher.py train --resume {result['run_id']}")
     return (f"finished {result['steps']} steps in {result['seconds']:.0f}s, loss {result['final_loss']}; "
@@ -195,3 +193,19 @@ def show_run(args, context) -> dict:
     return {**runs.run_info(run_dir).to_json(), "config": runs.read_config(run_dir), "loss_curve": curve,
             "eval_loss": evals, "checkpoints": [str(path) for path in runs.checkpoints(run_dir)],
             "adapter": str(run_dir / runs.ADAPTER_DIR) if (run_dir / runs.ADAPTER_DIR).is_dir() else None}
+
+
+def compare_runs(args, context) -> dict:
+    from core.training import compare
+    try:
+        return compare.comparison_json(compare.compare_runs(context.workspace.runs_dir, args.runs))
+    except runs.RunNotFound as exc:
+        raise CommandError(str(exc)) from None
+    except compare.CompareError as exc:
+        raise CommandError(str(exc), exit_code=2) from None
+
+
+def human_compare(result: dict) -> str:
+    from core.training.compare import format_table
+    return format_table([run["run_id"] for run in result["runs"]],
+                        [(row["label"], row["values"]) for row in result["table"]])

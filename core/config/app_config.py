@@ -35,7 +35,9 @@ class DatasetConfig:
     merge_window_seconds: float = 120.0     # one author's messages this close together form one turn
     max_context_turns: int = 12         # previous turns shown before a target; longer contexts rarely help short chat
     context_token_budget: int = 768     # keeps examples under the training sequence length with room for the target
-    min_target_chars: int = 2           # drop "k"/"?" targets that teach nothing but brevity
+    min_target_chars: int = 2           # drop "k"/"?" targets that teach nothing but brevity; 5 (no "lol", "ye") put
+    #                                   every sample persona above base but lowered overall attribution 0.55 -> 0.51
+    #                                   (bench/RESULTS.md): short replies are part of some voices
     max_share: float = 0.12             # no persona above this share of the training set, so loud users don't drown others
     max_upsample: float = 1.0           # never duplicate minor personas' examples (duplicates teach memorisation)
     reaction_boost: float = 1.5         # reacted-to targets are preferred when downsampling, capped so they don't dominate
@@ -45,7 +47,11 @@ class DatasetConfig:
     split_ratios: list[float] = field(default_factory=lambda: [0.85, 0.10, 0.05])  # train, val, test
     seed: int = 1234                    # fixed so two runs on the same data give the same files
     style_profile: bool = True          # add each persona's automatic profile (core/dataset/profile.py) to their
-    #                                   system message: the name alone did not separate personas (bench/RESULTS.md)
+    #                                   system message: with the name alone, 0.25 of the tuned replies sounded like
+    #                                   their persona (real: 0.71); with the profile 0.38, and 0.55 at lr 1e-3
+    #                                   (bench/RESULTS.md)
+    style_examples: int = 0             # also quote this many of the persona's own lines after the profile (other
+    #                                   lines each training example; a fixed set for evaluation and the bot)
     spam_repeat_limit: int = 3          # one author's same text beyond this many times in their last 20 messages of a
     #                                   channel is spam: the extra copies go (0 turns the filter off)
 

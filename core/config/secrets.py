@@ -125,10 +125,14 @@ def redact(text: str) -> str:
     """``text`` with every known secret and anything shaped like a Discord token replaced."""
     if not text:
         return text
-    for secret in sorted(_known_secrets, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, REDACTED)
-    return TOKEN_SHAPE.sub(REDACTED, text)
+    text = TOKEN_SHAPE.sub(REDACTED, text)
+    present = sorted((secret for secret in _known_secrets if secret in text), key=len, reverse=True)
+    if present:
+        # A known secret inside a longer token-like word (a token whose start was registered, say) takes the whole
+        # word with it, so that no tail of it is left to read.
+        word = "[A-Za-z0-9_\\-.]*"
+        text = re.sub(f"{word}(?:{'|'.join(map(re.escape, present))}){word}", REDACTED, text)
+    return text
 
 
 def redact_record(record: logging.LogRecord) -> logging.LogRecord:

@@ -44,14 +44,17 @@ class TrainingConfig:
     packing: bool = True             # Discord lines are short: packing several examples per row avoids ~80% padding
     gradient_checkpointing: bool = True  # trades ~30% speed for most of the activation memory
     # -- optimisation
-    learning_rate: float = 2e-4      # the usual LoRA rate; full fine-tuning rates (2e-5) barely move an adapter
+    learning_rate: float = 2e-4      # the usual LoRA rate for GPU batches of 16; full fine-tuning rates (2e-5) barely
+    #                                  move an adapter. With the CPU's batch of 2 on SmolLM2-135M, 1e-3 beat 5e-4
+    #                                  (tuned attribution 0.55 vs 0.38 of 0.71 real: bench/RESULTS.md, fidelity)
     lr_scheduler: Literal["cosine", "linear", "constant", "constant_with_warmup"] = "cosine"  # decays smoothly to 0
     warmup_steps: float = 0.03       # a fraction (< 1) of the steps or a count: avoids early spikes on a fresh adapter
     weight_decay: float = 0.0        # LoRA weights start at zero; decay mostly fights the little they learn
     max_grad_norm: float = 1.0       # clips the rare huge gradient from a garbage example
     optimizer: Literal["auto", "adamw_torch", "adamw_8bit", "adafactor"] = "auto"  # auto: 8-bit AdamW on CUDA
     #                                                              (bitsandbytes), plain AdamW elsewhere
-    num_epochs: float = 1.0          # one pass: persona data repeats itself a lot already
+    num_epochs: float = 1.0          # one pass: persona data repeats itself a lot already; with the copy guard the
+    #                                  bot never repeats a memorised training message anyway (model/copy_guard.py)
     max_steps: int = 0               # when > 0, stops after this many optimizer steps, whatever the epochs say
     seed: int = 1234                 # same data + same seed = same run
     # -- bookkeeping

@@ -96,8 +96,9 @@ class DpoCollector:
         for number, (turn, text) in enumerate(chosen):
             other, other_text = rejected[number % len(rejected)]
             persona = self.personas[turn.speaker_id]
+            speakers = {persona.id, other.speaker_id}  # the rejected reply may be anyone's
             prompt, tail = prompt_and_tail(persona, self.place, context, max_turns=self.max_turns,
-                                           token_budget=self.token_budget)
+                                           token_budget=self.token_budget, speakers=speakers)
             if len(prompt) < 2:  # only the persona's own turns: no user turn for the replies to answer
                 continue
             written = self.emit(conversation, persona, turn, {
@@ -105,6 +106,7 @@ class DpoCollector:
                 "chosen": [{"role": "assistant", "content": text}],
                 "rejected": [{"role": "assistant", "content": other_text}],
                 "rejected_message_id": str(other.message_id),
+                "speakers": speakers,
             })
             self.counts.pairs += bool(written)
             self.counts.prompts_cut += bool(written and tail)

@@ -84,14 +84,15 @@ class ExampleBuilder:
         return conversation.split
 
     def _example(self, conversation: Conversation, persona: Persona, turn: Turn, text: str) -> None:
+        speakers = {persona.id}
         messages, tail = prompt_and_tail(persona, self.place, conversation.history, max_turns=self.max_turns,
                                          token_budget=self.budget, reply_to_id=turn.reply_to_id,
-                                         index=conversation.index)
+                                         index=conversation.index, speakers=speakers)
         if len(messages) < 2:  # no other speaker's turn in the context: nothing for the target to answer
             self.state.filtered["no_context"] += 1
             return
         if turn.message_id in self.state.marks:
-            self._marked_bad(conversation, persona, turn, messages, target_message(tail, text))
+            self._marked_bad(conversation, persona, turn, messages, target_message(tail, text), speakers)
             return
         messages.append(target_message(tail, text))
         self.state.merged_targets += bool(tail)
@@ -105,10 +106,10 @@ class ExampleBuilder:
             if len(texts) < MAX_TEXTS:
                 texts.append(text)
         self.state.candidates[split] += 1
-        self.state.spool.add(b"e", split, persona.id, key_bin, orjson.dumps(record))
+        self.state.spool.add(b"e", split, persona.id, key_bin, orjson.dumps(record), speakers)
 
     def _marked_bad(self, conversation: Conversation, persona: Persona, turn: Turn, prompt: list[dict],
-                    answer: dict) -> None:
+                    answer: dict, speakers: set[int]) -> None:
         """An example marked bad is never trained on; with a better answer (and in the training split) it becomes
         a preference pair: the better answer chosen, the example's own answer rejected."""
         self.state.curated["dropped_bad"] += 1
@@ -118,7 +119,7 @@ class ExampleBuilder:
         meta = {**self._meta(persona, conversation, turn), "source": "curation"}
         pair = {"prompt": prompt, "chosen": [{"role": "assistant", "content": better}], "rejected": [answer],
                 "meta": meta}
-        self.state.spool.add(b"d", "train", persona.id, 0, orjson.dumps(pair))
+        self.state.spool.add(b"d", "train", persona.id, 0, orjson.dumps(pair), speakers)
         self.state.curated["dpo_pairs"] += 1
 
     def _emit_pair(self, conversation: Conversation, persona: Persona, turn: Turn, pair: dict) -> bool:
@@ -129,8 +130,9 @@ class ExampleBuilder:
             return False
         meta = self._meta(persona, conversation, turn)
         meta["rejected_message_id"] = pair.pop("rejected_message_id")
+        speakers = pair.pop("speakers")
         pair["meta"] = meta
-        self.state.spool.add(b"d", split, persona.id, 0, orjson.dumps(pair))
+        self.state.spool.add(b"d", split, persona.id, 0, orjson.dumps(pair), speakers)
         return True
 
     def _meta(self, persona: Persona, conversation: Conversation, turn: Turn) -> dict:

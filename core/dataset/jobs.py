@@ -8,9 +8,11 @@ from core.jobs.specs import JobSpec, workspace_job
 
 
 def prepare_job(workspace, *, out: Path | str | None = None, personas: str = "all", strategy: str = "multi",
-                min_messages: int | None = None, split_by: str | None = None, seed: int | None = None) -> JobSpec:
-    """Prepare a dataset from ``workspace``'s history; the options are the ``prepare`` command's."""
-    args = ["--personas", personas, "--strategy", strategy]
+                min_messages: int | None = None, split_by: str | None = None, seed: int | None = None,
+                format: str = "chatml") -> JobSpec:
+    """Prepare a dataset from ``workspace``'s history; the options are the ``prepare`` command's. ``format`` is a
+    trainer's format written with it; a hosted service's is written afterwards, once confirmed (``dataset-format``)."""
+    args = ["--personas", personas, "--strategy", strategy, "--format", format]
     for flag, value in (("--out", out), ("--min-messages", min_messages), ("--split-by", split_by),
                         ("--seed", seed)):
         if value is not None:

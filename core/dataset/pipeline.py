@@ -27,7 +27,7 @@ from core.conversation.filters import BARRIER, MESSAGE_REASONS, TARGET_REASONS, 
 from core.prompting.live import make_place
 from core.dataset.personas import message_counts, select_personas
 from core.dataset.preview import preview_text
-from core.dataset.profile import compute_profiles, describe
+from core.dataset.profile import compute_profiles, describe, example_candidates, examples_text, pick_examples
 from core.conversation.scrub import Scrubber
 from core.dataset.splits import SPLITS, Splitter
 from core.conversation.text import TextCleaner
@@ -118,13 +118,14 @@ def build_dataset(conn, config: DatasetConfig, out_dir: Path, selected: list[Per
         pause_point("prepare.staged")
         plan = make_plan(state.counting, max_share=config.max_share, max_upsample=config.max_upsample,
                          per_persona_max=config.per_persona_max, capped=strategy == "multi")
-        computed, lines = persona_styles(conn, state, selected, scrubber)
-        routed = second_pass(spool, plan, staging, strategy, selected, lines)
+        computed, styles = persona_styles(conn, state, selected, scrubber)
+        routed = second_pass(spool, plan, staging, strategy, selected, styles)
         stats = build_stats(config, strategy, selected, counts, state, plan, routed, scrubber, staging,
                             messages_read, started)
         stats["curation"] = {"marked_bad": len(state.marks), "dropped_bad": state.curated["dropped_bad"],
                              "dpo_pairs": state.curated["dpo_pairs"]}
-        stats["style_profile"] = {"used": bool(lines), "lines": {str(pid): line for pid, line in lines.items()}}
+        stats["style_profile"] = {"used": bool(styles.fixed), "examples": state.config.style_examples,
+                                  "lines": {str(pid): line for pid, line in styles.fixed.items()}}
         staging.pool.close()
         return Staged(staging, stats, preview_text(routed.preview, {str(p.id): p.name for p in selected}), computed)
     except BaseException:
@@ -167,38 +168,68 @@ class Routed:
     kept: Counter                 # (split, persona id) -> lines written
     dpo: Counter                  # persona id -> pairs written
     preview: list[dict]
+    people: set = dataclasses.field(default_factory=set)  # ids (bytes) of everyone whose text a written line holds
+
+
+@dataclasses.dataclass
+class StyleLines:
+    """What ends each persona's system message: ``fixed`` (val, test, DPO prompts; what the bot's prompt gets) and,
+    with ``dataset.style_examples``, for training examples the profile line with other lines of theirs each time
+    (``rotating``: id -> (line without examples, candidate lines, how many))."""
+    fixed: dict[int, str] = dataclasses.field(default_factory=dict)
+    rotating: dict[int, tuple[str, list[str], int]] = dataclasses.field(default_factory=dict)
+
+    def line_for(self, persona_id: int, split: str, record: dict) -> str | None:
+        rotating = self.rotating.get(persona_id)
+        if rotating is None or split != "train":
+            return self.fixed.get(persona_id)
+        line, candidates, count = rotating
+        seed = int(record["meta"]["message_id"])
+        chosen = pick_examples(candidates, count, seed, exclude=record["messages"][-1]["content"])
+        return f"{line} {examples_text(chosen)}" if chosen else line
 
 
 def persona_styles(conn, state: BuildState, selected: list[Persona], scrubber: Scrubber
-                   ) -> tuple[dict[int, tuple[str, str]], dict[int, str]]:
-    """(computed profiles to store: id -> (JSON, line), the line each persona's examples get: id -> line).
+                   ) -> tuple[dict[int, tuple[str, str]], StyleLines]:
+    """(computed profiles to store: id -> (JSON, line), the lines the examples get).
 
-    Profiles come from the training split's replies only. The owner's edited line wins over the computed one; with
-    ``dataset.style_profile`` off no example gets a line (the computed ones are still stored, inactive)."""
+    Profiles come from the training split's replies only. The owner's edited line wins over the computed one (and
+    then no example lines rotate); with ``dataset.style_profile`` off no example gets a line (the computed ones are
+    still stored, inactive)."""
+    config = state.config
     texts = {persona.id: state.style_texts.get(persona.id, []) for persona in selected}
     profiles = compute_profiles(texts, names=[persona.name for persona in selected])
+    candidates = {pid: [scrubber.scrub(line) for line in example_candidates(texts[pid])]
+                  for pid in profiles} if config.style_examples else {}
+    for pid, profile in profiles.items():
+        profile.examples = pick_examples(candidates.get(pid, []), config.style_examples, config.seed)
     computed = {pid: (orjson.dumps(profile.as_json()).decode(), describe(profile))
                 for pid, profile in profiles.items() if profile.replies}
-    if not state.config.style_profile:
-        return computed, {}
-    edited = {pid: row["edited"] for pid, row in store.styles(conn).items() if row["edited"]}
-    lines = {pid: scrubber.scrub(edited.get(pid) or line) for pid, (_, line) in computed.items()}
-    lines.update({pid: scrubber.scrub(line) for pid, line in edited.items() if pid in texts})
-    return computed, {pid: line for pid, line in lines.items() if line}
+    if not config.style_profile:
+        return computed, StyleLines()
+    edited = {pid: row["edited"] for pid, row in store.styles(conn).items() if row["edited"] and pid in texts}
+    styles = StyleLines(fixed={pid: scrubber.scrub(edited.get(pid) or line) for pid, (_, line) in computed.items()})
+    styles.fixed.update({pid: scrubber.scrub(line) for pid, line in edited.items()})
+    for pid, profile in profiles.items():
+        if config.style_examples and pid in computed and pid not in edited:
+            profile.examples = []
+            styles.rotating[pid] = (scrubber.scrub(describe(profile)), candidates[pid], config.style_examples)
+    return computed, styles
 
 
-def with_style(payload: bytes, line: str, key: str) -> bytes:
+def with_style(payload: bytes, styles: StyleLines, persona_id: int, split: str, key: str) -> bytes:
     """The spooled example (``key`` "messages") or DPO pair ("prompt") with the style line ending its system message,
     exactly where ``core.prompting.builder.system_prompt`` puts a persona description."""
     record = orjson.loads(payload)
+    line = styles.line_for(persona_id, split if key == "messages" else "dpo", record)
     messages = record[key]
-    if messages and messages[0]["role"] == "system":
+    if line and messages and messages[0]["role"] == "system":
         messages[0]["content"] = f"{messages[0]['content']} {line}"
     return orjson.dumps(record)
 
 
 def second_pass(spool: Spool, plan: Plan, staging: Staging, strategy: str, selected: list[Persona],
-                lines: dict[int, str]) -> Routed:
+                styles: StyleLines) -> Routed:
     per_persona = strategy == "per-persona"
 
     def output(split: str, persona_id: int):
@@ -209,21 +240,25 @@ def second_pass(spool: Spool, plan: Plan, staging: Staging, strategy: str, selec
             output(split, persona.id)
     routed = Routed(Counter(), Counter(), [])
     previewed: set[int] = set()
-    for kind, split, persona_id, key_bin, payload in spool.records():
-        line = lines.get(persona_id)
-        if line:
-            payload = with_style(payload, line, "prompt" if kind == b"d" else "messages")
+    people = routed.people
+    for kind, split, persona_id, key_bin, speakers, payload in spool.records():
+        if persona_id in styles.fixed:
+            payload = with_style(payload, styles, persona_id, split, "prompt" if kind == b"d" else "messages")
         if kind == b"d":
             output("dpo", persona_id).write(payload)
             routed.dpo[persona_id] += 1
+            people.update(speakers.split(b","))
             continue
         copies = plan.copies(persona_id, key_bin) if split == "train" else 1
+        if copies:
+            people.update(speakers.split(b","))
         for _ in range(copies):
             output(split, persona_id).write(payload)
         routed.kept[split, persona_id] += copies
         if copies and split == "train" and persona_id not in previewed and len(previewed) < PREVIEW_EXAMPLES:
             previewed.add(persona_id)
             routed.preview.append(orjson.loads(payload))
+    people.discard(b"")  # a line spooled without speakers
     if not per_persona:
         staging.pool.close()  # flush every handle before the file is read back
         enforce_cap(staging.files["train.jsonl"].path, plan)
@@ -294,8 +329,11 @@ def build_stats(config: DatasetConfig, strategy: str, selected: list[Persona], c
     dpo_note = None if state.dpo.pairs else (
         f"no pairs: no two replies to the same message in a training conversation where one earned reactions and "
         f"one did not ({state.dpo.parents_with_several_replies} messages had several replies)")
+    personas_written = {str(persona.id).encode() for persona in selected} & routed.people
     return {
         "format": 1, "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "people": {"total": len(routed.people), "personas": len(personas_written),  # whose text the files hold
+                   "others": len(routed.people - personas_written)},
         "strategy": strategy, "ids": "strings (64-bit Discord ids do not survive JSON numbers everywhere)",
         "messages_read": messages_read, "seconds": round(time.perf_counter() - started, 2),
         "examples": examples, "candidates": {split: state.candidates.get(split, 0) for split in SPLITS},

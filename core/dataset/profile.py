@@ -21,6 +21,7 @@ owner can edit the line (an edited line replaces the computed one).
 from __future__ import annotations
 
 import math
+import random
 import re
 import statistics
 from collections import Counter
@@ -38,6 +39,7 @@ MAX_TEXTS = 4000            # replies read per persona: the profile settles long
 MIN_PHRASE_SHARE = 0.02     # a phrase must appear in this share of the person's replies (and at least 3)
 PRIOR = 0.5                 # Dirichlet smoothing of the log-odds (per n-gram, in counts)
 LONGER_BONUS = 0.3          # score bonus per extra word of a phrase
+EXAMPLE_CHARS = 100         # longest line quoted as an example of their voice
 PHRASE_TEXT_LIMIT = 40      # characters of one phrase in the line
 STOPWORDS = frozenset(
     "a an the and or but if of to in on at for with is are was were be been it its i me my you your u we our he "
@@ -57,6 +59,7 @@ class StyleProfile:
     phrases: list[str] = field(default_factory=list)
     topics: list[str] = field(default_factory=list)
     tone: str = ""
+    examples: list[str] = field(default_factory=list)   # their own lines quoted in the prompt (dataset.style_examples)
 
     def as_json(self) -> dict:
         return asdict(self)
@@ -198,6 +201,33 @@ def pick_topics(distinctive: Sequence[tuple[str, float]], phrases: Sequence[str]
     return topics
 
 
+def example_candidates(texts: Sequence[str]) -> list[str]:
+    """Lines fit to quote as examples of a voice: two words or more, one line, each text once, in order."""
+    seen, found = set(), []
+    for text in texts:
+        line = " ".join(text.split())
+        key = line.lower()
+        if len(line.split()) >= 2 and len(line) <= EXAMPLE_CHARS and key not in seen:
+            seen.add(key)
+            found.append(line)
+    return found
+
+
+def pick_examples(candidates: Sequence[str], count: int, seed: int, exclude: str = "") -> list[str]:
+    """``count`` of ``candidates`` chosen by ``seed``, never one equal to ``exclude`` (the example's own target:
+    a model shown its answer in the prompt learns to copy, not to write like them)."""
+    skip = " ".join(exclude.split()).lower()
+    pool = [line for line in candidates if line.lower() != skip]
+    if len(pool) <= count:
+        return list(pool)
+    return random.Random(seed).sample(pool, count)
+
+
+def examples_text(lines: Sequence[str]) -> str:
+    from core.prompting.quoting import quoted
+    return ("Lines they wrote: " + " / ".join(quoted(line, EXAMPLE_CHARS) for line in lines) + ".") if lines else ""
+
+
 def describe(profile: StyleProfile) -> str:
     """The one line the system message gets, e.g. 'Style: short messages (about 4 words); all lowercase; ...'."""
     if not profile.replies:
@@ -218,7 +248,8 @@ def describe(profile: StyleProfile) -> str:
         parts.append("talks about " + ", ".join(profile.topics))
     if profile.tone:
         parts.append(f"tone: {profile.tone}")
-    return "Style: " + "; ".join(part for part in parts if part) + "."
+    line = "Style: " + "; ".join(part for part in parts if part) + "."
+    return f"{line} {examples_text(profile.examples)}" if profile.examples else line
 
 
 def length_phrase(median: float) -> str:

@@ -6,8 +6,9 @@ forget leaves a running job's folder to the job, which checks consent before pub
 last, so a crash at any point leaves either the previous complete dataset or a folder without ``stats.json``.
 ``stats.json`` lists every output with its line count and SHA-256.
 
-Spool lines (binary, one per candidate): ``kind \\t split \\t persona_id \\t key_bin \\t json``; ``kind`` is
-``e`` (example) or ``d`` (DPO pair).
+Spool lines (binary, one per candidate): ``kind \\t split \\t persona_id \\t key_bin \\t speakers \\t json``;
+``kind`` is ``e`` (example) or ``d`` (DPO pair); ``speakers`` the comma-separated ids of everyone whose text the line
+holds (the persona, the context's speakers, a DPO pair's rejected author), for ``stats.json``'s ``people``.
 """
 from __future__ import annotations
 
@@ -28,6 +29,7 @@ from core.consent.markers import STAGING_PREFIX, STALE_NAME, staging_lock_path
 OUTPUT_NAMES = ("train.jsonl", "val.jsonl", "test.jsonl", "dpo.jsonl")
 STATS_NAME, PREVIEW_NAME = "stats.json", "preview.txt"
 PER_PERSONA_DIR = "personas"
+EXPORT_DIRS = ("llamafactory", "axolotl", "openai")  # core.dataset.formats writes these beside the splits
 LATEST_POINTER = "latest"  # a text file in the datasets folder naming the newest complete dataset folder
 MAX_OPEN_FILES = 64        # per-persona sets can mean thousands of files; keep this many handles open at once
 
@@ -37,18 +39,22 @@ class Spool:
         self.path = path
         self._handle = open(path, "wb", buffering=1 << 20)
 
-    def add(self, kind: bytes, split: str, persona_id: int, key_bin: int, payload: bytes) -> None:
-        self._handle.write(b"%s\t%s\t%d\t%d\t%s\n" % (kind, split.encode(), persona_id, key_bin, payload))
+    def add(self, kind: bytes, split: str, persona_id: int, key_bin: int, payload: bytes,
+            speakers=()) -> None:
+        people = b",".join(b"%d" % speaker for speaker in speakers)
+        self._handle.write(b"%s\t%s\t%d\t%d\t%s\t%s\n" % (kind, split.encode(), persona_id, key_bin, people,
+                                                         payload))
 
     def close(self) -> None:
         self._handle.close()
 
     def records(self):
-        """(kind, split, persona_id, key_bin, payload) for every spooled line, in write order."""
+        """(kind, split, persona_id, key_bin, speakers, payload) for every spooled line, in write order; speakers
+        are the raw comma-separated ids."""
         with open(self.path, "rb", buffering=1 << 20) as handle:
             for line in handle:
-                kind, split, persona, key_bin, payload = line.rstrip(b"\n").split(b"\t", 4)
-                yield kind, split.decode(), int(persona), int(key_bin), payload
+                kind, split, persona, key_bin, speakers, payload = line.rstrip(b"\n").split(b"\t", 5)
+                yield kind, split.decode(), int(persona), int(key_bin), speakers, payload
 
 
 class OutputFile:
@@ -126,6 +132,8 @@ class Staging:
             (self.out_dir / name).unlink(missing_ok=True)
         (self.out_dir / STALE_NAME).unlink(missing_ok=True)
         shutil.rmtree(self.out_dir / PER_PERSONA_DIR, ignore_errors=True)
+        for name in EXPORT_DIRS:  # an earlier build's exports: they would hold the old examples beside the new ones
+            shutil.rmtree(self.out_dir / name, ignore_errors=True)
         staged_personas = self.root / PER_PERSONA_DIR
         if staged_personas.exists():
             os.replace(staged_personas, self.out_dir / PER_PERSONA_DIR)

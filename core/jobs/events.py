@@ -22,6 +22,11 @@ from typing import Any, Callable, TypeVar
 
 JOB_STATES = ("starting", "running", "stopping", "finished", "stopped", "failed")
 ENDED_STATES = ("finished", "stopped", "failed")
+# The phases workers announce, in the order a run goes through them (core.jobs.log_lines words each one).
+PHASES = ("download", "load", "data", "sft", "eval", "save", "dpo", "run",
+          "export.merge", "export.convert", "export.quantize", "export.smoke", "export.modelfile",
+          "eval.load", "eval.score", "eval.embed", "eval.write", "embed.load", "embed.encode", "embed.finish")
+LEGACY_STAGES = ("sft", "dpo")  # runs recorded before ``phase`` kept their stage in ProgressReported.message
 
 
 @dataclass(frozen=True)
@@ -82,12 +87,22 @@ class ProgressReported(Event):
     eta: float | None = None
     vram_used: float | None = None   # GiB currently allocated by torch (None on CPU)
     vram_peak: float | None = None   # GiB peak since the worker started
-    message: str = ""                # the stage ("sft", "dpo"), or a phase of work without steps ("loading model")
+    message: str = ""                # a phase of work without steps ("downloading ..."); older runs: the stage
+    phase: str = ""                  # the phase this step belongs to ("sft", "dpo", "eval.score"...; see PHASES)
+    run_eta: float | None = None     # seconds left for the whole run (this phase and the planned ones after it)
+    rss: float | None = None         # GiB resident memory of the worker process (the CPU's "VRAM")
+    reward_margin: float | None = None    # DPO: chosen minus rejected reward, averaged over the step's pairs
+    reward_accuracy: float | None = None  # DPO: share of pairs where the chosen reply scored higher
 
     @property
     def is_phase(self) -> bool:
         """A phase announcement (loading, downloading) rather than a finished step."""
         return self.step == 0 and self.loss is None
+
+    @property
+    def stage(self) -> str:
+        """The phase of a step: ``phase``, or for runs recorded before it existed the stage kept in ``message``."""
+        return self.phase or (self.message if self.message in LEGACY_STAGES else "")
 
 
 @dataclass(frozen=True)
@@ -95,12 +110,33 @@ class EvalReported(Event):
     step: int = 0
     eval_loss: float | None = None
     metrics: dict[str, Any] = field(default_factory=dict)
+    best_loss: float | None = None   # the lowest eval loss of the run so far, this one included
+    examples: int | None = None      # validation examples the loss is averaged over
 
 
 @dataclass(frozen=True)
 class CheckpointSaved(Event):
     step: int = 0
     path: str = ""
+    pruned: tuple[str, ...] = ()     # older checkpoints deleted to keep save_total_limit
+
+
+@dataclass(frozen=True)
+class PhaseStarted(Event):
+    """A worker began a phase of its work (``phase``: a name from PHASES); ``total`` steps when it counts them,
+    ``details`` what a person reading the log wants to know about it (the model, the data, the plan)."""
+    phase: str = ""
+    total: int | None = None
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PhaseFinished(Event):
+    """A phase ended: how long it took and what came of it (``details``: counts, paths, losses; ``stopped`` when a
+    stop request cut it short, ``skipped`` with the reason when it did not run)."""
+    phase: str = ""
+    seconds: float | None = None
+    details: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -147,6 +183,8 @@ WIRE_NAMES: dict[str, type[Event]] = {
     "progress": ProgressReported,
     "eval": EvalReported,
     "checkpoint": CheckpointSaved,
+    "phase_started": PhaseStarted,
+    "phase_finished": PhaseFinished,
     "finished": JobFinished,
     "failed": JobFailed,
 }
@@ -225,7 +263,7 @@ def _build(registry: dict, kind: str, data: dict[str, Any]):
     for key, value in data.items():
         if key not in hints:
             continue
-        if key == "last_lines" and isinstance(value, list):
+        if typing.get_origin(hints[key]) is tuple and isinstance(value, list):  # JSON has lists, the events tuples
             value = tuple(str(line) for line in value)
         if not _fits(hints[key], value):
             raise ValueError(f"event {name!r}: field {key!r} has an unexpected value {value!r}")

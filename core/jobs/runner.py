@@ -31,7 +31,7 @@ from core.jobs.advice import advice_for
 from core.jobs.bus import EventBus
 from core.jobs.events import (ENDED_STATES, ENDING_EVENTS, Event, JobFailed, JobFinished, JobLaunched, JobStarted,
                               JobStateChanged, KillJob, LogLine, Message, ProgressReported, Request, StopJob)
-from core.jobs.eta import EtaEstimator
+from core.jobs.eta import RunEta
 from core.jobs.processes import kill_tree, platform_options, write_lines
 from core.jobs.specs import JobSpec, new_job_id, worker_argv  # noqa: F401 (the runner's public names, as before)
 
@@ -52,7 +52,7 @@ class Job:
         self.spec = spec
         self._publish_raw = publish
         self._clock = clock
-        self._eta = EtaEstimator(clock)
+        self._eta = RunEta(clock)
         self._tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
         self._lock = threading.Lock()
         self._ended = threading.Event()
@@ -120,6 +120,7 @@ class Job:
         elif isinstance(event, ProgressReported):
             event = self._with_timing(event)
         elif isinstance(event, JobStarted):
+            self._eta.plan(event.details.get("phases") or ())  # the phases after this one, for the run's ETA
             if self.state == "starting":
                 self._set_state("running")
         elif isinstance(event, ENDING_EVENTS):
@@ -141,9 +142,10 @@ class Job:
                                       previous="" if state == "starting" else previous))
 
     def _with_timing(self, event: ProgressReported) -> ProgressReported:
-        eta = None if event.is_phase else self._eta.observe(event.step, event.total)
+        eta, run_eta = (None, None) if event.is_phase else self._eta.observe(event.stage, event.step, event.total)
         elapsed = event.elapsed if event.elapsed is not None else self._clock() - self.started_at
-        return replace(event, eta=event.eta if event.eta is not None else eta, elapsed=elapsed)
+        return replace(event, eta=event.eta if event.eta is not None else eta, elapsed=elapsed,
+                       run_eta=event.run_eta if event.run_eta is not None else run_eta)
 
     def _wait(self, readers: list[threading.Thread]) -> None:
         code = self.process.wait()
@@ -207,8 +209,9 @@ class Job:
         return self.process.returncode
 
     def stop(self) -> None:
-        """Cooperative stop, escalating to terminate and kill after the spec's grace periods."""
-        if not self.running or self.stop_requested:
+        """Cooperative stop, escalating to terminate and kill after the spec's grace periods. A job that has sent
+        its ending has nothing left to stop (its process may still be exiting): no request, no log line."""
+        if not self.running or self.stop_requested or self.ending_event is not None:
             return
         self.stop_requested = True
         self._set_state("stopping")

@@ -4,9 +4,11 @@ Layout (the export and evaluation workers build on it)::
 
     runs/<run_id>/config.json     snapshot written before launch: training config, base model, data dir, backend
                   state.json      status (created/running/stopped/finished/failed), last step, last checkpoint, pid
-                  run.log         every line the worker printed, plus the runner's own notes
-                  metrics.jsonl   one event per line (started, progress, eval, checkpoint, finished/failed), each with
-                                  its wall-clock "time"; appended by the app, so a resumed run continues the curve
+                  run.log         every line the worker printed, every event in words (``core.jobs.log_lines``:
+                                  the same text the panel and the command line show), the runner's own notes
+                  metrics.jsonl   one event per line (started, phases, progress, eval, checkpoint, finished/failed),
+                                  each with its wall-clock "time"; appended by the app, so a resumed run continues
+                                  the curve
                   checkpoints/checkpoint-<step>/   resumable trainer checkpoints (checkpoints/dpo/: DPO scratch)
                   adapter/        the final LoRA adapter and tokenizer files
                   STOP            present while a stop is requested (the worker checks it between steps)
@@ -26,7 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from core.jobs.events import (CheckpointSaved, Event, EvalReported, JobFailed, JobFinished, JobLaunched, JobStarted,
-                              JobStateChanged, LogLine, ProgressReported, from_dict, to_dict)
+                              JobStateChanged, LogLine, PhaseFinished, PhaseStarted, ProgressReported, from_dict,
+                              to_dict)
+from core.jobs.log_lines import lines_for
 from core.config.secrets import redact
 from core.config.workspace import atomic_write_text
 
@@ -37,7 +41,8 @@ METRICS_FILE = "metrics.jsonl"
 CHECKPOINTS_DIR = "checkpoints"
 ADAPTER_DIR = "adapter"
 STATE_WRITE_SECONDS = 5.0  # progress updates state.json at most this often (checkpoints and endings at once)
-METRIC_EVENTS = (JobStarted, ProgressReported, EvalReported, CheckpointSaved, JobFinished, JobFailed)
+METRIC_EVENTS = (JobStarted, ProgressReported, EvalReported, CheckpointSaved, PhaseStarted, PhaseFinished,
+                 JobFinished, JobFailed)
 
 
 class RunNotFound(LookupError):
@@ -195,7 +200,7 @@ def read_metrics(run_dir: Path) -> list[Event]:
             except (ValueError, TypeError):
                 continue
     def key(event: ProgressReported):
-        return event.message, event.step  # a stage ("sft", "dpo") counts its own steps
+        return event.stage or event.message, event.step  # a stage ("sft", "dpo") counts its own steps
 
     latest_index = {key(event): index for index, event in enumerate(events) if isinstance(event, ProgressReported)}
     return [event for index, event in enumerate(events)
@@ -219,8 +224,9 @@ class RunRecorder:
         with self._lock:
             if self._log.closed:
                 return
+            for line in lines_for(event):  # the worker's own lines, and every event worded (core.jobs.log_lines)
+                self._write_log(line)
             if isinstance(event, LogLine):
-                self._write_log(event.text if event.stream != "runner" else f"[runner] {event.text}")
                 return
             if isinstance(event, METRIC_EVENTS):
                 line = {"time": round(event.time, 3), **to_dict(event)}
@@ -238,7 +244,6 @@ class RunRecorder:
         changes: dict[str, Any] = {}
         urgent = True
         if isinstance(event, JobLaunched):
-            self._write_log(f"[runner] {now_iso()} launched pid {event.pid}")
             changes = {"status": "running", "pid": event.pid, "launched_at": now_iso(), "message": None}
         elif isinstance(event, JobStarted):
             changes = {"backend": event.backend, "device": event.device, "total_steps": event.total_steps}
@@ -249,13 +254,10 @@ class RunRecorder:
         elif isinstance(event, CheckpointSaved):
             changes = {"step": event.step, "last_checkpoint": event.path}
         elif isinstance(event, JobFinished):
-            self._write_log(f"[runner] {now_iso()} {event.status}")
             changes = {"status": event.status, "ended_at": now_iso()}
             if event.step is not None:
                 changes["step"] = event.step
         elif isinstance(event, JobFailed):
-            self._write_log(f"[runner] {now_iso()} failed: {event.message}" + (f" | {event.advice}"
-                                                                                if event.advice else ""))
             changes = {"status": "failed", "ended_at": now_iso(), "message": event.message, "advice": event.advice}
         self._pending_state.update({key: redact(value) if isinstance(value, str) else value
                                     for key, value in changes.items()})
@@ -277,8 +279,8 @@ class RunRecorder:
 def _progress_state(event: ProgressReported) -> dict[str, Any]:
     if event.is_phase:
         return {"phase": event.message}  # loading, downloading
-    if event.message not in ("", "sft"):
-        return {"stage": event.message}  # a later stage (dpo): step and loss stay the SFT run's, for resume
+    if event.stage not in ("", "sft"):
+        return {"stage": event.stage}  # a later stage (dpo): step and loss stay the SFT run's, for resume
     changes: dict[str, Any] = {"step": event.step, "total_steps": event.total, "stage": "sft", "phase": "training"}
     if event.loss is not None:
         changes["loss"] = event.loss

@@ -184,11 +184,15 @@ def shape_context(persona: Persona, context: Sequence[Turn]) -> tuple[list[Turn]
 def prompt_and_tail(persona: Persona, place: Place, history: Sequence[Turn], *,
                     max_turns: int = DEFAULT_MAX_TURNS, token_budget: int = DEFAULT_TOKEN_BUDGET,
                     count_tokens: Callable[[str], int] = estimate_tokens, reply_to_id: int | None = None,
-                    index: Mapping[int, Turn] | None = None) -> tuple[list[dict], list[Turn]]:
-    """``build_prompt``'s messages plus the persona's trailing turns it left out (see ``shape_context``)."""
+                    index: Mapping[int, Turn] | None = None,
+                    speakers: set[int] | None = None) -> tuple[list[dict], list[Turn]]:
+    """``build_prompt``'s messages plus the persona's trailing turns it left out (see ``shape_context``).
+    ``speakers``, when given, receives the id of everyone whose turn is in the prompt (``prepare`` counts them)."""
     context = select_context(history, reply_to_id=reply_to_id, max_turns=max_turns, token_budget=token_budget,
                              count_tokens=count_tokens, index=index)
     body, tail = shape_context(persona, context)
+    if speakers is not None:
+        speakers.update(turn.speaker_id for turn in body)
     return [{"role": "system", "content": system_prompt(persona, place)}, *render_turns(persona, body)], tail
 
 

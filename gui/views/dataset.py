@@ -1,15 +1,21 @@
 """Dataset: prepare options and Prepare with progress; the rendered preview with the trained tokens marked; curation:
 page through the latest dataset's training examples, filter by persona, mark each good or bad.
 
-A bad example is dropped at the next prepare; with a better answer typed in it becomes a DPO pair (the better answer
-chosen, the example's own rejected). Marks are stored by the example's stable id (its message id), so they survive a
-re-prepare. The example index is built on a thread (``actions.in_background``); reading a page is a few seeks.
+"Also write" adds the same splits in another trainer's or a hosted service's format (``core.dataset.formats``); for a
+hosted service the page asks first, naming how many people's messages would leave the machine, and writes the files
+only after Yes. A bad example is dropped at the next prepare; with a better answer typed in it becomes a DPO pair
+(the better answer chosen, the example's own rejected). Marks are stored by the example's stable id (its message
+id), so they survive a re-prepare. The example index is built on a thread (``actions.in_background``); reading a page
+is a few seeks.
 """
 from __future__ import annotations
 
 import customtkinter as ctk
 
+from core.dataset.formats import FORMATS, HOSTED
+
 from gui.views.base import PageView
+from gui.widgets.emoji import insert_with_emoji
 from gui.widgets.job_row import JobRow
 from gui.widgets.tooltip import Tooltip
 from gui.widgets.button import Button
@@ -18,16 +24,20 @@ INDEX_TASK = "curation-index"
 ALL_PERSONAS = "all personas"
 TRAINED_COLOURS = ("#1b6e2d", "#7ddc8f")   # light, dark: the trained part of a rendered example
 MARK_TEXT = {None: "not reviewed", "good": "marked good", "bad": "marked bad"}
+FORMAT_TIP = ("chatml: only our own files. llamafactory / axolotl: the same examples for those trainers, in a folder "
+              "of the dataset. openai: files for OpenAI, Together or Fireworks fine-tuning; you are asked first, "
+              "because they are made to leave this machine")
 
 
 def show_parts(box: ctk.CTkTextbox, parts, dark: bool) -> None:
-    """Render (text, trained) runs into a read-only textbox, the trained runs highlighted."""
+    """Render (text, trained) runs into a read-only textbox, the trained runs highlighted; emoji are drawn with the
+    emoji font where one is installed (``gui.widgets.emoji``)."""
     widget = box._textbox
     widget.configure(state="normal")
     widget.delete("1.0", "end")
     widget.tag_configure("trained", foreground=TRAINED_COLOURS[dark], underline=True)
     for text, trained in parts:
-        widget.insert("end", text, ("trained",) if trained else ())
+        insert_with_emoji(widget, text, ("trained",) if trained else ())
     widget.configure(state="disabled")
 
 
@@ -46,6 +56,8 @@ class DatasetView(PageView):
         self.personas: dict[str, int | None] = {ALL_PERSONAS: None}
         self.page = 0
         self.current = None
+        self.hosted: str | None = None   # the hosted format to ask about when the running prepare finishes
+        self.dialog = None
         self._build_prepare()
         self._build_preview()
         self._build_curation()
@@ -75,13 +87,18 @@ class DatasetView(PageView):
         ctk.CTkLabel(card, text="Split by", anchor="w").grid(row=5, column=0, sticky="w", padx=12, pady=2)
         self.split_by = ctk.CTkOptionMenu(card, values=["conversation", "time"], width=140)
         self.split_by.grid(row=5, column=1, sticky="w", pady=2)
+        format_label = ctk.CTkLabel(card, text="Also write", anchor="w")
+        format_label.grid(row=6, column=0, sticky="w", padx=12, pady=2)
+        Tooltip(format_label, FORMAT_TIP)
+        self.format = ctk.CTkOptionMenu(card, values=list(FORMATS), width=140)
+        self.format.grid(row=6, column=1, sticky="w", pady=2)
         self.prepare_button = Button(card, text="Prepare", command=self.prepare)
-        self.prepare_button.grid(row=6, column=0, padx=12, pady=(6, 2), sticky="w")
+        self.prepare_button.grid(row=7, column=0, padx=12, pady=(6, 2), sticky="w")
         self.summary = ctk.CTkLabel(card, text="", anchor="w", justify="left", wraplength=330)
-        self.summary.grid(row=7, column=0, columnspan=2, sticky="w", padx=12, pady=(2, 2))
+        self.summary.grid(row=8, column=0, columnspan=2, sticky="w", padx=12, pady=(2, 2))
         self.prepare_row = JobRow(card, "Progress", self.actions.stop_job, on_end=self.prepared)
         self.job_rows = (self.prepare_row,)
-        self.prepare_row.grid(row=8, column=0, columnspan=2, sticky="ew", padx=12, pady=(2, 8))
+        self.prepare_row.grid(row=9, column=0, columnspan=2, sticky="ew", padx=12, pady=(2, 8))
 
     def _build_preview(self) -> None:
         card = self.card(1, "Preview (trained text in green)", parent=self.body)
@@ -139,7 +156,7 @@ class DatasetView(PageView):
                 raise ValueError(f"{key.replace('_', ' ')} must be a whole number, not {text!r}")
             numbers[key] = int(text) if text else None
         return {"personas": self.options["personas"].get().strip() or "all", "strategy": self.strategy.get(),
-                "split_by": self.split_by.get(), **numbers}
+                "split_by": self.split_by.get(), "format": self.format.get(), **numbers}
 
     def prepare(self) -> None:
         if self.prepare_row.running:
@@ -151,11 +168,40 @@ class DatasetView(PageView):
             return
         job_id = self.run(self.actions.start_prepare, **options)
         if job_id:
+            self.hosted = options["format"] if options["format"] in HOSTED else None
             self.prepare_row.track(job_id)
 
     def prepared(self, state: str, _event) -> None:
         if state == "finished":
             self.reload()
+            if self.hosted:
+                self.confirm_upload(self.hosted)
+        self.hosted = None
+
+    def confirm_upload(self, name: str) -> None:
+        """The files for a hosted service are written only after Yes here, which names how many people leave."""
+        text = self.run(self.actions.upload_confirmation)
+        if text is None:
+            return
+        self.dialog = ctk.CTkToplevel(self)
+        self.dialog.title("Files to upload")
+        self.dialog_text = ctk.CTkLabel(self.dialog, text=f"{text}\n\nWrite the {name} files now?", justify="left",
+                                        anchor="w", wraplength=520)
+        self.dialog_text.grid(row=0, column=0, columnspan=2, padx=16, pady=(16, 10), sticky="w")
+        self.dialog_confirm = Button(self.dialog, text="Yes, write them", command=lambda: self.upload_confirmed(name))
+        self.dialog_confirm.grid(row=1, column=0, padx=16, pady=(0, 14), sticky="e")
+        Button(self.dialog, text="No", command=self.close_dialog).grid(row=1, column=1, padx=16, pady=(0, 14))
+
+    def close_dialog(self) -> None:
+        if self.dialog is not None:
+            self.dialog.destroy()
+            self.dialog = None
+
+    def upload_confirmed(self, name: str) -> None:
+        self.close_dialog()
+        job_id = self.run(self.actions.start_dataset_format, name)
+        if job_id:
+            self.prepare_row.track(job_id)
 
     # -- the latest dataset -----------------------------------------------------------------------------------------
     def reload(self) -> None:

@@ -1,7 +1,9 @@
 """Models: the training runs with their metrics, export/quantize with progress, evaluation with its report, "use for
 the bot", and stale runs marked with the reason. The report reads in words first: a verdict per persona, a heatmap of
 which persona the replies sound like, the examples side by side and a blind test (``gui.views.models_eval``); the
-numbers (a table per persona and a chart of perplexity, tuned against base) are in their own tab.
+numbers (a table per persona and a chart of perplexity, tuned against base) are in their own tab. Ticking two or more
+runs and pressing Compare shows them side by side (``gui.views.models_compare``): the curves overlaid and what
+differed.
 
 A run built from the text of someone who opted out or was forgotten is stale: it is listed with why, and export,
 evaluation and "use for the bot" are refused with that reason (the actions say so; nothing runs).
@@ -11,6 +13,7 @@ from __future__ import annotations
 import customtkinter as ctk
 
 from gui.views.base import PageView
+from gui.views.models_compare import CompareSection
 from gui.views.models_eval import EvalSection
 from gui.widgets.job_row import JobRow
 from gui.widgets.button import Button
@@ -51,7 +54,7 @@ def report_table(report: dict) -> str:
     return "\n".join(lines)
 
 
-class ModelsView(EvalSection, PageView):
+class ModelsView(CompareSection, EvalSection, PageView):
     TITLE = "Models"
 
     def __init__(self, master, actions, bus) -> None:
@@ -78,7 +81,8 @@ class ModelsView(EvalSection, PageView):
         self.listing._scrollbar.configure(height=LIST_HEIGHT)  # else CTkScrollbar keeps the list 200 px tall
         self.listing.grid(row=1, column=0, columnspan=2, sticky="nsew", padx=8, pady=(0, 8))
         card.grid_rowconfigure(1, weight=1)  # as tall as the Selected run card beside it
-        self.listing.grid_columnconfigure(0, weight=1)
+        self.listing.grid_columnconfigure(1, weight=1)  # column 0: the compare ticks
+        self._build_compare_bar(card, row=2)
 
     def _build_actions(self) -> None:
         card = self.card(0, "Selected run", column=1, parent=self.top)
@@ -127,9 +131,10 @@ class ModelsView(EvalSection, PageView):
         for row in self.rows.values():
             row.destroy()
         self.rows.clear()
+        self.drop_ticks({summary.run_id for summary in self.summaries})
         if not self.summaries:
             empty = ctk.CTkLabel(self.listing, text="No runs yet: start one on the Training page.", anchor="w")
-            empty.grid(row=0, column=0, sticky="w")
+            empty.grid(row=0, column=0, columnspan=2, sticky="w")
             self.rows[""] = empty
         for number, summary in enumerate(self.summaries):
             row = Button(self.listing, text=self.describe(summary, bot_model), anchor="w",
@@ -139,8 +144,10 @@ class ModelsView(EvalSection, PageView):
             label = getattr(row, "_text_label", None)  # two lines: left-aligned like a list, not centred
             if label is not None:
                 label.configure(justify="left")
-            row.grid(row=number, column=0, sticky="ew", pady=1)
+            row.grid(row=number, column=1, sticky="ew", pady=1)
             self.rows[summary.run_id] = row
+            self.add_tick(summary.run_id, number, row)
+        self._ticks_changed()
         if self.selected is not None:
             self.select(self.selected.run_id)
 
@@ -154,6 +161,11 @@ class ModelsView(EvalSection, PageView):
         stale = " · STALE" if summary.stale else ""
         return f"{summary.run_id} · {summary.status}\n{steps}{loss}{exported}{evaluated}{used}{stale}"
 
+    def show_run(self, run_id: str) -> None:
+        """Select ``run_id`` after reading the list again (a tray notice opened it: the run may be new)."""
+        self.refresh()
+        self.select(run_id)
+
     def select(self, run_id: str) -> None:
         summary = next((s for s in self.summaries if s.run_id == run_id), None)
         self.selected = summary
@@ -165,6 +177,8 @@ class ModelsView(EvalSection, PageView):
             return
         lines = [f"{summary.run_id} ({summary.status})", f"base: {summary.base_model or '?'}",
                  f"model: {summary.gguf}" if summary.gguf else "not exported yet"]
+        if getattr(summary, "failure", None):
+            lines.append(f"failed: {summary.failure}")
         if summary.stale:
             lines.append(f"stale: {summary.stale}")
         self.details.configure(text="\n".join(lines), text_color=STALE_COLOURS if summary.stale

@@ -1,6 +1,7 @@
 """Settings: the workspace, the bot token (a masked field; stored in the OS keyring and never shown again), the
-memory embedder, GPU layers (for the bot, a bot setting, and the playground), close-to-tray and the theme; and the
-executable's training runtime (status, install with progress)."""
+memory embedder, GPU layers (for the bot, a bot setting, and the playground), close-to-tray (with what this desktop's
+tray gives: on Linux without PyGObject, no menu, and how to get one) and the theme; and the executable's training
+runtime (status, install with progress)."""
 from __future__ import annotations
 
 import customtkinter as ctk
@@ -13,6 +14,13 @@ from gui.widgets.job_row import JobRow
 THEMES = ("system", "light", "dark")
 TOKEN_STATES = {"keyring": "a token is stored in the OS keyring", "environment":
                 "the token comes from the DPS_BOT_TOKEN environment variable", "": "no token yet"}
+
+
+def tray_note() -> str:
+    """What this desktop's tray gives (``gui.tray_backend``), or "" when no tray was started."""
+    from gui import tray_backend
+    choice = tray_backend.chosen()
+    return f"Tray: {choice.note}" if choice is not None else ""
 
 
 class SettingsView(PageView):
@@ -74,12 +82,16 @@ class SettingsView(PageView):
         self.tray_switch = ctk.CTkSwitch(card, text="Close to the tray (the bot keeps running)")
         (self.tray_switch.select if prefs.close_to_tray else self.tray_switch.deselect)()
         self.tray_switch.grid(row=3, column=0, columnspan=2, sticky="w", padx=12, pady=4)
-        ctk.CTkLabel(card, text="Theme").grid(row=4, column=0, sticky="w", padx=12, pady=4)
+        self.tray_note = ctk.CTkLabel(card, text=tray_note(), anchor="w", justify="left", wraplength=760,
+                                      font=ctk.CTkFont(size=11), text_color=("gray35", "gray65"))
+        if self.tray_note.cget("text"):
+            self.tray_note.grid(row=4, column=0, columnspan=2, sticky="w", padx=12, pady=(0, 4))
+        ctk.CTkLabel(card, text="Theme").grid(row=5, column=0, sticky="w", padx=12, pady=4)
         self.theme_buttons = ctk.CTkSegmentedButton(card, values=list(THEMES), command=self.set_theme)
         self.theme_buttons.set(prefs.theme)
-        self.theme_buttons.grid(row=4, column=1, sticky="w", pady=4)
+        self.theme_buttons.grid(row=5, column=1, sticky="w", pady=4)
         self.save_button = Button(card, text="Save", command=self.save_app)
-        self.save_button.grid(row=5, column=0, sticky="w", padx=12, pady=(6, 12))
+        self.save_button.grid(row=6, column=0, sticky="w", padx=12, pady=(6, 12))
 
     # -- verbs -----------------------------------------------------------------------------------------------------
     def _runtime_card(self) -> None:

@@ -2,13 +2,19 @@
 memory estimate computed on a thread as the values change (its answer also says how many GPUs there are). A mixin
 of ``TrainingView`` (it uses the page's ``actions``, ``card`` and ``banner``); the live part of the page (progress,
 chart, log, replay) stays in training.py.
+
+"Train in the cloud" makes Start count whose messages the upload would send (on a thread), ask with that sentence
+(``gui.views.cloud_consent``), and only then start the cloud run; its events arrive as a local run's do. The GPU
+count is this machine's: a cloud run leaves it out.
 """
 from __future__ import annotations
 
+import threading
 from tkinter import filedialog
 
 import customtkinter as ctk
 
+from gui.views.cloud_consent import CloudUploadDialog
 from gui.widgets.button import Button
 from gui.widgets.tooltip import Tooltip
 
@@ -16,6 +22,8 @@ VRAM_TASK = "vram-estimate"
 START_TASK = "train-start"  # planning reads the model's shape: seconds for a GGUF
 AUTO_PRESET = "auto (by GPU)"
 ESTIMATE_DELAY_MS = 600  # typing pauses this long before the estimate is redone
+COUNT_POLL_MS = 100  # how often the Tk thread looks whether the upload's count is done
+DEFAULT_ACCELERATOR = "A10G:1"  # as core.training.cloud_task's (not imported here: the form stays light)
 FIELDS = (  # key, label, type, tooltip
     ("max_steps", "Max steps", int, "stop after this many optimizer steps (0: as many as the epochs need)"),
     ("num_epochs", "Epochs", float, "passes over the training set; one is usually enough for chat data"),
@@ -76,7 +84,7 @@ class RunForm:
         buttons = ctk.CTkFrame(card, fg_color="transparent")
         buttons.grid(row=5, column=0, columnspan=6, sticky="ew", padx=12, pady=(6, 8))
         buttons.grid_columnconfigure(3, weight=1)
-        self.start_button = Button(buttons, text="Start", width=90, command=self.start)
+        self.start_button = Button(buttons, text="Start", width=90, command=self.start_clicked)
         self.stop_button = Button(buttons, text="Stop", width=90, command=self.stop, state="disabled")
         self.resume_button = Button(buttons, text="Resume", width=90, command=self.resume, state="disabled")
         for column, button in enumerate((self.start_button, self.stop_button, self.resume_button)):
@@ -84,6 +92,69 @@ class RunForm:
         self.estimate_label = ctk.CTkLabel(buttons, text="memory: estimating…", anchor="w", justify="left",
                                            wraplength=560)
         self.estimate_label.grid(row=0, column=3, sticky="w", padx=8)
+        self.cloud_choice = ctk.CTkCheckBox(card, text="Train in the cloud")
+        self.cloud_choice.grid(row=6, column=0, columnspan=2, sticky="w", padx=12, pady=(0, 8))
+        Tooltip(self.cloud_choice, "rent a GPU through SkyPilot (pip install -r requirements-cloud.txt, sky check): "
+                                   "the dataset is uploaded after you confirm whose messages leave this machine")
+        self.accelerator = ctk.CTkEntry(card, width=110)
+        self.accelerator.insert(0, DEFAULT_ACCELERATOR)
+        self.accelerator.grid(row=6, column=2, sticky="w", pady=(0, 8))
+        Tooltip(self.accelerator, "the GPU to rent, as SkyPilot names it: A10G:1, L4:1, A100:1...")
+        self.cloud_dialog = None
+
+    # -- Start, with the cloud's question first ---------------------------------------------------------------------
+    def start_clicked(self) -> None:
+        if not self.cloud_choice.get():
+            self.start()
+            return
+        try:
+            self.flags()
+        except ValueError as exc:
+            self.banner.show(str(exc), "leave it empty to use the preset's value")
+            return
+        self.start_button.configure(state="disabled")
+        self.progress.set_text("counting whose messages the upload would send…", 0.0)
+        found: dict = {}
+        threading.Thread(target=self._count_people, args=(found,), daemon=True, name="panel-cloud-count").start()
+        self.after(COUNT_POLL_MS, self._counted, found)
+
+    def _count_people(self, found: dict) -> None:
+        """Off the Tk thread: touches ``found`` only."""
+        from gui.errors import ActionError
+        try:
+            found["result"] = self.actions.cloud_upload_people()
+        except ActionError as exc:
+            found["error"] = (exc.what, exc.advice)
+        except Exception as exc:  # a bug still ends as words in the banner
+            found["error"] = (f"counting the upload's people failed: {exc}", "")
+        found["done"] = True
+
+    def _counted(self, found: dict) -> None:
+        if "done" not in found:
+            self.after(COUNT_POLL_MS, self._counted, found)
+            return
+        self.start_button.configure(state="normal")
+        self.progress.set_text("", 0.0)
+        if "error" in found:
+            self.banner.show(*found["error"])
+            return
+        people, sentence = found["result"]
+        self.cloud_dialog = CloudUploadDialog(self, sentence, lambda: self.start_cloud(people))
+
+    def start_cloud(self, people: int) -> None:
+        """Confirmed: plan the run, write its task and start the cloud worker (a background task like Start's)."""
+        try:
+            flags = self.flags()
+        except ValueError as exc:
+            self.banner.show(str(exc), "leave it empty to use the preset's value")
+            return
+        flags.pop(GPUS_KEY, None)  # this machine's GPUs: the rented one trains alone
+        self.job_id, self.pending_start = None, True
+        self.reset(None)
+        self.start_button.configure(state="disabled")
+        self.progress.set_text("planning the cloud run and writing its task…", 0.0)
+        self.actions.in_background(START_TASK, self.actions.start_cloud_training, self.base.get().strip(),
+                                   self.preset_name(), flags, self.accelerator.get().strip(), people)
 
     # -- the form ---------------------------------------------------------------------------------------------------
     def browse(self) -> None:

@@ -14,6 +14,7 @@ import customtkinter as ctk
 
 MAX_LINES = 5_000   # enough to scroll back through a training run's recent past; Text slows past ~100k lines
 FLUSH_MS = 80       # one insert per ~frame-and-a-bit
+FOLLOW_SLACK_LINES = 2  # this close to the end the view still follows new lines (a user reading scrolls further)
 
 
 class LogView(ctk.CTkFrame):
@@ -68,7 +69,9 @@ class LogView(ctk.CTkFrame):
         lines = list(self._pending)
         self._pending.clear()
         widget = self.text._textbox  # the underlying tk.Text: CTkTextbox forwards, but one hop less per call
-        at_end = widget.yview()[1] >= 0.999
+        # at the tail, give or take a line or two: the horizontal scrollbar a long line brings takes a line's height
+        # after the view was moved to the end, and the view must keep following all the same
+        at_end = (1.0 - widget.yview()[1]) * max(self._lines, 1) <= FOLLOW_SLACK_LINES
         widget.configure(state="normal")
         if self._showing_placeholder:
             widget.delete("1.0", "end")

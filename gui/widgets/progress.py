@@ -1,4 +1,5 @@
-"""A progress row: a bar, and a line with step/total, ETA and tokens per second, fed from ProgressReported.
+"""A progress row: a bar, and a line with the phase, step/total, ETA (the phase's and the run's), tokens per second
+and memory, fed from ProgressReported.
 
 An idle bar (nothing done yet) is drawn as a plain grey track: CTkProgressBar's rounded ends otherwise paint a blue
 stub at 0 that reads as "something started". The bar takes its colour back as soon as there is progress to show.
@@ -6,6 +7,8 @@ stub at 0 that reads as "something started". The bar takes its colour back as so
 from __future__ import annotations
 
 import customtkinter as ctk
+
+from core.jobs.log_lines import status_text
 
 
 def format_duration(seconds: float | None) -> str:
@@ -36,20 +39,13 @@ class ProgressRow(ctk.CTkFrame):
         self.label.grid(row=0, column=1, sticky="w")
 
     def update_from(self, event) -> None:
-        """Show a ProgressReported (a phase without steps shows its message and an indeterminate bar)."""
+        """Show a ProgressReported: the phase's step and share on the bar, the phase, its ETA and the run's, speed
+        and memory on the line (``core.jobs.log_lines.status_text``); a phase without steps shows its message."""
         if getattr(event, "is_phase", False) and event.message:
             self.label.configure(text=event.message)
             return
-        total = event.total
-        fraction = (event.step / total) if total else 0.0
-        self._set_fraction(fraction)
-        parts = [f"{event.step:,}/{total:,}" if total else f"{event.step:,}"]
-        if total:
-            parts.append(f"{fraction:.0%}")
-        parts.append(f"ETA {format_duration(event.eta)}")
-        if event.tokens_per_second:
-            parts.append(f"{event.tokens_per_second:,.0f} tok/s")
-        self.label.configure(text=" · ".join(parts))
+        self._set_fraction((event.step / event.total) if event.total else 0.0)
+        self.label.configure(text=status_text(event))
 
     def set_text(self, text: str, fraction: float | None = None) -> None:
         self.label.configure(text=text)
