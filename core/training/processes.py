@@ -19,13 +19,16 @@ a few). Each rank's RNG state is saved as ``rng_state_<rank>.pth`` (one process:
 finds none of its own starts from the seed, which changes only dropout (0 in every preset).
 
 Backends: each rank picks its backend as one process would (Unsloth on CUDA when it imports, else PEFT + TRL).
-Recent Unsloth releases place a distributed rank on its LOCAL_RANK GPU themselves and document DDP through
-``accelerate launch``; the worker pins the rank's GPU before Unsloth loads either way. Not yet run on a machine with
-several GPUs here: if Unsloth fails under DDP, ``backend = "peft"`` in ``[training]`` takes the PEFT path.
+Unsloth's documentation gives DDP through ``accelerate launch`` as its multi-GPU path (unsloth.ai/docs, "Multi-GPU
+Fine-tuning with Unsloth"); the worker pins each rank to its LOCAL_RANK GPU before Unsloth loads. Not yet run on a
+machine with several GPUs here (the pinned 2026.10.9 included): if Unsloth fails under DDP, ``backend = "peft"`` in
+``[training]`` takes the PEFT path.
 
 Windows: PyTorch ships no NCCL there, and torch.distributed between GPUs on Windows is gloo over the host at best, so
 several GPUs are Linux-only (WSL2 counts as Linux); on Windows a run uses one GPU and asking for more is refused.
-Without any GPU, N > 1 runs N CPU processes over gloo: what the tests use; rarely faster than one process.
+Without any GPU, N > 1 runs N CPU processes over gloo sharing the cores: what the tests use. On the 2-core test
+machine two processes trained SmolLM2-135M at 1.2-1.5x one process's tokens per CPU-second (bench/RESULTS.md), a
+small model and a shared machine: measure before relying on it.
 """
 from __future__ import annotations
 
@@ -36,7 +39,8 @@ from pathlib import Path
 LAUNCH_MODULE = ("-m", "accelerate.commands.launch")
 WINDOWS_NOTE = ("several GPUs train on Linux only (PyTorch has no NCCL on Windows); use one GPU here, or WSL2 for "
                 "several")
-CPU_NOTE = "no NVIDIA GPU found: {n} CPU processes (gloo) — for tests; one process is usually as fast"
+CPU_NOTE = ("no NVIDIA GPU found: {n} CPU processes (gloo) sharing the cores — a test path, not tuned for speed "
+            "(bench/RESULTS.md)")
 
 
 class ProcessCountError(ValueError):
