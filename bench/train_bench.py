@@ -2,6 +2,8 @@
 
     python bench/train_bench.py            # on the GPU machine: Qwen2.5-3B shape, random bf16 weights, 4-bit
     python bench/train_bench.py --tiny     # anywhere (CPU): a tiny model, a few steps; checks that the script works
+    python bench/train_bench.py --processes 1,2   # our worker on 1 and 2 data-parallel processes (GPUs, or CPU
+                                                  # processes without CUDA): bench/train_processes.py
 
 Each configuration runs in its own process (clean peak-memory figures), on the same synthetic Discord-like chats
 (a system line, 1-5 "Name: text" user turns, a short assistant reply) in the prepared-dataset format, with LoRA
@@ -94,34 +96,46 @@ def steady(samples: list[tuple[int, float, float, float | None]], warmup: int) -
             "peak_vram_gb": round(max(peaks), 2) if peaks else None}
 
 
-def run_worker(model: Path, data: Path, work: Path, args, packing: bool) -> dict:
-    """Our real worker through the job runner (a run folder in a scratch workspace)."""
+def run_worker(model: Path, data: Path, work: Path, args, packing: bool, processes: int = 1,
+               overrides: dict | None = None, cpu_seconds=None) -> dict:
+    """Our real worker through the job runner (a run folder in a scratch workspace), on ``processes`` processes;
+    ``cpu_seconds(pid)``, when given, is sampled at each step (CPU time of the worker's process tree)."""
     from core.jobs.bus import EventBus
     from core.jobs.events import JobFailed, JobFinished, JobStarted, ProgressReported
     from core.jobs.runner import JobRunner
-    from core.training.launch import plan_new_run, training_job
+    from core.training.launch import LaunchError, plan_new_run, training_job
     from core.config.workspace import Workspace
-    workspace = Workspace.open(work / f"ws-{'packed' if packing else 'padded'}")
+    workspace = Workspace.open(work / f"ws-{'packed' if packing else 'padded'}{f'-p{processes}' * (processes > 1)}")
     flags = {"max_steps": args.steps, "packing": packing, "per_device_batch_size": args.batch,
              "gradient_accumulation_steps": 1, "max_length": args.max_length, "lora_r": args.rank,
              "lora_alpha": args.rank * 2, "lora_layers": 0, "save_steps": 10_000, "dpo": False,
              "warmup_steps": 0, "gradient_checkpointing": not args.tiny,
-             "precision": "fp32" if args.tiny else "auto"}  # the CPU baselines run fp32 too
-    planned = plan_new_run(workspace, base=str(model), data=str(data), preset=args.preset, flags=flags)
+             "precision": "fp32" if args.tiny else "auto",  # the CPU baselines run fp32 too
+             **(overrides or {})}
+    try:
+        planned = plan_new_run(workspace, base=str(model), data=str(data), preset=args.preset, flags=flags,
+                               processes=processes)
+    except LaunchError as exc:
+        return {"error": f"skipped: {exc}"}
     bus = EventBus()
     subscription = bus.subscribe("bench")
     job = JobRunner(bus).start(training_job(planned))
-    samples, backend, deadline = [], None, time.monotonic() + args.timeout
+    samples, backend, deadline, cpu = [], None, time.monotonic() + args.timeout, {}
     while time.monotonic() < deadline:
         for event in subscription.drain(timeout=0.5):
             if isinstance(event, JobStarted):
                 backend = event.backend
+                if processes > 1 and event.details.get("processes") != processes:
+                    job.kill()
+                    return {"error": f"started {event.details.get('processes')} processes, not {processes}"}
             elif isinstance(event, ProgressReported) and not event.is_phase and event.tokens is not None:
                 samples.append((event.step, event.elapsed, event.tokens, event.vram_peak))
+                if cpu_seconds is not None:
+                    cpu[event.step] = cpu_seconds(job.process.pid)
             elif isinstance(event, JobFailed):
                 return {"error": f"{event.message} {event.advice}", "last_lines": list(event.last_lines)[-5:]}
             elif isinstance(event, JobFinished):
-                return {"backend": backend, **steady(samples, args.warmup)}
+                return {"backend": backend, **steady(samples, args.warmup), **({"cpu_by_step": cpu} if cpu else {})}
     job.kill()
     return {"error": f"timed out after {args.timeout}s"}
 
@@ -221,11 +235,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tokenizer", type=Path, help="tokenizer for the random model: a GGUF file or an HF folder "
                                                        "(default: the offline SmolLM2 GGUF)")
     parser.add_argument("--out", type=Path, help="where to write the JSON results (default bench/out/train_bench.json)")
+    parser.add_argument("--processes", help="compare our worker on these process counts, e.g. 1,2 (GPUs when "
+                                            "CUDA is there, else CPU processes); see bench/train_processes.py")
     parser.add_argument("--child", choices=["unsloth", "hf_bnb"], help=argparse.SUPPRESS)
     parser.add_argument("--model", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--packing", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.processes:  # its own defaults: the CPU runs a real small model (bench/train_processes.py)
+        from bench.train_processes import run_processes
+        return run_processes(args)
     defaults = (6, 2, 2, 256, 8) if args.tiny else (30, 10, 8, 1024, args.rank)
     args.steps, args.warmup, args.batch, args.max_length = (
         args.steps or defaults[0], args.warmup or defaults[1], args.batch or defaults[2],

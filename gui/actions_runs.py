@@ -4,7 +4,8 @@ Training goes through ``core.training.launch`` (the run folder and its config sn
 worker starts), export and evaluation through the same workers and folders as the CLI's ``export`` and ``eval``
 (``RUN/export/``, ``RUN/eval/``). A run is read back from its folder (``core.jobs.runs``), so a restarted panel shows
 what happened while it was closed. The memory estimate reads the model's shape from disk and may wait for
-nvidia-smi: call it through ``in_background``.
+nvidia-smi: call it through ``in_background``. The run form's values carry the GPU count under ``GPUS_KEY`` beside
+the training knobs; the verbs take it out for the launcher (``core.training.processes``).
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from gui.errors import ActionError, NotAvailable
 EXPORT_DIR, EVAL_DIR = "export", "eval"
 LOG_TAIL_LINES = 200  # the reopened page shows the run's recent log (a line per step, the phases around them)
 QUANTS = ("q4_k_m", "q8_0", "f16")  # as the CLI's export command
+GPUS_KEY = "gpus"  # as gui.views.training_form.GPUS_KEY (views and actions do not import each other)
 
 
 @dataclass(frozen=True)
@@ -50,11 +52,15 @@ class RunActions:
             return ""
 
     def estimate_memory(self, base: str, preset: str | None, flags: dict[str, Any]) -> dict:
-        """The memory estimate of a planned run: {"total_gb", "parts", "device", "available_gb", "warning"}.
-        Blocks up to half a second for nvidia-smi: call through ``in_background``."""
+        """The memory estimate of a planned run: {"total_gb", "parts", "device", "available_gb", "warning"}, and
+        the GPUs a run can use: {"gpus" (None: not counted yet), "several_gpus", "gpus_note"}. Blocks up to half a
+        second for nvidia-smi: call through ``in_background``."""
         from core.config.training import PresetError, build_training_config, resolve_base_model
-        from core.training import vram
+        from core.training import processes, vram
         from core.training.launch import LaunchError, user_training_table
+        flags = {key: value for key, value in flags.items() if key != GPUS_KEY}
+        gpus = {"gpus": vram.detect_gpu_count(), "several_gpus": processes.multi_process_supported(),
+                "gpus_note": None if processes.multi_process_supported() else processes.WINDOWS_NOTE}
         try:
             base_model = resolve_base_model(base or self.default_base_model())
             gpu_gb = vram.detect_gpu_memory_gb()
@@ -69,9 +75,9 @@ class RunActions:
                         else vram.estimate(config, shape, "cpu", vram.available_ram_gb()))
         if estimate is None:
             return {"total_gb": None, "device": None, "parts": {}, "available_gb": None,
-                    "warning": f"no estimate: the shape of {base_model['source']} is not on disk yet"}
+                    "warning": f"no estimate: the shape of {base_model['source']} is not on disk yet", **gpus}
         return {"total_gb": estimate.total_gb, "parts": estimate.parts, "device": estimate.device,
-                "available_gb": estimate.available_gb, "warning": estimate.warning()}
+                "available_gb": estimate.available_gb, "warning": estimate.warning(), **gpus}
 
     def model_shape(self, base_model: dict[str, str]):
         """The model's shape, cached per file version. A GGUF is read by gui.gguf_header (the header only, a few MB
@@ -91,8 +97,11 @@ class RunActions:
         from core.training.launch import LaunchError, plan_new_run, training_job
         if self.training_job_id() is not None:
             raise ActionError("a training run is already going", "stop it first, or wait for it to finish")
+        flags = dict(flags)
+        gpus = flags.pop(GPUS_KEY, None)
         try:
             planned = plan_new_run(self.workspace, base=base or None, preset=preset or None, flags=flags,
+                                   processes=gpus,
                                    shape_reader=lambda source, kind: self.model_shape({"source": source,
                                                                                        "kind": kind}))
         except LaunchError as exc:

@@ -4,6 +4,8 @@ Started by the job runner (``core.jobs.runner``) with the run folder prepared by
 written before launch). Reports through the wire protocol: the phases (loading, dataset, SFT, eval, saving, DPO),
 started (with the backend and the plan), progress per step, eval, checkpoint, then the run's summary and finished (or
 stopped), or failed with advice. Out-of-memory becomes advice naming the knobs to lower with their current values.
+Started as several data-parallel processes (``--gpus N``), each rank runs this same entry point; only rank 0
+reports, phases included (``model.distributed``).
 """
 from __future__ import annotations
 
@@ -16,8 +18,6 @@ import warnings
 from pathlib import Path
 
 from core.jobs import runs
-
-from core.jobs import wire
 from core.jobs.advice import advice_for
 from core.jobs.events import JobFailed, JobFinished, PhaseFinished
 
@@ -80,10 +80,12 @@ def is_oom(exc: BaseException) -> bool:
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
-    link = wire.link()
+    from model import distributed
+    link = distributed.worker_link()
     quiet_libraries()
     started = time.monotonic()
     try:
+        distributed.use_own_gpu()
         preload_unsloth()
         from model.training_run import train
         result = train(args.run_dir, link, resume=args.resume)
@@ -92,6 +94,7 @@ def main(argv: list[str]) -> int:
     seconds = round(time.monotonic() - started, 1)
     link.emit(PhaseFinished(phase="run", seconds=seconds, details=summary(result)))
     link.emit(JobFinished(status=result["status"], step=result.get("step"), result=result, seconds=seconds))
+    distributed.finish()
     return 0
 
 

@@ -6,6 +6,8 @@ carries its phase ("sft", "dpo"), the learning rate, the gradient norm, tokens p
 on a GPU, the process's RSS on the CPU) and, for DPO, the reward margin and accuracy. An evaluation is announced
 (PhaseStarted "eval") before it runs and reported with the best loss so far; a checkpoint names the older ones the
 Trainer deleted to keep ``save_total_limit``.
+With several processes the ranks agree on a stop first (``model.distributed.any_rank``): one checkpoint, the same
+step everywhere. Only rank 0's link emits; the others' callbacks run the same code and say nothing.
 """
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ import torch
 from transformers import TrainerCallback
 
 from core.jobs.events import CheckpointSaved, EvalReported, PhaseStarted, ProgressReported
+from model.distributed import any_rank
 
 GIB = 1024 ** 3
 
@@ -58,7 +61,7 @@ class EventCallback(TrainerCallback):
         self.best_eval = min(evals) if evals else None
 
     def on_step_end(self, args, state, control, **kwargs):
-        if self.link.stop_requested():
+        if any_rank(self.link.stop_requested(), args.device):
             self.stopped = True
             control.should_save = True
             control.should_training_stop = True

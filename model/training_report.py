@@ -1,7 +1,7 @@
 """What the training worker tells about its run, gathered as plain dicts for the phase events' ``details``: the
 backend and why, the base model and where it came from, the parameters that train, the dataset's tokens and packing,
-the plan (effective batch, steps, epochs, the phases after SFT), and the figures of the closing summary. The words
-are ``core.jobs.log_phases``'s; this module only measures.
+the plan (effective batch over every data-parallel process, steps, epochs, the phases after SFT), and the figures of
+the closing summary. The words are ``core.jobs.log_phases``'s; this module only measures.
 """
 from __future__ import annotations
 
@@ -104,20 +104,25 @@ def count_lines(path: Path) -> int:
         return sum(1 for line in lines if line.strip())
 
 
-def planned_dpo_steps(config: TrainingConfig, data_dir: Path) -> int:
+def effective_batch(config: TrainingConfig, processes: int = 1) -> int:
+    """Rows per optimizer step over all data-parallel processes."""
+    return config.per_device_batch_size * config.gradient_accumulation_steps * max(1, processes)
+
+
+def planned_dpo_steps(config: TrainingConfig, data_dir: Path, processes: int = 1) -> int:
     """The DPO pass's steps as planned before it loads its pairs (pairs that cannot fit are dropped later)."""
     pairs = count_lines(data_dir / "dpo.jsonl") if config.dpo else 0
     if not pairs:
         return 0
-    effective = config.per_device_batch_size * config.gradient_accumulation_steps
+    effective = effective_batch(config, processes)
     epoch = max(1, math.ceil(pairs / effective))
     return config.dpo_max_steps or epoch  # max_steps overrides the epoch, as in the Trainer
 
 
 def plan_details(config: TrainingConfig, total: int, rows: int | None, eval_examples: int,
-                 dpo_steps: int) -> dict[str, Any]:
-    effective = config.per_device_batch_size * config.gradient_accumulation_steps
-    return {"effective_batch": effective, "per_device_batch": config.per_device_batch_size,
+                 dpo_steps: int, processes: int = 1) -> dict[str, Any]:
+    effective = effective_batch(config, processes)
+    return {"effective_batch": effective, "per_device_batch": config.per_device_batch_size, "processes": processes,
             "accumulation": config.gradient_accumulation_steps,
             "epochs": round(total * effective / rows, 4) if rows else None,
             "learning_rate": config.learning_rate, "scheduler": config.lr_scheduler,

@@ -5,6 +5,8 @@ chosen at start and reported in the started event. Resuming restores the newest 
 optimizer, scheduler and RNG state); the app keeps appending the same metrics.jsonl, so the loss curve continues.
 Every phase is announced for the log (``core.jobs.log_lines`` words them): loading, the dataset, the plan (in the
 started event), SFT, evaluation, saving the adapter, DPO; ``model.training_report`` measures what they tell.
+Launched as several processes (``core.training.processes``), every rank runs this same function under DDP; the
+Trainer saves checkpoints from rank 0 only, and so does ``save_adapter`` here; only rank 0's link emits.
 """
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ from typing import Any
 from core.jobs import runs
 from core.jobs.events import JobStarted, PhaseFinished, PhaseStarted
 from core.config.training import TrainingConfig, from_snapshot
-from model import training_report as report
+from model import distributed, training_report as report
 from model.training_callbacks import EventCallback
 from model.training_data import load_preferences, load_training_data
 from model.training_model import LoadedModel, WorkerError, load
@@ -43,6 +45,9 @@ def common_args(config: TrainingConfig, loaded: LoadedModel) -> dict[str, Any]:
         "gradient_checkpointing": config.gradient_checkpointing and loaded.backend != "unsloth",
         "gradient_checkpointing_kwargs": {"use_reentrant": False},
         "max_length": config.max_length,
+        # DDP (several processes): every LoRA weight gets a gradient each step, so skip the per-step search for
+        # unused ones (the Trainer would do it for a PEFT model); ignored in one process
+        "ddp_find_unused_parameters": False,
     }
 
 
@@ -90,13 +95,14 @@ def train(run_dir: Path, link, *, resume: bool) -> dict[str, Any]:
     trainer, callback, train_set, val_set = build_sft(loaded, config, snapshot, run_dir, link)
     total = planned_steps(config, trainer)
     resumed_from = int(checkpoint.name.split("-")[-1]) if checkpoint else None
-    data_dir = Path(snapshot["data_dir"])
+    data_dir, processes = Path(snapshot["data_dir"]), distributed.world_size()
     rows = len(trainer.train_dataset) if hasattr(trainer.train_dataset, "__len__") else None
     link.emit(JobStarted(name="train", backend=loaded.backend, device=loaded.device, total_steps=total,
                          resumed_from_step=resumed_from,
                          details={"precision": loaded.precision, "packing": config.packing, "examples": len(train_set),
                                   **report.plan_details(config, total, rows, len(val_set) if val_set else 0,
-                                                        report.planned_dpo_steps(config, data_dir))}))
+                                                        report.planned_dpo_steps(config, data_dir, processes),
+                                                        processes)}))
     run_sft(trainer, callback, link, total, checkpoint)
     history = trainer.state.log_history
     result = {"step": trainer.state.global_step, "total_steps": total, "backend": loaded.backend,
@@ -167,8 +173,11 @@ def last_loss(history: list[dict[str, Any]]) -> float | None:
 
 
 def save_adapter(loaded: LoadedModel, run_dir: Path, link, stage: str) -> Path:
-    """The final adapter with the tokenizer files (and so the chat template training used) beside it."""
+    """The final adapter with the tokenizer files (and so the chat template training used) beside it; written by
+    rank 0 alone (every rank holds the same weights)."""
     adapter, started = run_dir / runs.ADAPTER_DIR, time.monotonic()
+    if not distributed.is_main():
+        return adapter
     link.emit(PhaseStarted(phase="save", details={"stage": stage}))
     loaded.model.save_pretrained(str(adapter), selected_adapters=["default"])
     loaded.tokenizer.save_pretrained(str(adapter))

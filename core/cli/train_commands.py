@@ -3,8 +3,9 @@
 ``train`` runs the job runner in this process and follows the worker's events: the run's log on stderr, in the
 words of run.log and the panel (``core.jobs.log_lines``), under a progress bar on a terminal, and with ``--json`` one
 summary object at the end (``train --cloud``: the same on a rented GPU, ``core.cli.cloud_train``). Ctrl+C asks the
-worker to stop at its
-next step boundary (it saves a checkpoint; ``--resume RUN`` continues); a second Ctrl+C ends it at once.
+worker to stop at its next step boundary (it saves a checkpoint; ``--resume RUN`` continues); a second Ctrl+C ends it
+at once. ``--gpus N`` trains data parallel on N GPUs of this machine (``core.training.processes``; Linux), also when
+resuming a run started with another N.
 """
 from __future__ import annotations
 
@@ -33,6 +34,9 @@ def register(subparsers) -> None:
                                                                              "memory, cpu-tiny without a GPU)")
     train.add_argument("--resume", metavar="RUN", help="continue a stopped or interrupted run from its checkpoint")
     train.add_argument("--max-steps", type=int, metavar="N", help="stop after N optimizer steps in total")
+    train.add_argument("--gpus", type=int, metavar="N", help="GPUs to train on, one process each, data parallel "
+                                                             "through accelerate launch (default: all visible; more "
+                                                             "than one on Linux only; a resumed run may change it)")
     add_cloud_options(train)
     run_commands = add_group(subparsers, "runs", "training runs in the workspace")
     add_command(run_commands, "list", list_runs, help="list runs, newest first", human=human_list)
@@ -47,24 +51,31 @@ def run_train(args, context) -> dict:
     if args.max_steps is not None and args.max_steps < 1:
         raise CommandError("--max-steps must be at least 1", exit_code=2)
     if args.cloud:
+        if args.gpus is not None:
+            raise CommandError("--gpus counts this machine's GPUs: a --cloud run trains on the rented one (drop "
+                               "--gpus)", exit_code=2)
         return run_cloud_train(args, context, follow, summary)
     try:
         if args.resume:
             if args.base or args.data or args.preset:
                 raise CommandError("--resume continues a run as it was: drop --base, --data and --preset",
                                    exit_code=2)
-            planned = plan_resume(context.workspace, args.resume, max_steps=args.max_steps)
+            vram.detect_gpu_memory_gb(wait=vram.CLI_PROBE_WAIT_SECONDS)  # the GPU count for the run's own count
+            planned = plan_resume(context.workspace, args.resume, max_steps=args.max_steps, processes=args.gpus)
         else:
             context.config  # validates config.toml (one clear line when it is wrong)
             vram.detect_gpu_memory_gb(wait=vram.CLI_PROBE_WAIT_SECONDS)  # warm the cache plan_new_run reads
             planned = plan_new_run(context.workspace, base=args.base, data=args.data, preset=args.preset,
-                                   flags={"max_steps": args.max_steps})
+                                   flags={"max_steps": args.max_steps}, processes=args.gpus)
     except LaunchError as exc:
         raise CommandError(str(exc)) from None
     context.say(f"{'resuming' if planned.resume else 'starting'} run {planned.run_id} "
                 f"(preset {planned.preset or 'custom'}) in {planned.run_dir}")
     if planned.estimate:
-        context.say(f"memory estimate: {planned.estimate.total_gb:.1f} GB on {planned.estimate.device}")
+        context.say(f"memory estimate: {planned.estimate.total_gb:.1f} GB on {planned.estimate.device}"
+                    + (" per GPU" if planned.processes > 1 else ""))
+    if planned.processes > 1:
+        context.say(f"{planned.processes} processes, data parallel (accelerate launch)")
     for warning in planned.warnings:
         context.say(f"warning: {warning}")
     started = time.monotonic()

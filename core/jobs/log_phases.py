@@ -27,7 +27,8 @@ def training_plan(event) -> list[str]:
     first = (f"{resumed}plan: {counted(event.total_steps, 'SFT step')}"
              + (f" = {epochs:.2f} epochs" if isinstance(epochs, (int, float)) else "")
              + f" at effective batch {details['effective_batch']} ({details.get('per_device_batch')} per device × "
-             f"{details.get('accumulation')} accumulation), lr {_rate(rate)}"
+             f"{details.get('accumulation')} accumulation{_times_processes(details.get('processes'))}), "
+             f"lr {_rate(rate)}"
              + (f" {details['scheduler']}" if details.get("scheduler") else ""))
     steps = details.get("eval_steps")
     every = f"every {'step' if steps == 1 else counted(steps, 'step')} and " if steps else ""
@@ -39,6 +40,10 @@ def training_plan(event) -> list[str]:
               f"{count(details.get('save_total_limit'))} kept; "
               + (f"then DPO, {counted(dpo, 'step')}" if dpo else "no DPO pass"))
     return [first, second]
+
+
+def _times_processes(processes: Any) -> str:
+    return f" × {processes} processes" if isinstance(processes, int) and processes > 1 else ""
 
 
 def load_started(event) -> list[str]:

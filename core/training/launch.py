@@ -2,7 +2,9 @@
 
 ``plan_new_run`` resolves the base model and the dataset, builds the layered config (``core.config.training``),
 estimates memory, and writes the run folder's config.json before anything is launched; ``plan_resume`` reopens a
-stopped or interrupted run. ``training_job`` turns either into a ``JobSpec`` for ``core.jobs.runner.JobRunner``.
+stopped or interrupted run. Both settle the process count (``--gpus``, ``core.training.processes``) and record it in
+config.json. ``training_job`` turns either into a ``JobSpec`` for ``core.jobs.runner.JobRunner``: the worker itself
+for one process, or Accelerate's launcher starting N data-parallel copies of it.
 A run planned with ``cloud`` options is sized for the rented accelerator instead of this machine's GPU and runs as
 ``cloud_training_job``, its task written by ``write_cloud_task`` once the owner confirmed the upload
 (``core.training.cloud_task``).
@@ -19,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from core.jobs import runs
-from core.training import artifacts, vram
+from core.training import artifacts, processes as process_plan, vram
 from core.jobs.runner import JobSpec, worker_argv
 from core.jobs.wire import ENV_ORPHAN_GRACE
 from core.config.resources import ResourceMissing, default_base_model
@@ -45,6 +47,8 @@ class PlannedRun:
     resume: bool
     estimate: vram.VramEstimate | None = None
     warnings: list[str] = field(default_factory=list)
+    processes: int = 1                # data-parallel worker processes (one per GPU)
+    cpu_threads: int | None = None    # per process, when several share the CPU
 
     @property
     def run_id(self) -> str:
@@ -87,11 +91,12 @@ def resolve_data_dir(workspace: Workspace, data: str | Path | None) -> Path:
 def plan_new_run(workspace: Workspace, *, base: str | None = None, data: str | Path | None = None,
                  preset: str | None = None, flags: dict[str, Any] | None = None,
                  shape_reader: Callable[[str, str], vram.ModelShape | None] | None = None,
-                 cloud: CloudOptions | None = None) -> PlannedRun:
+                 cloud: CloudOptions | None = None, processes: int | None = None) -> PlannedRun:
     """Validate everything, then create the run folder with its config snapshot. ``shape_reader(source, kind)``
     reads the model's shape for the memory estimate (default ``vram.shape_of``; the panel passes its header-only
     reader, which keeps no mapped GGUF in its process). With ``cloud``, the preset and the memory estimate are the
-    rented accelerator's (a 16 GB card's when it is not a known one)."""
+    rented accelerator's (a 16 GB card's when it is not a known one). ``processes``: ``--gpus`` (None: all visible
+    GPUs; a cloud run has one process)."""
     try:
         base_model = resolve_base_model(base if base else default_base_model())
         if cloud is not None:
@@ -100,6 +105,8 @@ def plan_new_run(workspace: Workspace, *, base: str | None = None, data: str | P
         raise LaunchError(str(exc)) from None
     data_dir = resolve_data_dir(workspace, data)
     gpu_gb = vram.detect_gpu_memory_gb() if cloud is None else accelerator_gb(cloud.accelerator) or UNKNOWN_CLOUD_GB
+    gpus = vram.detect_gpu_count() if cloud is None else None
+    spread = plan_processes(processes, gpus) if cloud is None else process_plan.ProcessPlan(1)
     preset = preset or vram.preset_for_gpu(gpu_gb)
     try:
         config = build_training_config(preset, user_training_table(workspace), flags,
@@ -108,7 +115,7 @@ def plan_new_run(workspace: Workspace, *, base: str | None = None, data: str | P
         raise LaunchError(str(exc)) from None
     estimate = memory_estimate(config, base_model, gpu_gb, shape_reader)
     snapshot = {"kind": "train", "preset": preset, "training": to_dict(config), "base_model": base_model,
-                "data_dir": str(data_dir), "backend": config.backend,
+                "data_dir": str(data_dir), "backend": config.backend, "processes": spread.processes,
                 "memory_estimate": estimate.__dict__ if estimate else None,
                 artifacts.DATABASE_KEY: str(workspace.database_path)}  # where workers register their outputs
     if cloud is not None:
@@ -116,8 +123,17 @@ def plan_new_run(workspace: Workspace, *, base: str | None = None, data: str | P
     run_dir = runs.create_run(workspace.runs_dir, snapshot)
     with closing(workspace.connect()) as conn:
         artifacts.register_run(conn, run_dir, data_dir)  # before launch: a crash mid-run still leaves it covered
-    warning = estimate.warning() if estimate else None
-    return PlannedRun(run_dir, config, preset, resume=False, estimate=estimate, warnings=[warning] if warning else [])
+    warnings = ([estimate.warning()] if estimate and estimate.warning() else []) + spread.warnings
+    return PlannedRun(run_dir, config, preset, resume=False, estimate=estimate, warnings=warnings,
+                      processes=spread.processes,
+                      cpu_threads=process_plan.cpu_threads_per_process(spread.processes, gpus))
+
+
+def plan_processes(requested: int | None, gpus: int | None, recorded: int | None = None):
+    try:
+        return process_plan.plan_processes(requested, gpus, recorded=recorded)
+    except process_plan.ProcessCountError as exc:
+        raise LaunchError(str(exc)) from None
 
 
 def memory_estimate(config: TrainingConfig, base_model: dict[str, str], gpu_gb: float | None,
@@ -130,8 +146,10 @@ def memory_estimate(config: TrainingConfig, base_model: dict[str, str], gpu_gb: 
     return vram.estimate(config, shape, "cpu", vram.available_ram_gb())
 
 
-def plan_resume(workspace: Workspace, reference: str, *, max_steps: int | None = None) -> PlannedRun:
-    """Reopen a run that has a checkpoint; ``max_steps`` may extend it (recorded in its config.json)."""
+def plan_resume(workspace: Workspace, reference: str, *, max_steps: int | None = None,
+                processes: int | None = None) -> PlannedRun:
+    """Reopen a run that has a checkpoint; ``max_steps`` may extend it and ``processes`` change its process count
+    (both recorded in its config.json; without ``processes`` the run's own count, when it still fits)."""
     try:
         run_dir = runs.find_run(workspace.runs_dir, reference)
     except runs.RunNotFound as exc:
@@ -150,16 +168,23 @@ def plan_resume(workspace: Workspace, reference: str, *, max_steps: int | None =
         config = from_snapshot(snapshot.get("training") or {})
     except PresetError as exc:
         raise LaunchError(str(exc)) from None
-    if max_steps:
-        config.max_steps = max_steps
-        snapshot["training"] = to_dict(config)
+    gpus = vram.detect_gpu_count()
+    spread = plan_processes(processes, gpus, recorded=snapshot.get("processes"))
+    if max_steps or spread.processes != snapshot.get("processes", 1):
+        if max_steps:
+            config.max_steps = max_steps
+            snapshot["training"] = to_dict(config)
+        snapshot["processes"] = spread.processes
         atomic_write_text(run_dir / runs.CONFIG_FILE, json.dumps(snapshot, indent=2, ensure_ascii=False))
-    return PlannedRun(run_dir, config, snapshot.get("preset"), resume=True)
+    return PlannedRun(run_dir, config, snapshot.get("preset"), resume=True, warnings=spread.warnings,
+                      processes=spread.processes,
+                      cpu_threads=process_plan.cpu_threads_per_process(spread.processes, gpus))
 
 
 def training_job(planned: PlannedRun) -> JobSpec:
     args = ["--run-dir", str(planned.run_dir)] + (["--resume"] if planned.resume else [])
-    return JobSpec(name="train", argv=worker_argv("train", *args), run_dir=planned.run_dir)
+    argv = process_plan.launch_argv(worker_argv("train", *args), planned.processes, cpu_threads=planned.cpu_threads)
+    return JobSpec(name="train", argv=argv, run_dir=planned.run_dir)
 
 
 def write_cloud_task(planned: PlannedRun, source_root: Path, *, confirmed_people: int | None) -> Path:

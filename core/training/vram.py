@@ -146,7 +146,7 @@ class _GpuProbe:
     """One nvidia-smi query on a background thread; its answer is kept for the life of the process."""
 
     def __init__(self, tool: str) -> None:
-        self.tool, self.result, self.hung = tool, None, False
+        self.tool, self.result, self.count, self.hung = tool, None, None, False
         self.done = threading.Event()
         threading.Thread(target=self._run, name="dps-gpu-probe", daemon=True).start()
 
@@ -156,7 +156,8 @@ class _GpuProbe:
                                     capture_output=True, text=True, timeout=PROBE_TIMEOUT_SECONDS,
                                     **no_window())
             if result.returncode == 0:
-                self.result = round(float(result.stdout.split()[0]) / 1024, 1)
+                totals = result.stdout.split()  # one line per GPU
+                self.result, self.count = round(float(totals[0]) / 1024, 1), len(totals)
         except subprocess.TimeoutExpired:
             self.hung = True
         except (OSError, ValueError, IndexError):
@@ -184,6 +185,21 @@ def detect_gpu_memory_gb(wait: float | None = PROBE_WAIT_SECONDS) -> float | Non
             probe = _probes[tool] = _GpuProbe(tool)
     probe.done.wait(wait)
     return probe.result if probe.done.is_set() else None
+
+
+def detect_gpu_count(wait: float | None = PROBE_WAIT_SECONDS) -> int | None:
+    """How many NVIDIA GPUs a worker will see (nvidia-smi's count narrowed by CUDA_VISIBLE_DEVICES): 0 without
+    nvidia-smi or a GPU, None while the query is not in yet. Same probe and waiting as ``detect_gpu_memory_gb``."""
+    import os
+    from core.training.processes import visible_gpus
+    tool = shutil.which("nvidia-smi")
+    if not tool:
+        return 0
+    detect_gpu_memory_gb(wait)
+    probe = _probes.get(tool)
+    if probe is None or not probe.done.is_set():
+        return None
+    return visible_gpus(probe.count or 0, os.environ.get("CUDA_VISIBLE_DEVICES"))
 
 
 def available_ram_gb() -> float:

@@ -1,9 +1,11 @@
-"""The Training page's run form: base model, preset and the key hyperparameters with tooltips, and the memory
-estimate computed on a thread as the values change. A mixin of ``TrainingView`` (it uses the page's ``actions``,
-``card`` and ``banner``); the live part of the page (progress, chart, log, replay) stays in training.py.
+"""The Training page's run form: base model, preset, the key hyperparameters with tooltips, how many GPUs, and the
+memory estimate computed on a thread as the values change (its answer also says how many GPUs there are). A mixin
+of ``TrainingView`` (it uses the page's ``actions``, ``card`` and ``banner``); the live part of the page (progress,
+chart, log, replay) stays in training.py.
 
 "Train in the cloud" makes Start count whose messages the upload would send (on a thread), ask with that sentence
-(``gui.views.cloud_consent``), and only then start the cloud run; its events arrive as a local run's do.
+(``gui.views.cloud_consent``), and only then start the cloud run; its events arrive as a local run's do. The GPU
+count is this machine's: a cloud run leaves it out.
 """
 from __future__ import annotations
 
@@ -30,8 +32,24 @@ FIELDS = (  # key, label, type, tooltip
     ("per_device_batch_size", "Batch size", int, "rows per step: the main memory knob after max length"),
     ("max_length", "Max length", int, "tokens per packed row; longer needs more memory"),
 )
+GPUS_KEY = "gpus"   # in flags(): the GPU count for the launcher, not a training knob (the actions take it out)
+GPUS_ALL = "all"    # the default: every visible GPU, decided when the run is planned
 
 
+def gpu_choices(found: dict) -> tuple[list[str], bool, str]:
+    """(menu values, enabled, tooltip) for the GPU count that an estimate answer reports."""
+    count = found.get("gpus")
+    if count is None:
+        return [GPUS_ALL], False, "every visible GPU (still counting them)"
+    if count == 0:
+        return ["none"], False, "no NVIDIA GPU found: training runs on the CPU, in one process"
+    if count == 1:
+        return ["1"], False, "one GPU found"
+    if not found.get("several_gpus", True):
+        return ["1"], False, found.get("gpus_note") or "several GPUs train on Linux only"
+    return ([GPUS_ALL, *(str(n) for n in range(1, count + 1))], True,
+            f"{count} GPUs: train on this many, one process each, data parallel (accelerate launch). The batch per "
+            "step grows with the count (batch size x accumulation x GPUs). Resume continues with the run's count.")
 
 
 class RunForm:
@@ -58,8 +76,13 @@ class RunForm:
             entry.grid(row=row, column=column + 1, sticky="w", pady=2)
             entry.bind("<KeyRelease>", lambda _e: self.schedule_estimate())
             self.entries[key] = entry
+        gpus_label = ctk.CTkLabel(card, text="GPUs")
+        gpus_label.grid(row=4, column=0, sticky="w", padx=12, pady=2)
+        self.gpus = ctk.CTkOptionMenu(card, values=[GPUS_ALL], width=110, state="disabled")
+        self.gpus.grid(row=4, column=1, sticky="w", pady=2)
+        self.gpus_tips = (Tooltip(gpus_label, gpu_choices({})[2]), Tooltip(self.gpus, gpu_choices({})[2]))
         buttons = ctk.CTkFrame(card, fg_color="transparent")
-        buttons.grid(row=4, column=0, columnspan=6, sticky="ew", padx=12, pady=(6, 8))
+        buttons.grid(row=5, column=0, columnspan=6, sticky="ew", padx=12, pady=(6, 8))
         buttons.grid_columnconfigure(3, weight=1)
         self.start_button = Button(buttons, text="Start", width=90, command=self.start_clicked)
         self.stop_button = Button(buttons, text="Stop", width=90, command=self.stop, state="disabled")
@@ -70,12 +93,12 @@ class RunForm:
                                            wraplength=560)
         self.estimate_label.grid(row=0, column=3, sticky="w", padx=8)
         self.cloud_choice = ctk.CTkCheckBox(card, text="Train in the cloud")
-        self.cloud_choice.grid(row=5, column=0, columnspan=2, sticky="w", padx=12, pady=(0, 8))
+        self.cloud_choice.grid(row=6, column=0, columnspan=2, sticky="w", padx=12, pady=(0, 8))
         Tooltip(self.cloud_choice, "rent a GPU through SkyPilot (pip install -r requirements-cloud.txt, sky check): "
                                    "the dataset is uploaded after you confirm whose messages leave this machine")
         self.accelerator = ctk.CTkEntry(card, width=110)
         self.accelerator.insert(0, DEFAULT_ACCELERATOR)
-        self.accelerator.grid(row=5, column=2, sticky="w", pady=(0, 8))
+        self.accelerator.grid(row=6, column=2, sticky="w", pady=(0, 8))
         Tooltip(self.accelerator, "the GPU to rent, as SkyPilot names it: A10G:1, L4:1, A100:1...")
         self.cloud_dialog = None
 
@@ -125,6 +148,7 @@ class RunForm:
         except ValueError as exc:
             self.banner.show(str(exc), "leave it empty to use the preset's value")
             return
+        flags.pop(GPUS_KEY, None)  # this machine's GPUs: the rented one trains alone
         self.job_id, self.pending_start = None, True
         self.reset(None)
         self.start_button.configure(state="disabled")
@@ -149,7 +173,17 @@ class RunForm:
                     values[key] = kind(text)
                 except ValueError:
                     raise ValueError(f"{label} must be a {'whole ' if kind is int else ''}number, not {text!r}")
+        if self.gpus.get().isdigit():
+            values[GPUS_KEY] = int(self.gpus.get())
         return values
+
+    def show_gpus(self, found: dict) -> None:
+        choices, enabled, tip = gpu_choices(found)
+        current = self.gpus.get()
+        self.gpus.configure(values=choices, state="normal" if enabled else "disabled")
+        self.gpus.set(current if current in choices else choices[0])
+        for tooltip in self.gpus_tips:
+            tooltip.text = tip
 
     def preset_name(self) -> str | None:
         value = self.preset.get()
@@ -176,6 +210,8 @@ class RunForm:
             self.estimate_label.configure(text=f"{event.error[0]}")
             return
         found = event.result
+        if "gpus" in found:
+            self.show_gpus(found)
         if found.get("total_gb") is None:
             self.estimate_label.configure(text=found.get("warning") or "no estimate")
             return
