@@ -240,3 +240,24 @@ def test_the_heatmap_numbers_its_columns_when_names_would_collide_and_every_numb
     ctk.set_appearance_mode("light")
     heatmap.note("no attribution of base replies in this evaluation")
     assert heatmap.note_text() == "no attribution of base replies in this evaluation" and not heatmap.cells
+
+
+def test_the_selected_run_names_its_files_and_keeps_the_whole_paths_for_the_tooltip(tk_root, evaluated):
+    """Long paths wrapped the Selected run card down over the reply boxes: the card shows file names, the tooltip
+    the whole paths, and a hub id stays whole."""
+    actions, run_dir = evaluated
+    deep = run_dir / "export" / ("a-long-folder-name-" * 4) / "model-q4_k_m.gguf"
+    deep.parent.mkdir(parents=True)
+    deep.write_bytes(b"GGUF")
+    (run_dir / "export" / "export.json").write_text(json.dumps({"gguf": str(deep)}), encoding="utf-8")
+    base = "/home/someone/very/long/path/to/the/models/folder/SmolLM2-360M-Instruct.Q8_0.gguf"
+    config = json.loads((run_dir / "config.json").read_text(encoding="utf-8"))
+    config["base_model"]["source"] = base
+    (run_dir / "config.json").write_text(json.dumps(config), encoding="utf-8")
+    view = models_page(tk_root, actions, run_dir)
+    lines = view.details.cget("text").splitlines()
+    assert lines[1:3] == ["base: SmolLM2-360M-Instruct.Q8_0.gguf", "model: model-q4_k_m.gguf"]
+    assert view.details_tip.text == f"base: {base}\nmodel: {deep}"
+    from gui.views.models import file_name
+    assert file_name("HuggingFaceTB/SmolLM2-135M-Instruct") == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    assert file_name(r"C:\Users\me\models\tiny.gguf") == "tiny.gguf"

@@ -10,6 +10,8 @@ evaluation and "use for the bot" are refused with that reason (the actions say s
 """
 from __future__ import annotations
 
+from pathlib import PurePosixPath, PureWindowsPath
+
 import customtkinter as ctk
 
 from gui.views.base import PageView
@@ -17,11 +19,22 @@ from gui.views.models_compare import CompareSection
 from gui.views.models_eval import EvalSection
 from gui.widgets.job_row import JobRow
 from gui.widgets.button import Button
+from gui.widgets.tooltip import Tooltip
 
 QUANTS = ("q4_k_m", "q8_0", "f16")
 STALE_COLOURS = ("#9b1c1c", "#f19999")
 SELECTED = ("gray78", "gray28")
 LIST_HEIGHT = 120  # px at least; the card beside it sets the row's height (the report below needs the room)
+
+
+def file_name(value) -> str:
+    """A local file or folder by its name (the tooltip has the whole path: a long one wrapped the Selected run card
+    down over the reply boxes); a hub id such as ``org/model`` stays whole."""
+    text = str(value or "")
+    for flavour in (PurePosixPath, PureWindowsPath):
+        if flavour(text).is_absolute():
+            return flavour(text).name
+    return text
 
 
 def metric(report: dict, *path, digits: int = 3) -> str:
@@ -90,6 +103,7 @@ class ModelsView(CompareSection, EvalSection, PageView):
         self.details = ctk.CTkLabel(card, text="Pick a run in the list.", anchor="w", justify="left",
                                     wraplength=330)
         self.details.grid(row=1, column=0, columnspan=3, sticky="w", padx=12, pady=(0, 4))
+        self.details_tip = Tooltip(self.details, "")  # the full paths, which the card shows as file names
         buttons = ctk.CTkFrame(card, fg_color="transparent")
         buttons.grid(row=2, column=0, columnspan=3, sticky="w", padx=12, pady=3)
         self.quant = ctk.CTkOptionMenu(buttons, values=list(QUANTS), width=100)
@@ -175,8 +189,10 @@ class ModelsView(CompareSection, EvalSection, PageView):
         self._enable(summary is not None and not self.job_row.running)
         if summary is None:
             return
-        lines = [f"{summary.run_id} ({summary.status})", f"base: {summary.base_model or '?'}",
-                 f"model: {summary.gguf}" if summary.gguf else "not exported yet"]
+        lines = [f"{summary.run_id} ({summary.status})", f"base: {file_name(summary.base_model) or '?'}",
+                 f"model: {file_name(summary.gguf)}" if summary.gguf else "not exported yet"]
+        self.details_tip.text = "\n".join(f"{label}: {value}" for label, value in
+                                          (("base", summary.base_model), ("model", summary.gguf)) if value)
         if getattr(summary, "failure", None):
             lines.append(f"failed: {summary.failure}")
         if summary.stale:
