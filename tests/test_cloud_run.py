@@ -1,8 +1,10 @@
 """``train --cloud`` end to end against a stand-in ``sky`` on PATH (tests/fake_sky.py): launch, the log streamed back
 into the run folder (a lost connection mid-run resumes without a duplicate event), the download, the teardown; the
 question before the upload; no ``sky`` at all. The fast tests replay a real worker's numbered output, recorded from
-a real tiny run (tests/fixtures/cloud/remote_worker.log, see ``record_remote_log``); the slow ones run the real train
-worker inside the stand-in cluster, through the task's own run line, and stop one at a step boundary."""
+a real tiny run through the stand-in cluster (tests/fixtures/cloud/remote_worker.log: 3 SFT and 4 DPO steps of
+SmolLM2-135M, recorded before the workers sent phase events, so it also checks that such output still reads); the
+slow ones run today's real train worker inside the stand-in cluster, through the task's own run line, and stop one at
+a step boundary."""
 from __future__ import annotations
 
 import json
