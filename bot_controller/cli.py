@@ -4,9 +4,14 @@ Registered by ``launcher.py`` (core never imports ``bot_controller``, so this co
 ``core.cli.COMMAND_MODULES``). The first Ctrl+C stops the bot cooperatively (a stop line on the child's stdin, then
 terminate, then kill: no signal reaches the child, which runs in its own process group), a second one kills it. The
 command returns only once the child is gone, so no orphan is left behind.
+
+Ctrl+C is counted by a signal handler and acted on between two polls of the event queue, never raised in the middle
+of one: a KeyboardInterrupt landing inside the queue's wait could leave its lock held, and the command then hung
+(seen once in CI).
 """
 from __future__ import annotations
 
+import signal
 import sys
 
 from bot_controller.controller import BotController
@@ -28,21 +33,23 @@ def run_bot(args, context):
     bus = EventBus()
     events = bus.subscribe(name="cli", job_id=BOT_JOB_ID)
     controller = BotController(context.workspace, bus, config=context.config.supervisor)
-    interrupts = 0
+    asked: list[int] = []           # one entry per Ctrl+C, appended by the handler
+    handled = 0
+    previous = signal.signal(signal.SIGINT, lambda _signum, _frame: asked.append(1))
     try:
         controller.start()
         while not _finished(controller) or events.pending():
-            try:
-                for event in events.drain(timeout=POLL_SECONDS):
-                    _show(event)
-            except KeyboardInterrupt:
-                interrupts += 1
-                if interrupts == 1:
+            for event in events.drain(timeout=POLL_SECONDS):
+                _show(event)
+            while handled < len(asked):
+                handled += 1
+                if handled == 1:
                     context.say("stopping the bot (Ctrl+C again to kill it)")
                     controller.stop()
                 else:
                     controller.kill()
     finally:
+        signal.signal(signal.SIGINT, previous)
         controller.close()   # whatever happened above, the child is gone when we return
         for event in events.drain(max_items=10_000):
             _show(event)

@@ -40,7 +40,9 @@ class CloudActions:
         options = CloudOptions(accelerator=accelerator.strip() or CloudOptions.accelerator)
         try:
             planned = plan_new_run(self.workspace, base=base or None, preset=preset or None, flags=flags,
-                                   cloud=options)
+                                   cloud=options,  # the header-only reader, as a local Start (no mapped GGUF here)
+                                   shape_reader=lambda source, kind: self.model_shape({"source": source,
+                                                                                       "kind": kind}))
             task = write_cloud_task(planned, app_source_dir(), confirmed_people=confirmed_people)
         except LaunchError as exc:
             raise ActionError(f"the cloud run cannot start: {exc}", "change what the message names and press "
