@@ -48,9 +48,10 @@ class Plan:
     pip_steps: list[tuple[str, list[str]]] = field(default_factory=list)  # (label, pip install arguments)
 
 
-def load_install_module():
-    """install.py (the app's source copy of it): its torch builds, CUDA merge rule and package pins."""
-    path = app_source_dir() / "install.py"
+def load_install_module(source: Path | None = None):
+    """install.py (the app's source copy of it, or the one in ``source``): its torch builds, CUDA merge rule and
+    package pins."""
+    path = (source or app_source_dir()) / "install.py"
     spec = importlib.util.spec_from_file_location("dps_install", path)
     if spec is None or not path.is_file():
         raise ProvisionError(f"install.py is missing from {path.parent}; the app's files are incomplete")

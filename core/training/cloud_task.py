@@ -19,7 +19,6 @@ Nothing here imports SkyPilot: the YAML is written by ``to_yaml`` (JSON-quoted s
 from __future__ import annotations
 
 import json
-import re
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -130,30 +129,25 @@ def stage_source(source_root: Path, target: Path) -> None:
     atomic_write_text(target / WORKER_REQUIREMENTS, worker_requirements(Path(source_root)))
 
 
-def requirement_name(line: str) -> str | None:
-    """As install.py's: the normalised package name of a requirements line (None for comments and blanks)."""
-    line = line.split("#", 1)[0].strip()
-    if not line or line.startswith("-"):
-        return None
-    for separator in "=<>!~;[ ":
-        line = line.split(separator, 1)[0]
-    return line.lower().replace("_", "-")
-
-
 def worker_requirements(source_root: Path) -> str:
+    """install.py's own rule and pins (its ``requirement_name`` and ``TORCH_VERSION``), as the runtime installer
+    uses them."""
+    from core.runtime.provision import ProvisionError, load_install_module
+    try:
+        install = load_install_module(source_root)
+    except ProvisionError as exc:
+        raise CloudTaskError(str(exc)) from None
+
     def lines(name: str) -> list[str]:
         return (source_root / name).read_text(encoding="utf-8").splitlines()
     overrides = lines("requirements-cuda.txt")
-    replaced = {requirement_name(line) for line in overrides} - {None}
-    kept = [line for line in lines("requirements-ml.txt") if requirement_name(line) not in replaced]
-    app = [line for line in lines("requirements.txt") if requirement_name(line) in REMOTE_APP_PACKAGES]
-    torch = re.search(r'^TORCH_VERSION = "([^"]+)"', (source_root / "install.py").read_text(encoding="utf-8"), re.M)
-    if torch is None:
-        raise CloudTaskError(f"{source_root / 'install.py'} names no TORCH_VERSION")
+    replaced = {install.requirement_name(line) for line in overrides} - {None}
+    kept = [line for line in lines("requirements-ml.txt") if install.requirement_name(line) not in replaced]
+    app = [line for line in lines("requirements.txt") if install.requirement_name(line) in REMOTE_APP_PACKAGES]
     return ("# The cloud worker's runtime, written by the app: torch (PyPI's Linux build is the CUDA one),\n"
             "# requirements-ml.txt with requirements-cuda.txt's lines in place of the same packages' (install.py\n"
             "# --cuda's rule), and the app packages the train worker imports.\n"
-            + "\n".join([f"torch=={torch.group(1)}", *kept, *overrides, *app]) + "\n")
+            + "\n".join([f"torch=={install.TORCH_VERSION}", *kept, *overrides, *app]) + "\n")
 
 
 def stage_data(data_dir: Path, target: Path) -> None:
